@@ -1,0 +1,82 @@
+// Command dc2dc is the single binary of dc2dc: sync masters, sync workers,
+// the mirror, the embedded development broker, operator commands and the
+// `dev` harness behind `make run`.
+//
+// Every subcommand lives in its own file of this package and registers its
+// constructor with register() from an init function, so the command tree is
+// assembled in one place (newRootCmd) without one file listing them all.
+// Flags and environment variables are read here, in cmd/, and nowhere else:
+// the packages below take plain Config structs.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"sort"
+	"syscall"
+
+	"github.com/spf13/cobra"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+// subcommands holds the constructors registered by the files of this package.
+var subcommands []func(*globalOptions) *cobra.Command
+
+// register adds a subcommand constructor. Call it from an init function.
+func register(newCmd func(*globalOptions) *cobra.Command) {
+	subcommands = append(subcommands, newCmd)
+}
+
+// exitCodeError lets a command choose its process exit code.
+type exitCodeError struct {
+	code int
+	err  error
+}
+
+func (e *exitCodeError) Error() string { return e.err.Error() }
+func (e *exitCodeError) Unwrap() error { return e.err }
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	root := newRootCmd()
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return
+	}
+	fmt.Fprintf(os.Stderr, "dc2dc: %v\n", err)
+	var ec *exitCodeError
+	if errors.As(err, &ec) {
+		os.Exit(ec.code)
+	}
+	os.Exit(1)
+}
+
+func newRootCmd() *cobra.Command {
+	opts := &globalOptions{}
+	root := &cobra.Command{
+		Use:   "dc2dc",
+		Short: "Asynchronous datacenter-to-datacenter replication for ArangoDB clusters over Kafka",
+		Long: `dc2dc replicates an ArangoDB cluster in datacenter A to a read-only replica
+cluster in datacenter B through Kafka. See README.md and ARCHITECTURE.md.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Version:       version,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			return opts.setupLogging(cmd.ErrOrStderr())
+		},
+	}
+	opts.bindFlags(root)
+	cmds := make([]*cobra.Command, 0, len(subcommands))
+	for _, newCmd := range subcommands {
+		cmds = append(cmds, newCmd(opts))
+	}
+	sort.Slice(cmds, func(i, j int) bool { return cmds[i].Name() < cmds[j].Name() })
+	root.AddCommand(cmds...)
+	return root
+}
