@@ -1,0 +1,191 @@
+package arangosim
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+)
+
+// Access is what a route requires of the caller.
+type Access int
+
+// Access levels.
+const (
+	// AccessOpen needs no authentication (e.g. /_open/auth).
+	AccessOpen Access = iota
+	// AccessUser needs an authenticated user with at least read access to the database.
+	AccessUser
+	// AccessSuperuser needs a superuser JWT (signed with the cluster secret); an
+	// authenticated non-superuser gets 403/11.
+	AccessSuperuser
+)
+
+// Request is an incoming request after routing: the database is resolved and the
+// caller is authenticated as the route's Access demands.
+type Request struct {
+	*http.Request
+	Server *Server
+	// DBName is the database named by /_db/{db}/ (default _system); DB is nil for a
+	// Coordinator if it does not exist (routes never see that: they get 404/1228).
+	DBName string
+	DB     *Database
+	// Path is the URL path without the /_db/{db} prefix.
+	Path string
+	// User is the authenticated user ("" for a superuser JWT or with auth off).
+	User      string
+	Superuser bool
+
+	body    []byte
+	bodyErr error
+	bodyOK  bool
+}
+
+// HandlerFunc serves one routed request.
+type HandlerFunc func(w http.ResponseWriter, r *Request)
+
+type reqKey struct{}
+
+// Body returns the whole request body (read once).
+func (r *Request) Body() ([]byte, error) {
+	if !r.bodyOK {
+		r.body, r.bodyErr = io.ReadAll(r.Request.Body)
+		r.bodyOK = true
+	}
+	return r.body, r.bodyErr
+}
+
+// Query returns a query parameter.
+func (r *Request) Query(name string) string { return r.URL.Query().Get(name) }
+
+// QueryBool parses a boolean query parameter (true/1/yes/on) with a default.
+func (r *Request) QueryBool(name string, def bool) bool {
+	q := r.URL.Query()
+	if !q.Has(name) {
+		return def
+	}
+	switch strings.ToLower(q.Get(name)) {
+	case "true", "1", "yes", "on", "y":
+		return true
+	case "":
+		return def
+	}
+	return false
+}
+
+// routeSetups run for every new server after the core routes; other files of the
+// package (repl_*.go) append theirs in init().
+var routeSetups []func(s *Server)
+
+// Handle registers a route on this server. pattern is an http.ServeMux pattern with a
+// method, over the path without /_db/{db}, e.g. "GET /_api/replication/inventory".
+func (s *Server) Handle(pattern string, access Access, h HandlerFunc) {
+	s.mux.Handle(pattern, http.HandlerFunc(func(w http.ResponseWriter, hr *http.Request) {
+		r := hr.Context().Value(reqKey{}).(*Request)
+		r.Request = hr
+		if !s.authorize(w, r, access) {
+			return
+		}
+		h(w, r)
+	}))
+}
+
+// ServeHTTP implements the arangod HTTP front: common headers, faults, /_db/ routing,
+// authentication and the real error bodies for unknown paths and databases.
+func (s *Server) ServeHTTP(w http.ResponseWriter, hr *http.Request) {
+	setCommonHeaders(w.Header())
+	if strings.HasPrefix(hr.URL.Path, "/_arangosim/") {
+		s.serveControl(w, hr)
+		return
+	}
+	if s.faults.apply(hr.Context(), w, hr.URL.Path) {
+		return
+	}
+	dbName, rest, ok := splitDBPath(hr.URL.EscapedPath())
+	if !ok {
+		WriteError(w, http.StatusBadRequest, errNumDatabaseNameInvalid, "database name invalid")
+		return
+	}
+	r := &Request{Server: s, DBName: dbName, Path: rest}
+	if err := s.authenticate(r, hr); err != nil {
+		writeErr(w, err)
+		return
+	}
+	if s.Role == RoleCoordinator {
+		s.c.mu.RLock()
+		r.DB = s.c.dbs[dbName]
+		s.c.mu.RUnlock()
+	}
+	if (s.Role == RoleCoordinator && r.DB == nil) || (s.Role == RoleDBServer && !s.HasDatabase(dbName)) {
+		WriteError(w, http.StatusNotFound, errNumDatabaseNotFound, "database not found")
+		return
+	}
+	r2 := hr.Clone(context.WithValue(hr.Context(), reqKey{}, r))
+	r2.URL.Path = rest
+	r2.URL.RawPath = ""
+	h, pattern := s.mux.Handler(r2)
+	if pattern == "" {
+		// Method mismatch: the mux answers 405 itself; replace its text body.
+		rw := &probeWriter{}
+		h.ServeHTTP(rw, r2)
+		if rw.code == http.StatusMethodNotAllowed {
+			WriteError(w, http.StatusMethodNotAllowed, errNumMethodNotAllowed, "method not supported")
+			return
+		}
+		WriteError(w, http.StatusNotFound, errNumHTTPNotFound, "unknown path '"+rest+"'")
+		return
+	}
+	r.Request = r2
+	h.ServeHTTP(w, r2)
+}
+
+// probeWriter captures the status of the mux's own not-found/405 handlers.
+type probeWriter struct {
+	code int
+	h    http.Header
+}
+
+func (p *probeWriter) Header() http.Header {
+	if p.h == nil {
+		p.h = http.Header{}
+	}
+	return p.h
+}
+func (p *probeWriter) Write(b []byte) (int, error) { return len(b), nil }
+func (p *probeWriter) WriteHeader(code int)        { p.code = code }
+
+// splitDBPath separates /_db/{db}/rest. Without the prefix the database is _system.
+func splitDBPath(escaped string) (db, rest string, ok bool) {
+	if !strings.HasPrefix(escaped, "/_db/") {
+		p, err := url.PathUnescape(escaped)
+		if err != nil {
+			return "", "", false
+		}
+		return "_system", p, true
+	}
+	tail := escaped[len("/_db/"):]
+	name, after, _ := strings.Cut(tail, "/")
+	dbn, err := url.PathUnescape(name)
+	if err != nil || dbn == "" {
+		return "", "", false
+	}
+	p, err := url.PathUnescape("/" + after)
+	if err != nil {
+		return "", "", false
+	}
+	return dbn, p, true
+}
+
+// setCommonHeaders sets the headers every arangod response carries (spec §1.3).
+func setCommonHeaders(h http.Header) {
+	h["Server"] = []string{"ArangoDB"}
+	h["X-Arango-Queue-Time-Seconds"] = []string{"0.000000"}
+	h["X-Content-Type-Options"] = []string{"nosniff"}
+	h["Content-Security-Policy"] = []string{"frame-ancestors 'self'; form-action 'self';"}
+	h["Strict-Transport-Security"] = []string{"max-age=31536000 ; includeSubDomains"}
+	h["Cache-Control"] = []string{"no-cache, no-store, must-revalidate, pre-check=0, post-check=0, max-age=0, s-maxage=0"}
+	h["Expires"] = []string{"0"}
+	h["Pragma"] = []string{"no-cache"}
+	h["Connection"] = []string{"Keep-Alive"}
+}

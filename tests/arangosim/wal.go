@@ -1,0 +1,167 @@
+package arangosim
+
+import (
+	"sort"
+	"sync"
+)
+
+// Marker types of the RocksDB WAL tail (spec §1.5).
+const (
+	MarkerDatabaseCreate   = 1100
+	MarkerDatabaseDrop     = 1101
+	MarkerCollectionCreate = 2000
+	MarkerCollectionDrop   = 2001
+	MarkerCollectionRename = 2002
+	MarkerCollectionChange = 2003
+	MarkerCollectionTrunc  = 2004
+	MarkerIndexCreate      = 2100
+	MarkerIndexDrop        = 2101
+	MarkerViewCreate       = 2110
+	MarkerViewDrop         = 2111
+	MarkerViewChange       = 2112
+	MarkerTrxStart         = 2200
+	MarkerTrxCommit        = 2201
+	MarkerDocument         = 2300
+	MarkerRemove           = 2302
+)
+
+// Marker is one WAL entry of a DB-Server, already rendered as its JSON line.
+type Marker struct {
+	Tick       uint64
+	BatchStart uint64 // first tick of the write batch the marker belongs to
+	BatchEnd   uint64 // last tick of that write batch
+	Type       int
+	DB         string
+	DBID       uint64
+	Shard      string // shard name for collection/index/document markers, view guid for views
+	PlanID     uint64 // cluster collection id (0 for database/view/transaction markers)
+	System     bool   // marker of a system collection
+	TID        uint64
+	JSON       []byte // the marker object, without the trailing newline
+}
+
+// pendingMarker is a marker before its tick is assigned: render gets the tick.
+type pendingMarker struct {
+	Type   int
+	DB     string
+	DBID   uint64
+	Shard  string
+	PlanID uint64
+	System bool
+	TID    uint64
+	render func(dst []byte, tick uint64) []byte
+}
+
+// WAL is the write-ahead log of one DB-Server. Ticks are that server's own sequence.
+type WAL struct {
+	mu      sync.RWMutex
+	entries []Marker
+	last    uint64 // latest tick handed out
+	pruned  uint64 // every tick <= pruned was removed
+	notify  chan struct{}
+	// onAppend, when set, is called with the new markers (persistence).
+	onAppend func([]Marker)
+}
+
+func newWAL(base uint64) *WAL {
+	return &WAL{last: base, notify: make(chan struct{})}
+}
+
+// LastTick returns the server's latest tick.
+func (w *WAL) LastTick() uint64 {
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	return w.last
+}
+
+// Range returns the first available tick and the latest tick.
+func (w *WAL) Range() (first, last uint64) {
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	first = w.pruned + 1
+	if len(w.entries) > 0 {
+		first = w.entries[0].Tick
+	}
+	return first, w.last
+}
+
+// Pruned returns the last removed tick (0 if nothing was pruned).
+func (w *WAL) Pruned() uint64 {
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	return w.pruned
+}
+
+// Changed returns a channel closed at the next append.
+func (w *WAL) Changed() <-chan struct{} {
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	return w.notify
+}
+
+// append assigns consecutive ticks to ms as one write batch and stores them.
+// It returns the ticks of the batch.
+func (w *WAL) append(ms []pendingMarker) (first, last uint64) {
+	if len(ms) == 0 {
+		return 0, 0
+	}
+	w.mu.Lock()
+	start := w.last + 1
+	end := w.last + uint64(len(ms))
+	out := make([]Marker, len(ms))
+	for i, pm := range ms {
+		t := start + uint64(i)
+		out[i] = Marker{
+			Tick: t, BatchStart: start, BatchEnd: end, Type: pm.Type, DB: pm.DB, DBID: pm.DBID,
+			Shard: pm.Shard, PlanID: pm.PlanID, System: pm.System, TID: pm.TID,
+			JSON: pm.render(nil, t),
+		}
+	}
+	w.entries = append(w.entries, out...)
+	w.last = end
+	ch := w.notify
+	w.notify = make(chan struct{})
+	cb := w.onAppend
+	w.mu.Unlock()
+	close(ch)
+	if cb != nil {
+		cb(out)
+	}
+	return start, end
+}
+
+// restore puts persisted markers back (startup only).
+func (w *WAL) restore(ms []Marker, last, pruned uint64) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.entries = ms
+	if last > w.last {
+		w.last = last
+	}
+	w.pruned = pruned
+}
+
+// Prune removes every marker with a tick <= upTo. A tailer asking for an older tick
+// then gets frompresent=false. It returns the number of removed markers.
+func (w *WAL) Prune(upTo uint64) int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if upTo > w.last {
+		upTo = w.last
+	}
+	if upTo <= w.pruned {
+		return 0
+	}
+	n := sort.Search(len(w.entries), func(i int) bool { return w.entries[i].Tick > upTo })
+	w.entries = append([]Marker(nil), w.entries[n:]...)
+	w.pruned = upTo
+	return n
+}
+
+// from returns the markers with Tick > tick (shared slice, read-only) and the WAL state.
+func (w *WAL) since(tick uint64) (ms []Marker, last, pruned uint64) {
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	n := sort.Search(len(w.entries), func(i int) bool { return w.entries[i].Tick > tick })
+	return w.entries[n:len(w.entries):len(w.entries)], w.last, w.pruned
+}
