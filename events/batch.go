@@ -20,6 +20,7 @@ const (
 	MetaFirstTick = "dc2dc-first-tick" // tick of the first record with a tick
 	MetaTick      = "dc2dc-tick"       // Position.Tick
 	MetaSub       = "dc2dc-sub"        // Position.Sub
+	MetaPrev      = "dc2dc-prev"       // Prev.String(): where the writer's previous batch ended
 	MetaRecords   = "dc2dc-records"    // number of records
 )
 
@@ -31,6 +32,7 @@ type Batch struct {
 	Collection string    // the source collection's name when the batch was made (informational)
 	Leader     string    // the DBserver whose ticks the records carry
 	Pos        Position  // position of the batch's last record; the dedupe key
+	Prev       Position  // Pos of the same writer's previous batch ({Epoch,0,0} for an epoch's first)
 	FirstTick  uint64    // tick of the first record (0 if none has a tick)
 	SentAt     time.Time // when the sender built the batch (for lag in seconds)
 	Records    []Record
@@ -51,6 +53,7 @@ func (b *Batch) Metadata() map[string]string {
 		MetaFirstTick: strconv.FormatUint(b.FirstTick, 10),
 		MetaTick:      strconv.FormatUint(b.Pos.Tick, 10),
 		MetaSub:       strconv.FormatUint(uint64(b.Pos.Sub), 10),
+		MetaPrev:      b.Prev.String(),
 		MetaRecords:   strconv.Itoa(len(b.Records)),
 	}
 }
@@ -62,6 +65,7 @@ type Header struct {
 	Sync    string
 	Shard   ShardRef
 	Pos     Position
+	Prev    Position // zero when the header is absent
 }
 
 // ParseMetadata reads the dc2dc headers of a message. A message without them
@@ -99,6 +103,14 @@ func ParseMetadata(get func(key string) string) (Header, error) {
 		return h, decodeErr(ErrMalformed, "header %s=%d out of range", MetaSub, sub)
 	}
 	h.Pos.Sub = uint32(sub)
+	if v := get(MetaPrev); v != "" {
+		if h.Prev, err = ParsePosition(v); err != nil {
+			return h, decodeErr(ErrMalformed, "header %s: %v", MetaPrev, err)
+		}
+		if h.Prev.Epoch != h.Pos.Epoch || h.Pos.Less(h.Prev) {
+			return h, decodeErr(ErrMalformed, "header %s=%s is not before %s in the same epoch", MetaPrev, h.Prev, h.Pos)
+		}
+	}
 	return h, nil
 }
 
@@ -129,6 +141,9 @@ func (b *Batch) Validate() error {
 			}
 			last = r.Tick
 		}
+	}
+	if b.Pos.Less(b.Prev) || b.Prev.Epoch != b.Pos.Epoch {
+		return fmt.Errorf("batch %s: previous position %s is not before %s in the same epoch", b.Shard, b.Prev, b.Pos)
 	}
 	if last > b.Pos.Tick {
 		return fmt.Errorf("batch %s: position tick %d is before its last record's tick %d", b.Shard, b.Pos.Tick, last)

@@ -14,6 +14,7 @@ import (
 //	magic 'd' '2', version byte (1)
 //	sync, shard (ShardRef.String), collection, leader: string
 //	epoch, tick, sub, firstTick: varint
+//	prevTick, prevSub: varint (Prev.Epoch == epoch)
 //	sentAt: signed varint, Unix nanoseconds (0 = unset)
 //	record count: varint
 //	each record: kind varint, tick varint, body length varint, body
@@ -49,6 +50,8 @@ func Encode(b *Batch) ([]byte, error) {
 	buf = binary.AppendUvarint(buf, b.Pos.Tick)
 	buf = binary.AppendUvarint(buf, uint64(b.Pos.Sub))
 	buf = binary.AppendUvarint(buf, b.FirstTick)
+	buf = binary.AppendUvarint(buf, b.Prev.Tick)
+	buf = binary.AppendUvarint(buf, uint64(b.Prev.Sub))
 	var sent int64
 	if !b.SentAt.IsZero() {
 		sent = b.SentAt.UnixNano()
@@ -223,6 +226,8 @@ func Decode(payload []byte) (*Batch, error) {
 	b.Pos.Tick = r.uvarint()
 	sub := r.uvarint()
 	b.FirstTick = r.uvarint()
+	b.Prev.Tick = r.uvarint()
+	prevSub := r.uvarint()
 	sent := r.varint()
 	n := r.uvarint()
 	if r.err != nil {
@@ -231,7 +236,14 @@ func Decode(payload []byte) (*Batch, error) {
 	if sub > 1<<32-1 {
 		return nil, decodeErr(ErrMalformed, "sub position %d out of range", sub)
 	}
+	if prevSub > 1<<32-1 {
+		return nil, decodeErr(ErrMalformed, "previous sub position %d out of range", prevSub)
+	}
 	b.Pos.Sub = uint32(sub)
+	b.Prev = Position{Epoch: b.Pos.Epoch, Tick: b.Prev.Tick, Sub: uint32(prevSub)}
+	if b.Pos.Less(b.Prev) {
+		return nil, decodeErr(ErrMalformed, "previous position %s after position %s", b.Prev, b.Pos)
+	}
 	if sent != 0 {
 		b.SentAt = time.Unix(0, sent).UTC()
 	}

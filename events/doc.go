@@ -31,8 +31,18 @@
 //     before the snapshot tick: Tick 0 and Sub = chunk number 1, 2, ...;
 //     SnapshotEnd has Tick = snapshot tick; WAL batches follow with larger ticks.
 //
-// A receiver that has applied position P ignores every batch at or below P:
-// that is the dedupe rule (see Position.Less).
+// A batch also carries Prev, the position where its writer's previous batch
+// ended. A receiver that has applied position P
+//
+//   - skips a batch with Pos <= P (a replay: the dedupe rule, Position.Less),
+//   - applies a batch with Prev <= P < Pos (records at or below P inside it
+//     are replays, which idempotent apply absorbs),
+//   - and never applies a batch with P < Prev: something between is missing,
+//     which is a bug or a lost message, so the shard is resynchronised.
+//
+// Two writers of one stream (a task that moved while its old worker still
+// runs) read the same immutable WAL of the same leader in the same epoch, so
+// their batches agree on every tick and any interleaving of the two is safe.
 //
 // # Encoding and versioning
 //

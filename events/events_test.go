@@ -50,6 +50,7 @@ func sampleBatch() *Batch {
 		Collection: "orders",
 		Leader:     "PRMR-85cea042",
 		Pos:        Position{Epoch: 3, Tick: 26},
+		Prev:       Position{Epoch: 3, Tick: 9},
 		FirstTick:  10,
 		SentAt:     time.Unix(1700000000, 5).UTC(),
 		Records:    everyKind(),
@@ -92,7 +93,7 @@ func TestRoundTrip(t *testing.T) {
 }
 
 func TestEmptyBatchRoundTrip(t *testing.T) {
-	b := &Batch{Sync: "s", Shard: ShardRef{Database: "_system"}, Pos: Position{Epoch: 1}, Records: []Record{}}
+	b := &Batch{Sync: "s", Shard: ShardRef{Database: "_system"}, Pos: Position{Epoch: 1}, Prev: Position{Epoch: 1}, Records: []Record{}}
 	payload, err := Encode(b)
 	if err != nil {
 		t.Fatal(err)
@@ -174,7 +175,7 @@ func TestMetadataRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if h.Shard != b.Shard || h.Pos != b.Pos || h.Sync != b.Sync || h.Version != Version {
+	if h.Shard != b.Shard || h.Pos != b.Pos || h.Prev != b.Prev || h.Sync != b.Sync || h.Version != Version {
 		t.Fatalf("header %+v does not match batch", h)
 	}
 	if md[MetaKind] != "database-create" || md[MetaRecords] != "23" {
@@ -189,6 +190,8 @@ func TestParseMetadataRejectsForeignMessages(t *testing.T) {
 		"bad shard":    {MetaVersion: "1", MetaShard: "x"},
 		"bad epoch":    {MetaVersion: "1", MetaShard: "d/c/0", MetaEpoch: "-1", MetaTick: "1", MetaSub: "0"},
 		"sub overflow": {MetaVersion: "1", MetaShard: "d/c/0", MetaEpoch: "1", MetaTick: "1", MetaSub: "4294967296"},
+		"prev after":   {MetaVersion: "1", MetaShard: "d/c/0", MetaEpoch: "1", MetaTick: "1", MetaSub: "0", MetaPrev: "1:5.0"},
+		"prev garbage": {MetaVersion: "1", MetaShard: "d/c/0", MetaEpoch: "1", MetaTick: "1", MetaSub: "0", MetaPrev: "x"},
 	}
 	for name, md := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -211,6 +214,20 @@ func TestPositionOrder(t *testing.T) {
 			if got, want := ordered[i].Less(ordered[j]), i < j; got != want {
 				t.Errorf("%v.Less(%v) = %v, want %v", ordered[i], ordered[j], got, want)
 			}
+		}
+	}
+}
+
+func TestPositionParse(t *testing.T) {
+	for _, p := range []Position{{}, {Epoch: 1, Tick: 2, Sub: 3}, {Epoch: 1<<64 - 1, Tick: 1<<64 - 1, Sub: 1<<32 - 1}} {
+		got, err := ParsePosition(p.String())
+		if err != nil || got != p {
+			t.Fatalf("%v: got %v, %v", p, got, err)
+		}
+	}
+	for _, s := range []string{"", "1", "1:2", "1.2:3", "a:1.0", "1:1.4294967296"} {
+		if _, err := ParsePosition(s); !errors.Is(err, ErrMalformed) {
+			t.Errorf("%q: want ErrMalformed, got %v", s, err)
 		}
 	}
 }
@@ -242,6 +259,16 @@ func TestValidateCatchesSenderBugs(t *testing.T) {
 	b.Records[3].Tick = 1
 	if _, err := Encode(b); err == nil {
 		t.Fatal("ticks going back must be refused")
+	}
+	b = sampleBatch()
+	b.Prev = Position{Epoch: 3, Tick: 30}
+	if _, err := Encode(b); err == nil {
+		t.Fatal("a previous position after the position must be refused")
+	}
+	b = sampleBatch()
+	b.Prev = Position{Epoch: 2, Tick: 1}
+	if _, err := Encode(b); err == nil {
+		t.Fatal("a previous position of another epoch must be refused")
 	}
 	b = sampleBatch()
 	b.Records = append(b.Records, Record{})
@@ -335,6 +362,7 @@ func benchBatch(n, docSize int) *Batch {
 		b.Records = append(b.Records, Record{Tick: uint64(i + 1), Event: &Document{TID: "0", Key: "k", Rev: "_l6zhVDW---", Doc: doc}})
 	}
 	b.Pos = Position{Epoch: 1, Tick: uint64(n)}
+	b.Prev = Position{Epoch: 1}
 	return b
 }
 

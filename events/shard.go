@@ -81,6 +81,29 @@ func (p Position) Less(q Position) bool {
 // IsZero reports whether p is the position before anything.
 func (p Position) IsZero() bool { return p == Position{} }
 
+// ParsePosition parses the String form.
+func ParsePosition(s string) (Position, error) {
+	var p Position
+	colon := strings.IndexByte(s, ':')
+	dot := strings.LastIndexByte(s, '.')
+	if colon < 0 || dot < colon {
+		return p, fmt.Errorf("%w: position %q is not epoch:tick.sub", ErrMalformed, s)
+	}
+	var err error
+	if p.Epoch, err = strconv.ParseUint(s[:colon], 10, 64); err != nil {
+		return p, fmt.Errorf("%w: position %q: %v", ErrMalformed, s, err)
+	}
+	if p.Tick, err = strconv.ParseUint(s[colon+1:dot], 10, 64); err != nil {
+		return p, fmt.Errorf("%w: position %q: %v", ErrMalformed, s, err)
+	}
+	sub, err := strconv.ParseUint(s[dot+1:], 10, 32)
+	if err != nil {
+		return p, fmt.Errorf("%w: position %q: %v", ErrMalformed, s, err)
+	}
+	p.Sub = uint32(sub)
+	return p, nil
+}
+
 // String returns "epoch:tick.sub".
 func (p Position) String() string {
 	return strconv.FormatUint(p.Epoch, 10) + ":" + strconv.FormatUint(p.Tick, 10) + "." + strconv.FormatUint(uint64(p.Sub), 10)
