@@ -1,0 +1,224 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/ThreeDotsLabs/watermill"
+	wmkafka "github.com/ThreeDotsLabs/watermill-kafka/v3/pkg/kafka"
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/dc2dc/dc2dc/events"
+)
+
+// Metadata keys the transport reads. The full list of dc2dc headers lives in
+// package events; the transport only needs the partition key.
+const (
+	// MetaShard is the shard key "db/collectionId/index": the Kafka
+	// partition key, so the events of one shard stay in order.
+	MetaShard = events.MetaShard
+)
+
+// PartitionKey is the Kafka record key of msg: its dc2dc-shard metadata.
+// Messages without a shard (control messages) all get the empty key, which
+// hashes to one fixed partition, so they stay in order too.
+func PartitionKey(_ string, msg *message.Message) (string, error) {
+	return msg.Metadata.Get(MetaShard), nil
+}
+
+func logAdapter(l *slog.Logger) watermill.LoggerAdapter {
+	if l == nil {
+		return watermill.NopLogger{}
+	}
+	return watermill.NewSlogLogger(l)
+}
+
+// publisher classifies the errors of watermill-kafka's publisher.
+type publisher struct {
+	cfg    Config
+	inner  *wmkafka.Publisher
+	closed atomic.Bool
+}
+
+// NewPublisher returns a Watermill publisher on watermill-kafka: idempotent
+// by default, records keyed by the dc2dc-shard metadata, payloads larger
+// than cfg.MaxMessageBytes split into fragments (see Fragmenter). Publish is
+// synchronous: it returns after Kafka acknowledged every record (acks=all).
+// Errors are classified (*Error; ErrRetryable or ErrPermanent).
+func NewPublisher(cfg Config) (message.Publisher, error) {
+	cfg.EnsureDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	sc, err := cfg.saramaConfig()
+	if err != nil {
+		return nil, err
+	}
+	inner, err := wmkafka.NewPublisher(wmkafka.PublisherConfig{
+		Brokers:               cfg.Brokers,
+		Marshaler:             wmkafka.NewWithPartitioningMarshaler(PartitionKey),
+		OverwriteSaramaConfig: sc,
+	}, logAdapter(cfg.Logger))
+	if err != nil {
+		return nil, classify(err, cfg, "connecting the Kafka publisher")
+	}
+	return NewFragmenter(&publisher{cfg: cfg, inner: inner}, cfg.MaxMessageBytes), nil
+}
+
+func (p *publisher) Publish(topic string, msgs ...*message.Message) error {
+	if p.closed.Load() {
+		return &Error{Kind: ErrClosed, Msg: "kafka: publish to " + topic + " after Close"}
+	}
+	for i, msg := range msgs {
+		if err := p.inner.Publish(topic, msg); err != nil {
+			return classify(err, p.cfg, fmt.Sprintf("publishing message %s (%d of %d) to %s", msg.UUID, i+1, len(msgs), topic))
+		}
+	}
+	return nil
+}
+
+func (p *publisher) Close() error {
+	if p.closed.Swap(true) {
+		return nil
+	}
+	return classify(p.inner.Close(), p.cfg, "closing the Kafka publisher")
+}
+
+// subscriber classifies the errors of watermill-kafka's subscriber.
+type subscriber struct {
+	cfg   Config
+	inner *wmkafka.Subscriber
+}
+
+// NewSubscriber returns a Watermill subscriber on watermill-kafka in
+// consumer group cfg.Consumer.Group (required). Each partition delivers one
+// message at a time: the next one comes after the current one is acked.
+// Ack marks the offset, which sarama's autocommit commits every
+// Consumer.AutoCommitInterval (and on Close); nack redelivers the same
+// message after Consumer.NackResendDelay. Fragment runs are reassembled
+// before delivery (see Fragmenter, BrokenFragments).
+//
+// Close closes every subscription's channel; messages not acked by then are
+// redelivered to the next member of the group.
+func NewSubscriber(cfg Config) (message.Subscriber, error) {
+	cfg.EnsureDefaults()
+	errs := []error{cfg.Validate()}
+	if cfg.Consumer.Group == "" {
+		errs = append(errs, errors.New("kafka: a subscriber needs a consumer group: set Consumer.Group (offsets are committed to it)"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	sc, err := cfg.saramaConfig()
+	if err != nil {
+		return nil, err
+	}
+	nackDelay := cfg.Consumer.NackResendDelay
+	if nackDelay == 0 {
+		nackDelay = wmkafka.NoSleep
+	}
+	inner, err := wmkafka.NewSubscriber(wmkafka.SubscriberConfig{
+		Brokers:               cfg.Brokers,
+		Unmarshaler:           wmkafka.DefaultMarshaler{},
+		OverwriteSaramaConfig: sc,
+		ConsumerGroup:         cfg.Consumer.Group,
+		NackResendSleep:       nackDelay,
+		ReconnectRetrySleep:   time.Second,
+		Tracer:                reassemblingTracer{limit: cfg.MaxReassembledBytes},
+	}, logAdapter(cfg.Logger))
+	if err != nil {
+		return nil, classify(err, cfg, "creating the Kafka subscriber")
+	}
+	return &subscriber{cfg: cfg, inner: inner}, nil
+}
+
+func (s *subscriber) Subscribe(ctx context.Context, topic string) (<-chan *message.Message, error) {
+	ch, err := s.inner.Subscribe(ctx, topic)
+	if err != nil {
+		return nil, classify(err, s.cfg, fmt.Sprintf("subscribing to %s in group %s", topic, s.cfg.Consumer.Group))
+	}
+	return ch, nil
+}
+
+func (s *subscriber) Close() error {
+	return classify(s.inner.Close(), s.cfg, "closing the Kafka subscriber")
+}
+
+// reassemblingTracer hooks into watermill-kafka (through its tracer
+// interface, the one place it lets us wrap the sarama consumer) to
+// reassemble fragment runs below Watermill, where we control which offsets
+// are marked.
+type reassemblingTracer struct{ limit int }
+
+func (reassemblingTracer) WrapConsumer(c sarama.Consumer) sarama.Consumer { return c }
+
+// WrapPartitionConsumer is only used without a consumer group, which
+// NewSubscriber does not allow.
+func (reassemblingTracer) WrapPartitionConsumer(pc sarama.PartitionConsumer) sarama.PartitionConsumer {
+	return pc
+}
+
+func (reassemblingTracer) WrapSyncProducer(_ *sarama.Config, p sarama.SyncProducer) sarama.SyncProducer {
+	return p
+}
+
+func (t reassemblingTracer) WrapConsumerGroupHandler(h sarama.ConsumerGroupHandler) sarama.ConsumerGroupHandler {
+	return reassemblingHandler{ConsumerGroupHandler: h, limit: t.limit}
+}
+
+type reassemblingHandler struct {
+	sarama.ConsumerGroupHandler
+	limit int
+}
+
+// ConsumeClaim feeds the wrapped handler the reassembled records of the
+// claim. The wrapped handler marks the offsets of what it is given, so a
+// fragment run is marked (by its last offset) only when the whole message
+// is acked.
+func (h reassemblingHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
+	out := make(chan *sarama.ConsumerMessage)
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer close(out)
+		r := reassembler{limit: h.limit}
+		for {
+			var m *sarama.ConsumerMessage
+			var ok bool
+			select {
+			case m, ok = <-claim.Messages():
+				if !ok {
+					return
+				}
+			case <-done:
+				return
+			}
+			for _, o := range r.push(m) {
+				select {
+				case out <- o:
+				case <-done:
+					return
+				}
+			}
+		}
+	}()
+	err := h.ConsumerGroupHandler.ConsumeClaim(sess, reassembledClaim{ConsumerGroupClaim: claim, msgs: out})
+	close(done)
+	wg.Wait()
+	return err
+}
+
+type reassembledClaim struct {
+	sarama.ConsumerGroupClaim
+	msgs chan *sarama.ConsumerMessage
+}
+
+func (c reassembledClaim) Messages() <-chan *sarama.ConsumerMessage { return c.msgs }
