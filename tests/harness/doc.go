@@ -1,0 +1,23 @@
+// Package harness runs dc2dc's real programs as processes for end-to-end
+// tests: it builds the binaries once per test binary, starts processes with
+// their output captured to files (shown when the test fails), waits for
+// their JSON ready line, kills them (SIGKILL) or stops them (SIGTERM, then
+// SIGKILL after a deadline), and cleans everything up through t.Cleanup.
+//
+// The ready line: a process is ready when it prints, on stdout, one line that
+// is a JSON object with "ready": true, for example
+//
+//	{"ready":true,"component":"mirror","metrics":"127.0.0.1:9100"}
+//
+// WaitReady returns that object, so a program can announce the addresses it
+// listens on.
+//
+// Eventually is the one polling helper of the end-to-end tests: wait for a
+// condition with a deadline, never with a sleep.
+//
+// Binaries: Binary("dc2dc") and Binary("arangosim") use $DC2DC_BIN and
+// $ARANGOSIM_BIN when set (make test sets them), else `go build` the command
+// once per test binary into a temporary directory. Build builds any main
+// package of the module the same way. Call RemoveBuilds from TestMain (see
+// the example in harness_test.go) to delete that directory.
+package harness

@@ -1,0 +1,44 @@
+// Command testproc is the process the harness's own tests start: it prints
+// noise, then its ready line, and reacts to SIGTERM as its flags say.
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+)
+
+func main() {
+	delay := flag.Duration("ready-after", 0, "wait this long before printing the ready line")
+	noReady := flag.Bool("no-ready", false, "never print a ready line")
+	exitNow := flag.Int("exit", -1, "exit at once with this code (after the ready line unless -no-ready)")
+	ignoreTerm := flag.Bool("ignore-term", false, "ignore SIGTERM")
+	termCode := flag.Int("term-code", 0, "exit code after SIGTERM")
+	flag.Parse()
+
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM)
+	fmt.Println("starting up")
+	fmt.Fprintln(os.Stderr, "a line on stderr")
+	fmt.Println(`{"not":"ready"}`)
+	time.Sleep(*delay)
+	if !*noReady {
+		line, _ := json.Marshal(map[string]any{"ready": true, "component": "testproc", "pid": os.Getpid(), "env": os.Getenv("TESTPROC_VALUE")})
+		fmt.Println(string(line))
+	}
+	if *exitNow >= 0 {
+		os.Exit(*exitNow)
+	}
+	for range sig {
+		if *ignoreTerm {
+			fmt.Fprintln(os.Stderr, "ignoring SIGTERM")
+			continue
+		}
+		fmt.Fprintln(os.Stderr, "stopping on SIGTERM")
+		os.Exit(*termCode)
+	}
+}
