@@ -1,0 +1,33 @@
+//go:build linux || darwin || freebsd || netbsd || openbsd || dragonfly || solaris
+
+package store
+
+import (
+	"errors"
+	"io"
+	"os"
+
+	"golang.org/x/sys/unix"
+)
+
+// isLockConflict reports whether err is fcntl's answer to a lock held by
+// another process (Pebble takes a POSIX write lock on <dir>/LOCK).
+func isLockConflict(err error) bool {
+	return errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EACCES)
+}
+
+// lockHolder returns the pid of the process holding the POSIX lock on the
+// file, or 0. It must not be called on a file this process has locked:
+// closing any descriptor of a file drops the process's POSIX locks on it.
+func lockHolder(name string) int {
+	f, err := os.Open(name)
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	lk := unix.Flock_t{Type: unix.F_WRLCK, Whence: io.SeekStart}
+	if err := unix.FcntlFlock(f.Fd(), unix.F_GETLK, &lk); err != nil || lk.Type == unix.F_UNLCK {
+		return 0
+	}
+	return int(lk.Pid)
+}

@@ -1,0 +1,493 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io/fs"
+	"log/slog"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
+)
+
+// storeFormat is the version of the key layout; it is kept in the store's
+// own format record and checked at Open.
+const storeFormat = 1
+
+var formatKey = makeKey(kindStore, "format", "")
+
+// stripes is the number of key-lock stripes: concurrent writers of distinct
+// shards rarely wait for each other, and their synced commits share one
+// fsync in Pebble's commit pipeline (group commit).
+const stripes = 64
+
+// openDirs holds the directories open in this process: Pebble's lock is
+// per process, so a second Open of the same directory here would otherwise
+// succeed at the fcntl level and then fail with an unclassified error.
+var openDirs = struct {
+	sync.Mutex
+	m map[string]bool
+}{m: map[string]bool{}}
+
+// Store is a Pebble database of checkpoints. It is safe for concurrent use.
+type Store struct {
+	cfg     Config
+	dir     string
+	db      *pebble.DB
+	wo      *pebble.WriteOptions
+	keyMu   [stripes]sync.Mutex
+	closeMu sync.RWMutex
+	closed  bool
+}
+
+// Open opens (or creates) the store in cfg.Dir. It fails with a *LockedError
+// when another process has the directory open, with ErrCorrupt when Pebble
+// finds corruption, with ErrNotExist when ReadOnly or MustExist is set and
+// there is no store, and with ErrIncompatible when a newer dc2dc wrote it.
+func Open(cfg Config) (*Store, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	dir, err := filepath.Abs(cfg.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("store: resolving %s: %w", cfg.Dir, err)
+	}
+	openDirs.Lock()
+	if openDirs.m[dir] {
+		openDirs.Unlock()
+		return nil, &LockedError{Dir: dir, Self: true}
+	}
+	openDirs.m[dir] = true
+	openDirs.Unlock()
+	s, err := open(cfg, dir)
+	if err != nil {
+		openDirs.Lock()
+		delete(openDirs.m, dir)
+		openDirs.Unlock()
+		return nil, err
+	}
+	return s, nil
+}
+
+func open(cfg Config, dir string) (*Store, error) {
+	if cfg.ReadOnly || cfg.MustExist {
+		desc, err := pebble.Peek(dir, vfs.Default)
+		if errors.Is(err, fs.ErrNotExist) || (err == nil && !desc.Exists) {
+			return nil, fmt.Errorf("%w: %s has no checkpoint store (check --dir, or start the worker once to create it)", ErrNotExist, dir)
+		}
+		if err != nil {
+			return nil, classifyOpenError(dir, err)
+		}
+	}
+	opts := &pebble.Options{
+		FS:           vfs.Default,
+		CacheSize:    cfg.CacheSize,
+		MemTableSize: uint64(cfg.MemTableSize),
+		Logger:       pebbleLogger{cfg.Logger},
+		ReadOnly:     cfg.ReadOnly,
+	}
+	if !cfg.ReadOnly {
+		opts.FormatMajorVersion = pebble.FormatNewest
+	}
+	db, err := pebble.Open(dir, opts)
+	if err != nil {
+		return nil, classifyOpenError(dir, err)
+	}
+	s := &Store{cfg: cfg, dir: dir, db: db, wo: pebble.Sync}
+	if cfg.NoSync {
+		s.wo = pebble.NoSync
+	}
+	if err := s.checkFormat(); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func classifyOpenError(dir string, err error) error {
+	switch {
+	case isLockConflict(err):
+		return &LockedError{Dir: dir, PID: lockHolder(filepath.Join(dir, "LOCK")), Err: err}
+	case pebble.IsCorruptionError(err):
+		return fmt.Errorf("%w: %s: %v; move the directory aside (keep it for diagnosis) and let dc2dc resynchronise the shards it held", ErrCorrupt, dir, err)
+	}
+	return fmt.Errorf("store: opening the checkpoint store %s: %w", dir, err)
+}
+
+// checkFormat writes the format record into a new store and refuses a store
+// of a newer format.
+func (s *Store) checkFormat() error {
+	v, closer, err := s.db.Get(formatKey)
+	switch {
+	case errors.Is(err, pebble.ErrNotFound):
+		if s.cfg.ReadOnly {
+			return nil
+		}
+		return s.db.Set(formatKey, []byte{storeFormat}, pebble.Sync)
+	case err != nil:
+		return fmt.Errorf("store: reading the format of %s: %w", s.dir, err)
+	}
+	defer closer.Close()
+	if len(v) != 1 || v[0] == 0 {
+		return fmt.Errorf("%w: %s: format record %x is garbage", ErrCorrupt, s.dir, v)
+	}
+	if v[0] > storeFormat {
+		return fmt.Errorf("%w: %s has format %d, this dc2dc knows up to %d: use a newer dc2dc", ErrIncompatible, s.dir, v[0], storeFormat)
+	}
+	return nil
+}
+
+// Dir returns the absolute directory of the store.
+func (s *Store) Dir() string { return s.dir }
+
+// Close flushes and closes the store. It is idempotent.
+func (s *Store) Close() error {
+	s.closeMu.Lock()
+	defer s.closeMu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	err := s.db.Close()
+	openDirs.Lock()
+	delete(openDirs.m, s.dir)
+	openDirs.Unlock()
+	if err != nil {
+		return fmt.Errorf("store: closing %s: %w", s.dir, err)
+	}
+	return nil
+}
+
+// enter guards an operation against a concurrent Close; call the returned
+// function when done.
+func (s *Store) enter(write bool) (func(), error) {
+	s.closeMu.RLock()
+	if s.closed {
+		s.closeMu.RUnlock()
+		return nil, ErrClosed
+	}
+	if write && s.cfg.ReadOnly {
+		s.closeMu.RUnlock()
+		return nil, ErrReadOnly
+	}
+	return s.closeMu.RUnlock, nil
+}
+
+// Get returns the record of the given kind, sync and shard (shard is empty
+// for KindMeta), or an error wrapping ErrNotFound.
+func (s *Store) Get(kind Kind, sync, shard string) (Record, error) {
+	done, err := s.enter(false)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	return s.get(makeKey(kind, sync, shard))
+}
+
+func (s *Store) get(key []byte) (Record, error) {
+	v, closer, err := s.db.Get(key)
+	if errors.Is(err, pebble.ErrNotFound) {
+		k, sync, shard, _ := parseKey(key)
+		return nil, fmt.Errorf("%w: no %s checkpoint for %s", ErrNotFound, k, strings.TrimSuffix(sync+"/"+shard, "/"))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: reading %q: %w", key, err)
+	}
+	defer closer.Close()
+	return decodeRecord(key, v)
+}
+
+// Source returns the source position of a shard.
+func (s *Store) Source(sync, shard string) (SourcePosition, error) {
+	r, err := s.Get(KindSource, sync, shard)
+	if err != nil {
+		return SourcePosition{}, err
+	}
+	return r.(SourcePosition), nil
+}
+
+// Applied returns the applied position of a shard.
+func (s *Store) Applied(sync, shard string) (AppliedPosition, error) {
+	r, err := s.Get(KindApplied, sync, shard)
+	if err != nil {
+		return AppliedPosition{}, err
+	}
+	return r.(AppliedPosition), nil
+}
+
+// Meta returns the metadata of a sync.
+func (s *Store) Meta(sync string) (SyncMeta, error) {
+	r, err := s.Get(KindMeta, sync, "")
+	if err != nil {
+		return SyncMeta{}, err
+	}
+	return r.(SyncMeta), nil
+}
+
+// Put writes one record; see PutMany.
+func (s *Store) Put(r Record) error { return s.PutMany(r) }
+
+// PutMany writes the records atomically in one Pebble batch, fsynced unless
+// Config.NoSync. A record whose Order (epoch, tick) is lower than the stored
+// one's is refused with a *RegressionError and nothing is written; an equal
+// Order is accepted (rewriting a checkpoint is idempotent). Records with a
+// zero UpdatedAt are stamped with Config.Now. Records of the same key later
+// in the list win, and are checked against the earlier ones.
+func (s *Store) PutMany(recs ...Record) error { return s.write(recs, true) }
+
+// Reset writes the records like PutMany but without the monotonicity guard:
+// it is how an operator or a resync moves a position backwards on purpose.
+// Each backwards move is logged as a warning.
+func (s *Store) Reset(recs ...Record) error { return s.write(recs, false) }
+
+func (s *Store) write(recs []Record, guard bool) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	done, err := s.enter(true)
+	if err != nil {
+		return err
+	}
+	defer done()
+	now := s.cfg.Now()
+	keys := make([][]byte, len(recs))
+	vals := make([][]byte, len(recs))
+	stamped := make([]Record, len(recs))
+	for i, r := range recs {
+		if err := checkRecord(r); err != nil {
+			return err
+		}
+		stamped[i] = r.stamped(now)
+		keys[i], vals[i] = encodeRecord(stamped[i])
+	}
+	unlock := s.lockKeys(keys)
+	defer unlock()
+
+	batch := s.db.NewBatch()
+	defer batch.Close()
+	latest := make(map[string]Record, len(recs))
+	for i, r := range stamped {
+		have, ok := latest[string(keys[i])]
+		if !ok {
+			var err error
+			have, err = s.get(keys[i])
+			if errors.Is(err, ErrNotFound) {
+				have = nil
+			} else if err != nil {
+				return err
+			}
+		}
+		if have != nil && less(r, have) {
+			if guard {
+				return &RegressionError{Have: have, Want: r}
+			}
+			sync, shard := r.ID()
+			he, ht := have.Order()
+			we, wt := r.Order()
+			s.cfg.Logger.Warn("checkpoint reset backwards", "kind", r.Kind().String(), "sync", sync, "shard", shard,
+				"from_epoch", he, "from_tick", ht, "to_epoch", we, "to_tick", wt)
+		}
+		latest[string(keys[i])] = r
+		if err := batch.Set(keys[i], vals[i], nil); err != nil {
+			return fmt.Errorf("store: batching %q: %w", keys[i], err)
+		}
+	}
+	if err := batch.Commit(s.wo); err != nil {
+		return fmt.Errorf("store: committing %d checkpoint(s) to %s: %w", len(recs), s.dir, err)
+	}
+	return nil
+}
+
+// less reports whether a is ordered before b (lower epoch, or same epoch and
+// lower tick).
+func less(a, b Record) bool {
+	ae, at := a.Order()
+	be, bt := b.Order()
+	return ae < be || (ae == be && at < bt)
+}
+
+// lockKeys locks the stripes of the keys in a fixed order (no deadlock
+// between concurrent multi-key writes) and returns the unlock function.
+func (s *Store) lockKeys(keys [][]byte) func() {
+	idx := make([]int, 0, len(keys))
+	for _, k := range keys {
+		h := fnv.New32a()
+		_, _ = h.Write(k)
+		idx = append(idx, int(h.Sum32()%stripes))
+	}
+	slices.Sort(idx)
+	idx = slices.Compact(idx)
+	for _, i := range idx {
+		s.keyMu[i].Lock()
+	}
+	return func() {
+		for _, i := range idx {
+			s.keyMu[i].Unlock()
+		}
+	}
+}
+
+// Delete removes one record (shard empty for KindMeta). Deleting a missing
+// record is not an error. The deletion is fsynced unless Config.NoSync.
+func (s *Store) Delete(kind Kind, sync, shard string) error {
+	_, err := s.deleteKeys([][]byte{makeKey(kind, sync, shard)})
+	return err
+}
+
+// ResetShard deletes the source and applied positions of a shard in one
+// synced batch, so the shard's next task starts from scratch (initial
+// sync). It returns the records it deleted.
+func (s *Store) ResetShard(sync, shard string) ([]Record, error) {
+	if err := checkID("shard key", shard, false); err != nil {
+		return nil, err
+	}
+	return s.deleteKeys([][]byte{makeKey(KindSource, sync, shard), makeKey(KindApplied, sync, shard)})
+}
+
+func (s *Store) deleteKeys(keys [][]byte) ([]Record, error) {
+	done, err := s.enter(true)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	for _, k := range keys {
+		if _, _, _, err := parseKey(k); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrInvalidRecord, err)
+		}
+	}
+	unlock := s.lockKeys(keys)
+	defer unlock()
+	var deleted []Record
+	batch := s.db.NewBatch()
+	defer batch.Close()
+	for _, k := range keys {
+		r, err := s.get(k)
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil && !errors.Is(err, ErrCorruptRecord) {
+			return nil, err
+		}
+		if r != nil {
+			deleted = append(deleted, r)
+		}
+		if err := batch.Delete(k, nil); err != nil {
+			return nil, fmt.Errorf("store: batching delete of %q: %w", k, err)
+		}
+	}
+	if batch.Empty() {
+		return nil, nil
+	}
+	if err := batch.Commit(s.wo); err != nil {
+		return nil, fmt.Errorf("store: deleting checkpoints in %s: %w", s.dir, err)
+	}
+	for _, r := range deleted {
+		sync, shard := r.ID()
+		s.cfg.Logger.Warn("checkpoint deleted", "kind", r.Kind().String(), "sync", sync, "shard", shard)
+	}
+	return deleted, nil
+}
+
+// Filter selects records for List. The zero Filter selects everything.
+type Filter struct {
+	// Kind restricts the listing to one kind; 0 means all kinds.
+	Kind Kind
+	// Sync restricts the listing to one sync id (a prefix scan).
+	Sync string
+	// ShardPrefix restricts the listing to shards whose key starts with it,
+	// e.g. "db1/" for one database.
+	ShardPrefix string
+}
+
+// List returns the records the filter selects, ordered by kind (applied,
+// meta, source), sync id and shard key. An undecodable record fails the
+// listing with a *DecodeError.
+func (s *Store) List(f Filter) ([]Record, error) {
+	done, err := s.enter(false)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	kinds := []Kind{KindApplied, KindMeta, KindSource}
+	if f.Kind != 0 {
+		kinds = []Kind{f.Kind}
+	}
+	var out []Record
+	for _, k := range kinds {
+		prefix := keyPrefix(k, f.Sync, f.ShardPrefix)
+		if k == KindMeta && f.Sync != "" {
+			prefix = keyPrefix(k, f.Sync, "")
+		}
+		it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
+		if err != nil {
+			return nil, fmt.Errorf("store: listing %s: %w", s.dir, err)
+		}
+		for ok := it.First(); ok; ok = it.Next() {
+			r, err := decodeRecord(it.Key(), it.Value())
+			if err != nil {
+				_ = it.Close()
+				return nil, err
+			}
+			if _, shard := r.ID(); k != KindMeta && !strings.HasPrefix(shard, f.ShardPrefix) {
+				continue
+			}
+			out = append(out, r)
+		}
+		if err := it.Close(); err != nil {
+			return nil, fmt.Errorf("store: listing %s: %w", s.dir, err)
+		}
+	}
+	return out, nil
+}
+
+// Sources returns the source positions of one sync (all syncs when sync is
+// empty), ordered by sync id and shard key.
+func (s *Store) Sources(sync string) ([]SourcePosition, error) {
+	recs, err := s.List(Filter{Kind: KindSource, Sync: sync})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]SourcePosition, len(recs))
+	for i, r := range recs {
+		out[i] = r.(SourcePosition)
+	}
+	return out, nil
+}
+
+// AppliedPositions returns the applied positions of one sync (all syncs when
+// sync is empty), ordered by sync id and shard key.
+func (s *Store) AppliedPositions(sync string) ([]AppliedPosition, error) {
+	recs, err := s.List(Filter{Kind: KindApplied, Sync: sync})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]AppliedPosition, len(recs))
+	for i, r := range recs {
+		out[i] = r.(AppliedPosition)
+	}
+	return out, nil
+}
+
+// pebbleLogger sends Pebble's messages to the store's logger: its routine
+// messages at debug level, its errors at error level.
+type pebbleLogger struct{ l *slog.Logger }
+
+func (p pebbleLogger) Infof(format string, args ...any) {
+	p.l.Debug(fmt.Sprintf(format, args...), "component", "pebble")
+}
+
+func (p pebbleLogger) Errorf(format string, args ...any) {
+	p.l.Error(fmt.Sprintf(format, args...), "component", "pebble")
+}
+
+func (p pebbleLogger) Fatalf(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	p.l.Error(msg, "component", "pebble", "fatal", true)
+	panic("pebble: " + msg)
+}
