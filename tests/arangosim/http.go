@@ -137,7 +137,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, hr *http.Request) {
 		return
 	}
 	r.Request = r2
-	h.ServeHTTP(w, r2)
+	s.mux.ServeHTTP(w, r2)
 }
 
 // probeWriter captures the status of the mux's own not-found/405 handlers.
@@ -188,4 +188,5 @@ func setCommonHeaders(h http.Header) {
 	h["Expires"] = []string{"0"}
 	h["Pragma"] = []string{"no-cache"}
 	h["Connection"] = []string{"Keep-Alive"}
+	h["Date"] = nil // arangod sends no Date header
 }

@@ -1,0 +1,279 @@
+package arangosim
+
+import (
+	"math"
+	"net/http"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// tailerRegistry tracks WAL tailing clients for logger-state "clients".
+type tailerRegistry struct {
+	mu      sync.Mutex
+	clients map[string]*tailClient
+}
+
+type tailClient struct {
+	SyncerID   string
+	ServerID   string
+	ClientInfo string
+	LastServed uint64
+	Time       time.Time
+}
+
+func (tr *tailerRegistry) track(syncerID, serverID, info string, served uint64) {
+	if syncerID == "" && serverID == "" {
+		return
+	}
+	id := "s" + syncerID
+	if syncerID == "" {
+		id = "v" + serverID
+	}
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	if tr.clients == nil {
+		tr.clients = make(map[string]*tailClient)
+	}
+	cl := tr.clients[id]
+	if cl == nil {
+		cl = &tailClient{SyncerID: syncerID, ServerID: serverID}
+		tr.clients[id] = cl
+	}
+	cl.ClientInfo = info
+	if served > cl.LastServed {
+		cl.LastServed = served
+	}
+	cl.Time = time.Now().UTC()
+}
+
+func (tr *tailerRegistry) list() [][]byte {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	keys := make([]string, 0, len(tr.clients))
+	for k := range tr.clients {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	out := make([][]byte, 0, len(keys))
+	for _, k := range keys {
+		cl := tr.clients[k]
+		out = append(out, obj("syncerId", cl.SyncerID, "serverId", cl.ServerID, "clientInfo", cl.ClientInfo,
+			"time", cl.Time.Format("2006-01-02T15:04:05Z"), "expires", cl.Time.Add(15*time.Minute).Format("2006-01-02T15:04:05Z"),
+			"lastServedTick", strconv.FormatUint(cl.LastServed, 10)))
+	}
+	return out
+}
+
+func parseTick(s string) (uint64, bool) {
+	if s == "" {
+		return 0, true
+	}
+	v, err := strconv.ParseUint(s, 10, 64)
+	return v, err == nil
+}
+
+// handleWalTail serves GET|PUT /_api/wal/tail (spec §1.2/1.3).
+func handleWalTail(w http.ResponseWriter, r *Request) {
+	s := r.Server
+	q := r.URL.Query()
+	from, ok1 := parseTick(q.Get("from"))
+	to := uint64(math.MaxUint64)
+	ok2 := true
+	if q.Has("to") {
+		to, ok2 = parseTick(q.Get("to"))
+	}
+	lastScannedIn, _ := parseTick(q.Get("lastScanned"))
+	if !ok1 || !ok2 || from > to || to == 0 {
+		WriteError(w, http.StatusBadRequest, errNumHTTPBadParameter, "invalid from/to values")
+		return
+	}
+	global := r.QueryBool("global", false)
+	if global && r.DBName != "_system" {
+		WriteError(w, http.StatusForbidden, errNumForbidden, "global tailing is only possible from within _system database")
+		return
+	}
+	includeSystem := r.QueryBool("includeSystem", false)
+	chunk := uint64(1024 * 1024)
+	if v := q.Get("chunkSize"); v != "" {
+		if n, err := strconv.ParseUint(v, 10, 64); err == nil {
+			chunk = n
+		}
+	}
+	chunk = max(min(chunk, 128*1024*1024), 16384)
+	collFilter := ""
+	if cn := q.Get("collection"); cn != "" && !global {
+		rep, ok := s.Replica(r.DBName, cn)
+		if !ok {
+			// Also accept the numeric shard id.
+			for _, rp := range s.Replicas(r.DBName) {
+				if strconv.FormatUint(rp.Shard.ID, 10) == cn {
+					rep, ok = rp, true
+				}
+			}
+		}
+		if !ok {
+			WriteError(w, http.StatusNotFound, errNumDataSourceNotFound, "collection or view not found")
+			return
+		}
+		collFilter = rep.Shard.Name
+	}
+
+	scanFrom := from
+	if lastScannedIn > 0 && lastScannedIn < from {
+		scanFrom = lastScannedIn
+	}
+	ms, lastTick, pruned := s.wal.since(scanFrom)
+	fromPresent := from == lastTick || from >= pruned
+
+	s.mu.RLock()
+	liveDBs := make(map[string]uint64, len(s.dbs))
+	for k, v := range s.dbs {
+		liveDBs[k] = v
+	}
+	liveShards := make(map[string]bool, len(s.replicas))
+	for k := range s.replicas {
+		liveShards[k] = true
+	}
+	s.mu.RUnlock()
+
+	body := make([]byte, 0, 4096)
+	var lastIncluded uint64
+	lastScanned := uint64(0)
+	if from > 0 {
+		lastScanned = from - 1
+	}
+	splitAllowed := lastScannedIn > 0
+	for i := 0; i < len(ms); {
+		batchStart := ms[i].BatchStart
+		if batchStart > to {
+			break
+		}
+		j := i
+		stopped := false
+		for j < len(ms) && ms[j].BatchStart == batchStart {
+			m := &ms[j]
+			j++
+			if m.Tick <= from || m.Tick > to {
+				continue
+			}
+			if !markerVisible(m, r.DBName, global, includeSystem, collFilter, liveDBs, liveShards) {
+				continue
+			}
+			body = append(body, m.JSON...)
+			body = append(body, '\n')
+			lastIncluded = m.Tick
+			if splitAllowed && uint64(len(body)) >= chunk && j < len(ms) && ms[j].BatchStart == batchStart {
+				lastScanned = batchStart
+				stopped = true
+				break
+			}
+		}
+		if stopped {
+			break
+		}
+		end := ms[i].BatchEnd
+		if end > to {
+			end = to
+		}
+		lastScanned = max(lastScanned, end)
+		i = j
+		if uint64(len(body)) >= chunk {
+			break
+		}
+	}
+	s.tailers.track(q.Get("syncerId"), q.Get("serverId"), q.Get("clientInfo"), lastIncluded)
+
+	h := w.Header()
+	h.Set("Content-Type", "application/x-arango-dump")
+	h.Set("X-Arango-Replication-Lastincluded", strconv.FormatUint(lastIncluded, 10))
+	h.Set("X-Arango-Replication-Lastscanned", strconv.FormatUint(lastScanned, 10))
+	h.Set("X-Arango-Replication-Lasttick", strconv.FormatUint(lastTick, 10))
+	h.Set("X-Arango-Replication-Frompresent", strconv.FormatBool(fromPresent))
+	h.Set("X-Arango-Replication-Checkmore", strconv.FormatBool(lastIncluded > 0 && lastIncluded < lastTick))
+	if len(body) == 0 {
+		h.Set("Content-Length", "0")
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(body)
+}
+
+// markerVisible applies the tail filters and the live-catalog rule: markers of
+// collections or databases that no longer exist are skipped, drop markers never are.
+func markerVisible(m *Marker, db string, global, includeSystem bool, coll string,
+	liveDBs map[string]uint64, liveShards map[string]bool) bool {
+	if !global && m.DB != db {
+		return false
+	}
+	if m.System && !includeSystem {
+		return false
+	}
+	switch m.Type {
+	case MarkerDatabaseDrop, MarkerCollectionDrop, MarkerViewDrop:
+	default:
+		if id, ok := liveDBs[m.DB]; !ok || id != m.DBID {
+			return false
+		}
+		if m.PlanID != 0 && !liveShards[m.Shard] {
+			return false
+		}
+	}
+	if coll != "" {
+		switch m.Type {
+		case MarkerTrxStart, MarkerTrxCommit:
+			return true
+		}
+		return m.Shard == coll
+	}
+	return true
+}
+
+func serverObj(s *Server, engine bool) []byte {
+	if engine {
+		return obj("version", arangoVersion, "serverId", strconv.FormatUint(s.numID, 10), "engine", "rocksdb")
+	}
+	return obj("version", arangoVersion, "serverId", strconv.FormatUint(s.numID, 10))
+}
+
+func handleWalRange(w http.ResponseWriter, r *Request) {
+	first, last := r.Server.wal.Range()
+	writeRaw(w, http.StatusOK, obj("time", nowString(), "tickMin", strconv.FormatUint(first, 10),
+		"tickMax", strconv.FormatUint(last, 10), "server", rawJSON(serverObj(r.Server, false))))
+}
+
+func handleWalLastTick(w http.ResponseWriter, r *Request) {
+	writeRaw(w, http.StatusOK, obj("time", nowString(), "tick", strconv.FormatUint(r.Server.wal.LastTick(), 10),
+		"server", rawJSON(serverObj(r.Server, false))))
+}
+
+func handleWalOpenTrx(w http.ResponseWriter, r *Request) {
+	last := strconv.FormatUint(r.Server.wal.LastTick(), 10)
+	w.Header().Set("X-Arango-Replication-Lastincluded", last)
+	w.Header().Set("X-Arango-Replication-Lasttick", last)
+	w.Header().Set("X-Arango-Replication-Frompresent", "true")
+	writeRaw(w, http.StatusOK, []byte("[]"))
+}
+
+func handleWalBadPath(w http.ResponseWriter, r *Request) {
+	WriteError(w, http.StatusBadRequest, errNumHTTPBadParameter, "expected GET /_api/wal/[tail|range|lastTick|open-transactions]>")
+}
+
+func handleLoggerState(w http.ResponseWriter, r *Request) {
+	s := r.Server
+	var last uint64
+	var clients [][]byte
+	if s.wal != nil {
+		last = s.wal.LastTick()
+		clients = s.tailers.list()
+	}
+	lt := strconv.FormatUint(last, 10)
+	writeRaw(w, http.StatusOK, obj(
+		"state", rawJSON(obj("running", true, "lastLogTick", lt, "lastUncommittedLogTick", lt, "totalEvents", last, "time", nowString())),
+		"server", rawJSON(serverObj(s, true)),
+		"clients", rawJSON(joinArray(clients)),
+	))
+}

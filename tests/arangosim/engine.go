@@ -1,0 +1,590 @@
+package arangosim
+
+import (
+	"hash/fnv"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+type opKind int
+
+const (
+	opInsert opKind = iota
+	opReplace
+	opUpdate
+	opRemove
+)
+
+// writeOptions are the query options of a document write.
+type writeOptions struct {
+	WaitForSync   bool
+	ReturnNew     bool
+	ReturnOld     bool
+	Silent        bool
+	KeepNull      bool
+	MergeObjects  bool
+	IgnoreRevs    bool
+	IsRestore     bool
+	Overwrite     bool
+	OverwriteMode string // "", ignore, replace, update, conflict
+}
+
+// docOp is one document operation.
+type docOp struct {
+	kind   opKind
+	key    string
+	fields []field // user attributes (system attributes removed)
+	from   string
+	to     string
+	hasRev bool
+	rev    uint64 // _rev from the body (precondition, or verbatim with isRestore)
+	ifRev  uint64 // If-Match precondition (0 = none)
+	edgeIn bool   // _from/_to were given (update may change them)
+	err    *ArangoError
+	shard  *Shard
+}
+
+// opResult is the outcome of one docOp.
+type opResult struct {
+	err    *ArangoError
+	key    string
+	rev    uint64
+	oldRev uint64
+	newDoc *Doc
+	oldDoc *Doc
+}
+
+// change is a decided modification of one document, applied verbatim on every replica.
+type change struct {
+	sh  *Shard
+	key string
+	doc *Doc // nil = remove
+	old *Doc
+}
+
+var keyChars = func() (t [256]bool) {
+	for c := 'a'; c <= 'z'; c++ {
+		t[c] = true
+	}
+	for c := 'A'; c <= 'Z'; c++ {
+		t[c] = true
+	}
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	for _, c := range "_-:.@()+,=;$!*'%" {
+		t[c] = true
+	}
+	return t
+}()
+
+func validKey(k string) bool {
+	if k == "" || len(k) > 254 {
+		return false
+	}
+	for i := 0; i < len(k); i++ {
+		if !keyChars[k[i]] {
+			return false
+		}
+	}
+	return true
+}
+
+func errIllegalKey() *ArangoError {
+	return newErr(http.StatusBadRequest, errNumDocumentKeyBad, "illegal document key")
+}
+
+// parseDocOp turns one JSON value of a request body into an operation. For remove, raw
+// may also be a key string. keyHint is the key from the URL (single-document paths).
+func (col *Collection) parseDocOp(kind opKind, raw []byte, keyHint string, o writeOptions) *docOp {
+	op := &docOp{kind: kind, key: keyHint}
+	k := jsonKind(raw)
+	if kind == opRemove && k == 's' {
+		s, err := unquote(raw)
+		if err != nil {
+			op.err = newErr(http.StatusBadRequest, errNumDocumentHandleBad, "illegal document identifier")
+			return op
+		}
+		if i := strings.IndexByte(s, '/'); i >= 0 {
+			s = s[i+1:]
+		}
+		op.key = s
+		return op
+	}
+	if k != 'o' {
+		op.err = newErr(http.StatusBadRequest, errNumDocumentTypeInvalid, "invalid document type")
+		return op
+	}
+	fs, err := objectFields(raw)
+	if err != nil {
+		op.err = newErr(http.StatusBadRequest, errNumCorruptedJSON, "invalid JSON object")
+		return op
+	}
+	attrs := fs[:0:0]
+	for _, f := range fs {
+		switch f.Key {
+		case "_key":
+			s, err := unquote(f.Val)
+			if err != nil || jsonKind(f.Val) != 's' {
+				op.err = errIllegalKey()
+				return op
+			}
+			if keyHint == "" {
+				op.key = s
+			}
+		case "_id":
+		case "_rev":
+			if s, err := unquote(f.Val); err == nil && s != "" {
+				v, ok := DecodeRev(s)
+				if !ok {
+					if o.IsRestore {
+						op.err = newErr(http.StatusBadRequest, errNumDocumentRevBad, "illegal document revision")
+						return op
+					}
+					continue
+				}
+				op.hasRev, op.rev = true, v
+			}
+		case "_from", "_to":
+			if col.Type == 3 {
+				s, err := unquote(f.Val)
+				if err != nil || !validHandle(s) {
+					op.err = newErr(http.StatusBadRequest, errNumInvalidEdgeAttr, "edge attribute missing or invalid")
+					return op
+				}
+				if f.Key == "_from" {
+					op.from = s
+				} else {
+					op.to = s
+				}
+				op.edgeIn = true
+			} else {
+				attrs = append(attrs, f)
+			}
+		default:
+			attrs = append(attrs, f)
+		}
+	}
+	op.fields = attrs
+	if col.Type == 3 && kind != opRemove && kind != opUpdate && (op.from == "" || op.to == "") {
+		op.err = newErr(http.StatusBadRequest, errNumInvalidEdgeAttr, "edge attribute missing or invalid")
+	}
+	return op
+}
+
+func validHandle(s string) bool {
+	c, k, ok := strings.Cut(s, "/")
+	return ok && c != "" && validKey(k)
+}
+
+// shardFor picks the responsible shard: hash of the shard key values modulo the shard count.
+func (col *Collection) shardFor(key string, fields []field) *Shard {
+	if len(col.Shards) == 1 {
+		return col.Shards[0]
+	}
+	h := fnv.New64a()
+	for _, sk := range col.Props.ShardKeys {
+		if sk == "_key" {
+			h.Write([]byte(key))
+		} else {
+			v, ok := lookupPath(fields, sk)
+			if !ok {
+				v = []byte("null")
+			}
+			h.Write(v)
+		}
+		h.Write([]byte{0})
+	}
+	return col.Shards[h.Sum64()%uint64(len(col.Shards))]
+}
+
+// lookupPath finds a (possibly dotted) attribute in members.
+func lookupPath(fs []field, path string) ([]byte, bool) {
+	head, rest, nested := strings.Cut(path, ".")
+	v, ok := getField(fs, head)
+	if !ok {
+		return nil, false
+	}
+	if !nested {
+		return v, true
+	}
+	if jsonKind(v) != 'o' {
+		return nil, false
+	}
+	sub, err := objectFields(v)
+	if err != nil {
+		return nil, false
+	}
+	return lookupPath(sub, rest)
+}
+
+// shardKeyOnlyKey reports whether the collection is sharded by _key alone.
+func (col *Collection) shardKeyOnlyKey() bool {
+	return len(col.Props.ShardKeys) == 1 && col.Props.ShardKeys[0] == "_key"
+}
+
+// newKey generates a key with the collection's key generator.
+func (col *Collection) newKey(c *Cluster) string {
+	switch col.Props.KeyType {
+	case "autoincrement":
+		return strconv.FormatUint(col.keySeq.Add(col.Props.KeyIncrement), 10)
+	case "uuid":
+		return newUUID()
+	case "padded":
+		return pad16(c.nextID())
+	default:
+		return strconv.FormatUint(c.nextID(), 10)
+	}
+}
+
+func pad16(v uint64) string {
+	s := strconv.FormatUint(v, 16)
+	return strings.Repeat("0", 16-len(s)) + s
+}
+
+// prepare validates keys and routes every op to its shard.
+func (col *Collection) prepare(c *Cluster, ops []*docOp, o writeOptions) {
+	for _, op := range ops {
+		if op.err != nil {
+			continue
+		}
+		if op.kind == opInsert {
+			if op.key == "" {
+				op.key = col.newKey(c)
+			} else {
+				if !col.Props.AllowUserKeys && !o.IsRestore {
+					op.err = newErr(http.StatusBadRequest, errNumDocumentKeyUnexp, "unexpected document key")
+					continue
+				}
+				if !col.shardKeyOnlyKey() && !o.IsRestore && len(col.Shards) > 1 {
+					op.err = newErr(http.StatusBadRequest, errNumClusterMustNotKey, "must not specify _key for this collection")
+					continue
+				}
+			}
+		}
+		if op.key == "" {
+			op.err = newErr(http.StatusBadRequest, errNumDocumentHandleBad, "illegal document identifier")
+			continue
+		}
+		if !validKey(op.key) {
+			if op.kind == opInsert {
+				op.err = errIllegalKey()
+			} else {
+				op.err = newErr(http.StatusNotFound, errNumDocumentNotFound, "document not found")
+			}
+			continue
+		}
+		if col.shardKeyOnlyKey() || len(col.Shards) == 1 {
+			op.shard = col.shardFor(op.key, nil)
+			continue
+		}
+		if op.kind == opInsert || op.kind == opReplace {
+			op.shard = col.shardFor(op.key, op.fields)
+			continue
+		}
+		// update/remove by key on a collection sharded by other attributes: find the shard
+		// holding the key (a Coordinator asks every shard).
+		op.shard = col.locate(op.key)
+		if op.shard == nil {
+			op.shard = col.Shards[0]
+		}
+	}
+}
+
+// locate finds the shard whose leader holds key.
+func (col *Collection) locate(key string) *Shard {
+	for _, sh := range col.Shards {
+		if r := sh.leaderReplica(); r != nil {
+			if _, ok := r.Get(key); ok {
+				return sh
+			}
+		}
+	}
+	return nil
+}
+
+// leaderReplica returns the replica on the shard's current leader (nil if none is up).
+func (sh *Shard) leaderReplica() *Replica {
+	for _, s := range sh.Servers() {
+		if s.up.Load() || !s.everStarted() {
+			r, _ := s.replica(sh.Name)
+			return r
+		}
+	}
+	return nil
+}
+
+// execute runs ops against the collection: every involved shard is locked (in id order),
+// results are decided against the leader's state, and the decided changes are applied to
+// every replica. With tid != 0 the changes of each server form one transaction.
+func (c *Cluster) execute(col *Collection, ops []*docOp, o writeOptions) []opResult {
+	return c.executeAtomic(col, ops, o, false)
+}
+
+// executeAtomic is execute; with allOrNothing no change is applied if any op fails.
+func (c *Cluster) executeAtomic(col *Collection, ops []*docOp, o writeOptions, allOrNothing bool) []opResult {
+	results := make([]opResult, len(ops))
+	var shards []*Shard
+	for _, op := range ops {
+		if op.err == nil && !slices.Contains(shards, op.shard) {
+			shards = append(shards, op.shard)
+		}
+	}
+	slices.SortFunc(shards, func(a, b *Shard) int { return cmpUint(a.ID, b.ID) })
+	for _, sh := range shards {
+		sh.mu.Lock()
+	}
+	defer func() {
+		for _, sh := range shards {
+			sh.mu.Unlock()
+		}
+	}()
+	ov := newOverlay()
+	var changes []change
+	for i, op := range ops {
+		if op.err != nil {
+			results[i] = opResult{err: op.err}
+			continue
+		}
+		res, ch := c.decide(col, op, o, ov)
+		results[i] = res
+		if ch != nil {
+			changes = append(changes, *ch)
+			ov.set(ch)
+		}
+	}
+	if allOrNothing {
+		for _, res := range results {
+			if res.err != nil {
+				return results
+			}
+		}
+	}
+	c.commitChanges(changes, false)
+	return results
+}
+
+// overlay holds the decisions made earlier in the same request (or transaction).
+type overlay struct {
+	docs map[*Shard]map[string]*Doc // nil value = removed
+}
+
+func newOverlay() *overlay { return &overlay{docs: make(map[*Shard]map[string]*Doc)} }
+
+func (ov *overlay) set(ch *change) {
+	m := ov.docs[ch.sh]
+	if m == nil {
+		m = make(map[string]*Doc)
+		ov.docs[ch.sh] = m
+	}
+	m[ch.key] = ch.doc
+}
+
+func (ov *overlay) get(sh *Shard, key string) (*Doc, bool, bool) {
+	if m := ov.docs[sh]; m != nil {
+		if d, ok := m[key]; ok {
+			return d, d != nil, true
+		}
+	}
+	return nil, false, false
+}
+
+// current returns the document as the op sees it: overlay first, then the leader.
+func current(sh *Shard, key string, ov *overlay) (*Doc, bool) {
+	if d, ok, hit := ov.get(sh, key); hit {
+		return d, ok
+	}
+	r := sh.leaderReplica()
+	if r == nil {
+		return nil, false
+	}
+	return r.Get(key)
+}
+
+func conflictErr(col *Collection, d *Doc) *ArangoError {
+	e := newErr(http.StatusPreconditionFailed, errNumConflict, "conflict, _rev values do not match")
+	e.Extra = []field{{"_id", quoteJSON(col.Name + "/" + d.Key)}, {"_key", quoteJSON(d.Key)}, {"_rev", quoteJSON(EncodeRev(d.Rev))}}
+	return e
+}
+
+func notFoundErr() *ArangoError {
+	return newErr(http.StatusNotFound, errNumDocumentNotFound, "document not found")
+}
+
+// decide computes the result and the change of one op. Callers hold the shard's lock.
+func (c *Cluster) decide(col *Collection, op *docOp, o writeOptions, ov *overlay) (opResult, *change) {
+	sh := op.shard
+	if sh.leaderReplica() == nil {
+		return opResult{err: newErr(http.StatusServiceUnavailable, errNumNotLeader, "not a leader")}, nil
+	}
+	cur, exists := current(sh, op.key, ov)
+	kind := op.kind
+	if kind == opInsert && exists {
+		mode := o.OverwriteMode
+		if mode == "" && o.Overwrite {
+			mode = "replace"
+		}
+		switch mode {
+		case "ignore":
+			return opResult{key: cur.Key, rev: cur.Rev}, nil
+		case "replace":
+			kind = opReplace
+		case "update":
+			kind = opUpdate
+		default:
+			return opResult{err: newErr(http.StatusConflict, errNumUniqueViolated,
+				"unique constraint violated - in index primary of type primary over '_key'; conflicting key: "+op.key)}, nil
+		}
+	} else if kind != opInsert && !exists {
+		return opResult{err: notFoundErr()}, nil
+	}
+	if kind != opInsert && op.kind != opInsert {
+		if op.ifRev != 0 && op.ifRev != cur.Rev {
+			return opResult{err: conflictErr(col, cur)}, nil
+		}
+		if !o.IgnoreRevs && op.hasRev && op.rev != cur.Rev && !o.IsRestore {
+			return opResult{err: conflictErr(col, cur)}, nil
+		}
+	}
+	rev := uint64(0)
+	if o.IsRestore && op.hasRev {
+		rev = op.rev
+		c.clock.Observe(rev)
+	} else {
+		rev = c.clock.Next()
+	}
+	var nd *Doc
+	switch kind {
+	case opRemove:
+		return opResult{key: cur.Key, rev: cur.Rev, oldDoc: cur}, &change{sh: sh, key: cur.Key, doc: nil, old: cur}
+	case opInsert, opReplace:
+		nd = &Doc{Key: op.key, Rev: rev, From: op.from, To: op.to, Attrs: appendFields(nil, op.fields)}
+		if kind == opReplace && col.Type == 3 && (op.from == "" || op.to == "") {
+			return opResult{err: newErr(http.StatusBadRequest, errNumInvalidEdgeAttr, "edge attribute missing or invalid")}, nil
+		}
+	case opUpdate:
+		merged, err := mergePatch(cur.Fields(), op.fields, o.KeepNull, o.MergeObjects)
+		if err != nil {
+			return opResult{err: newErr(http.StatusBadRequest, errNumCorruptedJSON, "invalid JSON object")}, nil
+		}
+		nd = &Doc{Key: cur.Key, Rev: rev, From: cur.From, To: cur.To, Attrs: appendFields(nil, merged)}
+		if op.edgeIn {
+			if op.from != "" {
+				nd.From = op.from
+			}
+			if op.to != "" {
+				nd.To = op.to
+			}
+		}
+	}
+	if cur != nil && !col.shardKeyOnlyKey() && len(col.Shards) > 1 {
+		for _, sk := range col.Props.ShardKeys {
+			a, _ := lookupPath(cur.Fields(), sk)
+			b, _ := lookupPath(nd.Fields(), sk)
+			if string(a) != string(b) {
+				return opResult{err: newErr(http.StatusBadRequest, errNumMustNotChangeShard,
+					"must not change the value of a shard key attribute")}, nil
+			}
+		}
+	}
+	if e := c.checkUnique(col, sh, nd, cur, ov); e != nil {
+		return opResult{err: e}, nil
+	}
+	res := opResult{key: nd.Key, rev: nd.Rev, newDoc: nd}
+	if cur != nil {
+		res.oldRev, res.oldDoc = cur.Rev, cur
+	}
+	return res, &change{sh: sh, key: nd.Key, doc: nd, old: cur}
+}
+
+// commitChanges applies decided changes to every replica that is up, logging them in
+// each server's WAL. Changes of one shard on one server form one write batch; a batch
+// with more than one operation is a transaction (2200 … 2201). With oneTrx every server
+// gets a single transaction for all its changes.
+func (c *Cluster) commitChanges(changes []change, oneTrx bool) {
+	if len(changes) == 0 {
+		return
+	}
+	type group struct {
+		s   *Server
+		chs []change
+	}
+	var groups []*group
+	idx := map[[2]any]*group{}
+	for _, ch := range changes {
+		for _, s := range ch.sh.Servers() {
+			if !s.up.Load() && s.everStarted() {
+				continue
+			}
+			gk := [2]any{s, ch.sh}
+			if oneTrx {
+				gk[1] = nil
+			}
+			g := idx[gk]
+			if g == nil {
+				g = &group{s: s}
+				idx[gk] = g
+				groups = append(groups, g)
+			}
+			g.chs = append(g.chs, ch)
+		}
+	}
+	for _, g := range groups {
+		g.s.applyChanges(g.chs, oneTrx)
+	}
+}
+
+// applyChanges applies changes to this server's replicas and logs them as one write batch.
+func (s *Server) applyChanges(chs []change, forceTrx bool) {
+	db := chs[0].sh.Coll.DB
+	var tid uint64
+	ms := make([]pendingMarker, 0, len(chs)+2)
+	if len(chs) > 1 || forceTrx {
+		tid = s.c.tids.Add(1)
+		ms = append(ms, trxMarker(MarkerTrxStart, db, tid))
+	}
+	s.commitMu.RLock()
+	defer s.commitMu.RUnlock()
+	var cur *Replica
+	for _, ch := range chs {
+		r, ok := s.replica(ch.sh.Name)
+		if !ok {
+			continue
+		}
+		if r != cur {
+			if cur != nil {
+				cur.mu.Unlock()
+			}
+			r.mu.Lock()
+			cur = r
+		}
+		m := r.mutable()
+		old := m[ch.key]
+		if ch.doc == nil {
+			delete(m, ch.key)
+			r.unindex(old)
+			if old != nil {
+				ms = append(ms, documentMarker(MarkerRemove, ch.sh, tid, removeData(old.Key, old.Rev)))
+			}
+			continue
+		}
+		m[ch.key] = ch.doc
+		r.unindex(old)
+		r.index(ch.doc)
+		ms = append(ms, documentMarker(MarkerDocument, ch.sh, tid, ch.doc.JSON(ch.sh.Coll.Name)))
+	}
+	if cur != nil {
+		cur.mu.Unlock()
+	}
+	if s.c.persist != nil {
+		s.c.persist.saveChanges(s, chs)
+	}
+	if tid != 0 {
+		ms = append(ms, trxMarker(MarkerTrxCommit, db, tid))
+	}
+	if len(ms) > 0 && !(tid != 0 && len(ms) == 2) {
+		s.wal.append(ms)
+	}
+}
