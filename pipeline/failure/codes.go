@@ -25,6 +25,7 @@ const (
 	CodeForeignMessage     Code = "DC2DC-E2004"
 	CodeHandlerPanic       Code = "DC2DC-E2005"
 	CodeApplyRejected      Code = "DC2DC-E2006"
+	CodeStreamGap          Code = "DC2DC-E2007"
 
 	CodeArangoUnreachable  Code = "DC2DC-E3001"
 	CodeArangoAuth         Code = "DC2DC-E3002"
@@ -99,6 +100,9 @@ var catalog = []Info{
 	{CodeApplyRejected, "apply-rejected", false,
 		"the target cluster refused to apply a batch and a retry cannot help",
 		"read the error (schema validation, unique constraint, missing collection); fix the target and replay the poison topic or start a repair sync"},
+	{CodeStreamGap, "stream-gap", false,
+		"a batch does not continue the shard's applied position (its writer's previous batch was never applied): something is missing",
+		"nothing if it stops: the shard is resynchronised with a new epoch; if it repeats, check that the topic's retention exceeds the receiver's downtime"},
 	{CodeArangoUnreachable, "arangodb-unreachable", true,
 		"no coordinator or DBserver of an ArangoDB cluster answered",
 		"check the cluster's health and --arangodb.endpoints"},

@@ -1,0 +1,124 @@
+package middleware
+
+import (
+	"fmt"
+	"sync"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/dc2dc/dc2dc/events"
+	"github.com/dc2dc/dc2dc/pipeline/failure"
+)
+
+// AppliedPositions tells the dedupe middleware how far each shard has been
+// applied durably. The checkpoint store satisfies it. Applied returns false
+// for a shard it has never seen.
+type AppliedPositions interface {
+	Applied(shard string) (events.Position, bool)
+}
+
+// Dedupe enforces the receiver's rule of package events. With P the last
+// applied position of the batch's shard (the zero position when none):
+//
+//   - Pos <= P: a replay; acked without calling the handler (duplicates
+//     metric);
+//   - Prev <= P < Pos: the continuation; the handler applies it (records
+//     at or below P inside it are replays, absorbed by the idempotent
+//     apply);
+//   - Prev is the start of a newer epoch than P ({E,0,0} with E > P.Epoch):
+//     a new epoch supersedes everything; the handler applies it;
+//   - otherwise P < Prev: a gap, something between is missing. The handler
+//     is not called, OnGap (if set) is told so the shard can be
+//     resynchronised, and a permanent failure.CodeStreamGap error is
+//     returned (so the batch is parked on the poison topic, visibly).
+//
+// It must run behind Decode.
+//
+// The last applied position of a shard is loaded from AppliedPositions the
+// first time the shard is seen (after a restart or Forget) and then kept in
+// memory, advanced only when the handler returned without error. Batches of
+// one shard arrive in order from one Kafka partition and are handled one at a
+// time; Dedupe is safe for concurrent use across shards.
+type Dedupe struct {
+	src     AppliedPositions
+	metrics *Metrics
+	// OnGap, when set before use, is called for every batch refused as a
+	// gap (from the handling goroutine; keep it short).
+	OnGap func(shard string, applied events.Position, b *events.Batch)
+
+	mu   sync.Mutex
+	last map[string]events.Position
+}
+
+// NewDedupe returns a dedupe middleware reading durable positions from src
+// (nil: memory only, everything is new after a restart). m may be nil.
+func NewDedupe(src AppliedPositions, m *Metrics) *Dedupe {
+	return &Dedupe{src: src, metrics: m, last: make(map[string]events.Position)}
+}
+
+// Applied returns the last applied position of shard as Dedupe knows it.
+func (d *Dedupe) Applied(shard string) (events.Position, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.appliedLocked(shard)
+}
+
+func (d *Dedupe) appliedLocked(shard string) (events.Position, bool) {
+	if p, ok := d.last[shard]; ok {
+		return p, true
+	}
+	if d.src == nil {
+		return events.Position{}, false
+	}
+	p, ok := d.src.Applied(shard)
+	if ok {
+		d.last[shard] = p
+	}
+	return p, ok
+}
+
+// Forget drops the in-memory position of a shard (when it is released): the
+// next message of the shard reloads it from AppliedPositions.
+func (d *Dedupe) Forget(shard string) {
+	d.mu.Lock()
+	delete(d.last, shard)
+	d.mu.Unlock()
+}
+
+// Middleware is the message.HandlerMiddleware.
+func (d *Dedupe) Middleware(h message.HandlerFunc) message.HandlerFunc {
+	return func(msg *message.Message) ([]*message.Message, error) {
+		b, ok := BatchFrom(msg)
+		if !ok {
+			return nil, failure.WithCode(failure.CodeInternal, fmt.Errorf("dedupe: message %s has no decoded batch: Decode must run before Dedupe", msg.UUID))
+		}
+		shard := b.Shard.String()
+		applied, _ := d.Applied(shard)
+		switch {
+		case !applied.Less(b.Pos):
+			d.metrics.duplicate(msg, shard)
+			return nil, nil
+		case !applied.Less(b.Prev):
+			// Prev <= P < Pos: continuation.
+		case b.Prev.Tick == 0 && b.Prev.Sub == 0 && applied.Epoch < b.Prev.Epoch:
+			// The first batch of a newer epoch.
+		default:
+			if d.OnGap != nil {
+				d.OnGap(shard, applied, b)
+			}
+			return nil, failure.WithCode(failure.CodeStreamGap, fmt.Errorf(
+				"shard %s: batch %s continues from %s but only %s is applied: a batch in between is missing",
+				shard, b.Pos, b.Prev, applied))
+		}
+		out, err := h(msg)
+		if err != nil {
+			return out, err
+		}
+		d.mu.Lock()
+		if cur, ok := d.last[shard]; !ok || cur.Less(b.Pos) {
+			d.last[shard] = b.Pos
+		}
+		d.mu.Unlock()
+		return out, nil
+	}
+}
