@@ -185,6 +185,14 @@ func (c *Cluster) CreateIndex(col *Collection, body []byte) (*Index, bool, error
 	if v, ok := getField(def, "sparse"); ok {
 		sparse = string(v) == "true"
 	}
+	if unique && typ == "persistent" && len(col.Shards) > 1 {
+		for _, sk := range col.Props.ShardKeys {
+			if !slices.Contains(names, sk) {
+				return nil, false, newErr(http.StatusNotImplemented, errNumClusterUnsupported,
+					"unsupported operation or parameter for clusters: shard key attributes must be part of a unique index")
+			}
+		}
+	}
 	name := ""
 	if v, ok := getField(fs, "name"); ok {
 		name, _ = unquote(v)
