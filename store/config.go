@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
 // Defaults of Config.
@@ -38,6 +40,10 @@ type Config struct {
 	MemTableSize int64
 	// Now stamps records whose UpdatedAt is zero; nil means time.Now.
 	Now func() time.Time
+
+	// fs replaces the operating system's filesystem (tests: Pebble's
+	// crashable in-memory filesystem).
+	fs vfs.FS
 }
 
 // Validate reports every problem of the configuration at once.
@@ -70,6 +76,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if c.fs == nil {
+		c.fs = vfs.Default
 	}
 	return c
 }

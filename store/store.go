@@ -36,11 +36,16 @@ var openDirs = struct {
 
 // Store is a Pebble database of checkpoints. It is safe for concurrent use.
 type Store struct {
-	cfg     Config
-	dir     string
-	db      *pebble.DB
-	wo      *pebble.WriteOptions
-	keyMu   [stripes]sync.Mutex
+	cfg   Config
+	dir   string
+	reg   string // key in openDirs
+	db    *pebble.DB
+	wo    *pebble.WriteOptions
+	keyMu [stripes]sync.Mutex
+	// last caches the last record written or read for the guard, per
+	// stripe, guarded by keyMu of that stripe. The store is exclusive to
+	// this process (directory lock), so nothing else can change the keys.
+	last    [stripes]map[string]Record
 	closeMu sync.RWMutex
 	closed  bool
 }
@@ -58,26 +63,31 @@ func Open(cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: resolving %s: %w", cfg.Dir, err)
 	}
+	reg := dir
+	if cfg.fs != vfs.Default {
+		reg = fmt.Sprintf("%p:%s", cfg.fs, dir) // tests: one namespace per filesystem
+	}
 	openDirs.Lock()
-	if openDirs.m[dir] {
+	if openDirs.m[reg] {
 		openDirs.Unlock()
 		return nil, &LockedError{Dir: dir, Self: true}
 	}
-	openDirs.m[dir] = true
+	openDirs.m[reg] = true
 	openDirs.Unlock()
 	s, err := open(cfg, dir)
 	if err != nil {
 		openDirs.Lock()
-		delete(openDirs.m, dir)
+		delete(openDirs.m, reg)
 		openDirs.Unlock()
 		return nil, err
 	}
+	s.reg = reg
 	return s, nil
 }
 
 func open(cfg Config, dir string) (*Store, error) {
 	if cfg.ReadOnly || cfg.MustExist {
-		desc, err := pebble.Peek(dir, vfs.Default)
+		desc, err := pebble.Peek(dir, cfg.fs)
 		if errors.Is(err, fs.ErrNotExist) || (err == nil && !desc.Exists) {
 			return nil, fmt.Errorf("%w: %s has no checkpoint store (check --dir, or start the worker once to create it)", ErrNotExist, dir)
 		}
@@ -86,7 +96,7 @@ func open(cfg Config, dir string) (*Store, error) {
 		}
 	}
 	opts := &pebble.Options{
-		FS:           vfs.Default,
+		FS:           cfg.fs,
 		CacheSize:    cfg.CacheSize,
 		MemTableSize: uint64(cfg.MemTableSize),
 		Logger:       pebbleLogger{cfg.Logger},
@@ -100,6 +110,9 @@ func open(cfg Config, dir string) (*Store, error) {
 		return nil, classifyOpenError(dir, err)
 	}
 	s := &Store{cfg: cfg, dir: dir, db: db, wo: pebble.Sync}
+	for i := range s.last {
+		s.last[i] = map[string]Record{}
+	}
 	if cfg.NoSync {
 		s.wo = pebble.NoSync
 	}
@@ -156,7 +169,7 @@ func (s *Store) Close() error {
 	s.closed = true
 	err := s.db.Close()
 	openDirs.Lock()
-	delete(openDirs.m, s.dir)
+	delete(openDirs.m, s.reg)
 	openDirs.Unlock()
 	if err != nil {
 		return fmt.Errorf("store: closing %s: %w", s.dir, err)
@@ -276,10 +289,7 @@ func (s *Store) write(recs []Record, guard bool) error {
 		have, ok := latest[string(keys[i])]
 		if !ok {
 			var err error
-			have, err = s.get(keys[i])
-			if errors.Is(err, ErrNotFound) {
-				have = nil
-			} else if err != nil {
+			if have, err = s.lastLocked(keys[i]); err != nil {
 				return err
 			}
 		}
@@ -299,9 +309,39 @@ func (s *Store) write(recs []Record, guard bool) error {
 		}
 	}
 	if err := batch.Commit(s.wo); err != nil {
+		for _, k := range keys {
+			delete(s.last[stripeOf(k)], string(k)) // state unknown: re-read next time
+		}
 		return fmt.Errorf("store: committing %d checkpoint(s) to %s: %w", len(recs), s.dir, err)
 	}
+	for k, r := range latest {
+		s.last[stripeOf([]byte(k))][k] = r
+	}
 	return nil
+}
+
+// lastLocked returns the stored record of key (nil if none), from the cache
+// or from Pebble. The caller holds the key's stripe lock.
+func (s *Store) lastLocked(key []byte) (Record, error) {
+	cache := s.last[stripeOf(key)]
+	if r, ok := cache[string(key)]; ok {
+		return r, nil
+	}
+	r, err := s.get(key)
+	if errors.Is(err, ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	cache[string(key)] = r
+	return r, nil
+}
+
+func stripeOf(key []byte) int {
+	h := fnv.New32a()
+	_, _ = h.Write(key)
+	return int(h.Sum32() % stripes)
 }
 
 // less reports whether a is ordered before b (lower epoch, or same epoch and
@@ -317,9 +357,7 @@ func less(a, b Record) bool {
 func (s *Store) lockKeys(keys [][]byte) func() {
 	idx := make([]int, 0, len(keys))
 	for _, k := range keys {
-		h := fnv.New32a()
-		_, _ = h.Write(k)
-		idx = append(idx, int(h.Sum32()%stripes))
+		idx = append(idx, stripeOf(k))
 	}
 	slices.Sort(idx)
 	idx = slices.Compact(idx)
@@ -380,6 +418,9 @@ func (s *Store) deleteKeys(keys [][]byte) ([]Record, error) {
 		if err := batch.Delete(k, nil); err != nil {
 			return nil, fmt.Errorf("store: batching delete of %q: %w", k, err)
 		}
+	}
+	for _, k := range keys {
+		delete(s.last[stripeOf(k)], string(k))
 	}
 	if batch.Empty() {
 		return nil, nil

@@ -144,6 +144,11 @@ func TestMonotonicityGuard(t *testing.T) {
 	if !strings.Contains(logs.String(), "checkpoint reset backwards") {
 		t.Fatalf("Reset was not logged: %q", logs.String())
 	}
+	// The guard now compares with the reset position (not a cached older one).
+	must(s.Put(src("db/1/0", 1, 2)))
+	if err := s.Put(src("db/1/0", 1, 0)); !errors.Is(err, ErrRegression) {
+		t.Fatalf("regression after Reset: %v", err)
+	}
 }
 
 func TestPutManyIsAtomic(t *testing.T) {
