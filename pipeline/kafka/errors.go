@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"syscall"
 
@@ -158,6 +159,14 @@ func classify(err error, cfg Config, op string) error {
 			}
 		}
 		return mk(ErrKafka, true, "Kafka answered %v (transient, retry)", kerr)
+	}
+	// Real Kafka answers bad credentials with SASL_AUTHENTICATION_FAILED
+	// (above); some brokers (kfake among them) just close the connection.
+	// A connection closed while connecting with SASL on is most likely
+	// that, but a restarting broker looks the same, so it stays retryable.
+	if cfg.SASL.Mechanism != "" && errors.Is(err, sarama.ErrOutOfBrokers) &&
+		(errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)) {
+		return mk(ErrAuth, true, "Kafka at %s closed the connection while user %q was authenticating (SASL %s): check --kafka.sasl.user, --kafka.sasl.password and --kafka.sasl.mechanism (or the broker was restarting)", cfg.brokerList(), cfg.SASL.User, cfg.SASL.Mechanism)
 	}
 	var cfgErr sarama.ConfigurationError
 	if errors.As(err, &cfgErr) {
