@@ -68,4 +68,3 @@ func FuzzSCRAMServerMessages(f *testing.F) {
 		_, _ = c.Step(s)
 	})
 }
-
