@@ -18,7 +18,10 @@
 //     was acknowledged by all in-sync replicas.
 //   - Acked. A subscriber hands out one message per partition at a time.
 //     Acking it marks its offset; sarama commits marked offsets every
-//     Consumer.AutoCommitInterval and when the subscriber closes. Nacking
+//     Consumer.AutoCommitInterval and when the subscriber closes; the one
+//     exception is the last message acked per partition right before Close,
+//     whose mark watermill-kafka may drop (it picks at random between the ack
+//     and the close), so it can be delivered once more. Nacking
 //     redelivers the same message. A message that was not acked before a
 //     crash or rebalance is delivered again (at-least-once): consumers apply
 //     idempotently, and checkpoints, not Kafka offsets, are the source of
