@@ -1,0 +1,278 @@
+package wal
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+
+	"github.com/dc2dc/dc2dc/events"
+)
+
+// ErrMalformed marks every parse failure (errors.Is).
+var ErrMalformed = errors.New("malformed WAL marker")
+
+// MalformedError is a marker that cannot be parsed.
+type MalformedError struct {
+	Offset int64 // byte offset of the marker in the body
+	Reason string
+}
+
+func (e *MalformedError) Error() string {
+	return fmt.Sprintf("malformed WAL marker at byte %d: %s", e.Offset, e.Reason)
+}
+
+// Is matches ErrMalformed.
+func (e *MalformedError) Is(target error) bool { return target == ErrMalformed }
+
+// UnknownMarkerError is a marker with a type dc2dc does not know.
+type UnknownMarkerError struct {
+	Type int
+	Tick uint64
+}
+
+func (e *UnknownMarkerError) Error() string {
+	return fmt.Sprintf("unknown WAL marker type %d at tick %d", e.Type, e.Tick)
+}
+
+// Is matches ErrMalformed too: the caller cannot go on either way.
+func (e *UnknownMarkerError) Is(target error) bool { return target == ErrMalformed }
+
+// marker is the union of the marker layouts of spec §1.5.
+type marker struct {
+	Tick *string         `json:"tick"`
+	Type *int            `json:"type"`
+	DB   string          `json:"db"`
+	CUID string          `json:"cuid"`
+	TID  json.RawMessage `json:"tid"`
+	Data json.RawMessage `json:"data"`
+}
+
+// Parse appends the records of a /_api/wal/tail body to dst. The body is a
+// sequence of JSON objects (one per line as arangod writes it; any JSON
+// whitespace between them is accepted). Ticks must ascend strictly.
+func Parse(body []byte, dst []events.Record) ([]events.Record, error) {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	var prev uint64
+	for {
+		off := dec.InputOffset()
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			if errors.Is(err, io.EOF) {
+				return dst, nil
+			}
+			return dst, &MalformedError{Offset: off, Reason: err.Error()}
+		}
+		rec, err := ParseMarker(raw)
+		if err != nil {
+			var me *MalformedError
+			if errors.As(err, &me) {
+				me.Offset += off
+			}
+			return dst, err
+		}
+		if rec.Tick <= prev {
+			return dst, &MalformedError{Offset: off, Reason: fmt.Sprintf("tick %d does not follow tick %d", rec.Tick, prev)}
+		}
+		prev = rec.Tick
+		dst = append(dst, rec)
+	}
+}
+
+// ParseMarker parses one marker object.
+func ParseMarker(raw []byte) (events.Record, error) {
+	var m marker
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return events.Record{}, &MalformedError{Reason: err.Error()}
+	}
+	bad := func(format string, args ...any) (events.Record, error) {
+		return events.Record{}, &MalformedError{Reason: fmt.Sprintf(format, args...)}
+	}
+	if m.Tick == nil {
+		return bad("no tick")
+	}
+	tick, err := strconv.ParseUint(*m.Tick, 10, 64)
+	if err != nil || tick == 0 {
+		return bad("tick %q is not a positive integer", *m.Tick)
+	}
+	if m.Type == nil {
+		return bad("tick %d: no type", tick)
+	}
+	typ := events.Kind(*m.Type)
+	if *m.Type < 0 || *m.Type > 0xffff || !typ.IsWALMarker() {
+		return events.Record{}, &UnknownMarkerError{Type: *m.Type, Tick: tick}
+	}
+	rec := events.Record{Tick: tick}
+	needCUID := func() error {
+		if m.CUID == "" {
+			return &MalformedError{Reason: fmt.Sprintf("tick %d type %d: no cuid", tick, *m.Type)}
+		}
+		return nil
+	}
+	needData := func() error {
+		if len(m.Data) == 0 || string(m.Data) == "null" {
+			return &MalformedError{Reason: fmt.Sprintf("tick %d type %d: no data", tick, *m.Type)}
+		}
+		return nil
+	}
+	tid, err := parseTID(m.TID)
+	if err != nil {
+		return bad("tick %d: tid: %v", tick, err)
+	}
+	switch typ {
+	case events.KindDatabaseCreate:
+		rec.Event = &events.DatabaseCreate{Database: m.DB, Data: m.Data}
+	case events.KindDatabaseDrop:
+		rec.Event = &events.DatabaseDrop{Database: m.DB}
+	case events.KindCollectionCreate, events.KindCollectionChange, events.KindIndexCreate,
+		events.KindViewCreate, events.KindViewChange:
+		if err := errors.Join(needCUID(), needData()); err != nil {
+			return events.Record{}, err
+		}
+		switch typ {
+		case events.KindCollectionCreate:
+			rec.Event = &events.CollectionCreate{Database: m.DB, CUID: m.CUID, Data: m.Data}
+		case events.KindCollectionChange:
+			rec.Event = &events.CollectionChange{Database: m.DB, CUID: m.CUID, Data: m.Data}
+		case events.KindIndexCreate:
+			rec.Event = &events.IndexCreate{Database: m.DB, CUID: m.CUID, Data: m.Data}
+		case events.KindViewCreate:
+			rec.Event = &events.ViewCreate{Database: m.DB, CUID: m.CUID, Data: m.Data}
+		default:
+			rec.Event = &events.ViewChange{Database: m.DB, CUID: m.CUID, Data: m.Data}
+		}
+	case events.KindCollectionDrop, events.KindCollectionTruncate, events.KindViewDrop:
+		if err := needCUID(); err != nil {
+			return events.Record{}, err
+		}
+		switch typ {
+		case events.KindCollectionDrop:
+			rec.Event = &events.CollectionDrop{Database: m.DB, CUID: m.CUID}
+		case events.KindCollectionTruncate:
+			rec.Event = &events.CollectionTruncate{Database: m.DB, CUID: m.CUID}
+		default:
+			rec.Event = &events.ViewDrop{Database: m.DB, CUID: m.CUID}
+		}
+	case events.KindCollectionRename:
+		if err := errors.Join(needCUID(), needData()); err != nil {
+			return events.Record{}, err
+		}
+		var d struct {
+			Name string `json:"name"`
+		}
+		if err := json.Unmarshal(m.Data, &d); err != nil || d.Name == "" {
+			return bad("tick %d: rename without data.name", tick)
+		}
+		rec.Event = &events.CollectionRename{Database: m.DB, CUID: m.CUID, NewName: d.Name}
+	case events.KindIndexDrop:
+		if err := errors.Join(needCUID(), needData()); err != nil {
+			return events.Record{}, err
+		}
+		var d struct {
+			ID json.RawMessage `json:"id"`
+		}
+		if err := json.Unmarshal(m.Data, &d); err != nil {
+			return bad("tick %d: index drop data: %v", tick, err)
+		}
+		id, err := stringOrNumber(d.ID)
+		if err != nil || id == "" {
+			return bad("tick %d: index drop without data.id", tick)
+		}
+		rec.Event = &events.IndexDrop{Database: m.DB, CUID: m.CUID, IndexID: id}
+	case events.KindTransactionStart, events.KindTransactionCommit, events.KindTransactionAbort:
+		if tid == "" || tid == "0" {
+			return bad("tick %d: transaction marker %d without tid", tick, *m.Type)
+		}
+		switch typ {
+		case events.KindTransactionStart:
+			rec.Event = &events.TransactionStart{Database: m.DB, TID: tid}
+		case events.KindTransactionCommit:
+			rec.Event = &events.TransactionCommit{Database: m.DB, TID: tid}
+		default:
+			rec.Event = &events.TransactionAbort{Database: m.DB, TID: tid}
+		}
+	case events.KindDocument, events.KindRemove:
+		if err := errors.Join(needCUID(), needData()); err != nil {
+			return events.Record{}, err
+		}
+		key, rev, err := keyRev(m.Data)
+		if err != nil {
+			return bad("tick %d: %v", tick, err)
+		}
+		if typ == events.KindDocument {
+			rec.Event = &events.Document{TID: tid, Key: key, Rev: rev, Doc: m.Data}
+		} else {
+			rec.Event = &events.Remove{TID: tid, Key: key, Rev: rev}
+		}
+	default:
+		return events.Record{}, &UnknownMarkerError{Type: *m.Type, Tick: tick}
+	}
+	return rec, nil
+}
+
+func parseTID(raw json.RawMessage) (string, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return "", nil
+	}
+	return stringOrNumber(raw)
+}
+
+func stringOrNumber(raw json.RawMessage) (string, error) {
+	if len(raw) == 0 {
+		return "", nil
+	}
+	if raw[0] == '"' {
+		var s string
+		err := json.Unmarshal(raw, &s)
+		return s, err
+	}
+	var n json.Number
+	if err := json.Unmarshal(raw, &n); err != nil {
+		return "", err
+	}
+	return n.String(), nil
+}
+
+// keyRev reads _key and _rev of a document (or of a remove marker's data).
+// arangod writes _key, _id, _from, _to and _rev first, so it stops reading as
+// soon as it has both and never walks the user attributes of a large document.
+func keyRev(data json.RawMessage) (key, rev string, err error) {
+	if len(data) == 0 || data[0] != '{' {
+		return "", "", errors.New("data is not an object")
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if _, err := dec.Token(); err != nil {
+		return "", "", fmt.Errorf("data: %v", err)
+	}
+	haveKey, haveRev := false, false
+	for dec.More() && !(haveKey && haveRev) {
+		t, err := dec.Token()
+		if err != nil {
+			return "", "", fmt.Errorf("data: %v", err)
+		}
+		name, _ := t.(string)
+		switch name {
+		case "_key":
+			if err := dec.Decode(&key); err != nil {
+				return "", "", fmt.Errorf("data: _key: %v", err)
+			}
+			haveKey = true
+		case "_rev":
+			if err := dec.Decode(&rev); err != nil {
+				return "", "", fmt.Errorf("data: _rev: %v", err)
+			}
+			haveRev = true
+		default:
+			var skip json.RawMessage
+			if err := dec.Decode(&skip); err != nil {
+				return "", "", fmt.Errorf("data: %v", err)
+			}
+		}
+	}
+	if key == "" {
+		return "", "", errors.New("data without _key")
+	}
+	return key, rev, nil
+}
