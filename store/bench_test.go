@@ -2,6 +2,7 @@ package store
 
 import (
 	"fmt"
+	"runtime"
 	"sync/atomic"
 	"testing"
 )
@@ -29,17 +30,30 @@ func BenchmarkPutSync(b *testing.B) {
 	}
 }
 
-// BenchmarkPutSyncParallel: synced Puts of distinct shards from 16 writers
-// (several shards checkpointing at once); Pebble shares fsyncs between them.
+// BenchmarkPutSyncParallel: synced Puts of distinct shards from 16 and 128
+// writers (many shards checkpointing at once); Pebble's commit pipeline
+// shares fsyncs between concurrent commits.
 func BenchmarkPutSyncParallel(b *testing.B) {
-	s := openTest(b, Config{})
+	for _, writers := range []int{16, 128} {
+		b.Run(fmt.Sprintf("writers=%d", writers), func(b *testing.B) {
+			s := openTest(b, Config{})
+			runParallelWriters(b, writers, func(shard string, tick uint64) error {
+				return s.Put(src(shard, 1, tick))
+			})
+		})
+	}
+}
+
+// runParallelWriters runs put from about writers goroutines, each writing
+// its own shard with increasing ticks.
+func runParallelWriters(b *testing.B, writers int, put func(shard string, tick uint64) error) {
 	var next atomic.Int64
-	b.SetParallelism(8)
+	b.SetParallelism(max(1, writers/runtime.GOMAXPROCS(0)))
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		shard := fmt.Sprintf("db/1/%d", next.Add(1))
 		for tick := uint64(0); pb.Next(); tick++ {
-			if err := s.Put(src(shard, 1, tick)); err != nil {
+			if err := put(shard, tick); err != nil {
 				b.Error(err)
 				return
 			}

@@ -28,10 +28,12 @@
 //     it logs each such move.
 //   - Atomicity and durability: PutMany writes all its records in one Pebble
 //     batch, fsynced before it returns (unless Config.NoSync, for tests).
-//     Checkpoint per batch of events, not per event; when several shards
-//     checkpoint at once, put them in one PutMany, or call Put concurrently:
-//     Pebble's commit pipeline shares one fsync between concurrent synced
-//     commits.
+//     Checkpoint per batch of events, not per event. When several shards
+//     checkpoint at once, group them: one PutMany, or a Committer whose Put
+//     is called by every shard's task concurrently and whose Run commits
+//     all waiting requests in one synced batch (each request still atomic
+//     and guarded on its own). Plain concurrent Puts also share fsyncs in
+//     Pebble's commit pipeline, but less well with many shards.
 //   - Exclusivity: one process opens a store at a time (Pebble's directory
 //     lock, even for ReadOnly). A second opener gets a *LockedError naming
 //     the holder's pid; operator commands must ask the running worker

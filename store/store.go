@@ -263,61 +263,121 @@ func (s *Store) write(recs []Record, guard bool) error {
 	if len(recs) == 0 {
 		return nil
 	}
+	return s.writeGroups([][]Record{recs}, guard)[0]
+}
+
+// writeGroups commits several independent groups of records in one Pebble
+// batch (one fsync). Each group is atomic and checked on its own: a group
+// that is invalid or would regress gets its error and is left out, the
+// others are written. A commit failure fails every group that was in it.
+func (s *Store) writeGroups(groups [][]Record, guard bool) []error {
+	errs := make([]error, len(groups))
+	fail := func(err error) []error {
+		for i := range errs {
+			if errs[i] == nil {
+				errs[i] = err
+			}
+		}
+		return errs
+	}
 	done, err := s.enter(true)
 	if err != nil {
-		return err
+		return fail(err)
 	}
 	defer done()
-	now := s.cfg.Now()
-	keys := make([][]byte, len(recs))
-	vals := make([][]byte, len(recs))
-	stamped := make([]Record, len(recs))
-	for i, r := range recs {
-		if err := checkRecord(r); err != nil {
-			return err
-		}
-		stamped[i] = r.stamped(now)
-		keys[i], vals[i] = encodeRecord(stamped[i])
+
+	type staged struct {
+		key, val []byte
+		rec      Record
 	}
-	unlock := s.lockKeys(keys)
+	now := s.cfg.Now()
+	stagedGroups := make([][]staged, len(groups))
+	var allKeys [][]byte
+	for gi, g := range groups {
+		st := make([]staged, 0, len(g))
+		for _, r := range g {
+			if err := checkRecord(r); err != nil {
+				errs[gi] = err
+				break
+			}
+			r = r.stamped(now)
+			k, v := encodeRecord(r)
+			st = append(st, staged{k, v, r})
+		}
+		if errs[gi] != nil {
+			continue
+		}
+		stagedGroups[gi] = st
+		for _, e := range st {
+			allKeys = append(allKeys, e.key)
+		}
+	}
+	unlock := s.lockKeys(allKeys)
 	defer unlock()
 
 	batch := s.db.NewBatch()
 	defer batch.Close()
-	latest := make(map[string]Record, len(recs))
-	for i, r := range stamped {
-		have, ok := latest[string(keys[i])]
-		if !ok {
-			var err error
-			if have, err = s.lastLocked(keys[i]); err != nil {
-				return err
+	latest := map[string]Record{} // what the batch will leave in each key
+	var committed []int
+	for gi, st := range stagedGroups {
+		if errs[gi] != nil || len(st) == 0 {
+			continue
+		}
+		local := make(map[string]Record, len(st))
+		for _, e := range st {
+			have, ok := local[string(e.key)]
+			if !ok {
+				have, ok = latest[string(e.key)]
+			}
+			if !ok {
+				if have, err = s.lastLocked(e.key); err != nil {
+					errs[gi] = err
+					break
+				}
+			}
+			if have != nil && less(e.rec, have) {
+				if guard {
+					errs[gi] = &RegressionError{Have: have, Want: e.rec}
+					break
+				}
+				sync, shard := e.rec.ID()
+				he, ht := have.Order()
+				we, wt := e.rec.Order()
+				s.cfg.Logger.Warn("checkpoint reset backwards", "kind", e.rec.Kind().String(), "sync", sync, "shard", shard,
+					"from_epoch", he, "from_tick", ht, "to_epoch", we, "to_tick", wt)
+			}
+			local[string(e.key)] = e.rec
+		}
+		if errs[gi] != nil {
+			continue
+		}
+		for _, e := range st {
+			if err := batch.Set(e.key, e.val, nil); err != nil {
+				return fail(fmt.Errorf("store: batching %q: %w", e.key, err))
 			}
 		}
-		if have != nil && less(r, have) {
-			if guard {
-				return &RegressionError{Have: have, Want: r}
-			}
-			sync, shard := r.ID()
-			he, ht := have.Order()
-			we, wt := r.Order()
-			s.cfg.Logger.Warn("checkpoint reset backwards", "kind", r.Kind().String(), "sync", sync, "shard", shard,
-				"from_epoch", he, "from_tick", ht, "to_epoch", we, "to_tick", wt)
+		for k, r := range local {
+			latest[k] = r
 		}
-		latest[string(keys[i])] = r
-		if err := batch.Set(keys[i], vals[i], nil); err != nil {
-			return fmt.Errorf("store: batching %q: %w", keys[i], err)
-		}
+		committed = append(committed, gi)
+	}
+	if len(committed) == 0 {
+		return errs
 	}
 	if err := batch.Commit(s.wo); err != nil {
-		for _, k := range keys {
-			delete(s.last[stripeOf(k)], string(k)) // state unknown: re-read next time
+		for k := range latest {
+			delete(s.last[stripeOf([]byte(k))], k) // state unknown: re-read next time
 		}
-		return fmt.Errorf("store: committing %d checkpoint(s) to %s: %w", len(recs), s.dir, err)
+		err = fmt.Errorf("store: committing %d checkpoint(s) to %s: %w", batch.Count(), s.dir, err)
+		for _, gi := range committed {
+			errs[gi] = err
+		}
+		return errs
 	}
 	for k, r := range latest {
 		s.last[stripeOf([]byte(k))][k] = r
 	}
-	return nil
+	return errs
 }
 
 // lastLocked returns the stored record of key (nil if none), from the cache
