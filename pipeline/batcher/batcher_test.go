@@ -447,14 +447,18 @@ func TestSizeBoundsEncoding(t *testing.T) {
 		func(uint64) events.Record {
 			return events.Record{Event: &events.SnapshotBegin{SnapshotTick: 1 << 62, Leader: str(), Mode: "full", Documents: -1}}
 		},
-		func(uint64) events.Record { return events.Record{Event: &events.SnapshotEnd{SnapshotTick: 1 << 63, Documents: 1 << 62}} },
+		func(uint64) events.Record {
+			return events.Record{Event: &events.SnapshotEnd{SnapshotTick: 1 << 63, Documents: 1 << 62}}
+		},
 		func(uint64) events.Record {
 			return events.Record{Event: &events.Heartbeat{SourceTime: time.Now(), LeaderTick: 1 << 63, Phase: str()}}
 		},
 		func(t uint64) events.Record {
 			return events.Record{Tick: t, Event: &events.Control{Type: str(), LeaderEpoch: 1 << 60, From: str(), Payload: raw()}}
 		},
-		func(t uint64) events.Record { return events.Record{Tick: t, Event: &events.DatabaseCreate{Database: str(), Data: raw()}} },
+		func(t uint64) events.Record {
+			return events.Record{Tick: t, Event: &events.DatabaseCreate{Database: str(), Data: raw()}}
+		},
 	}
 	for i := 0; i < 300; i++ {
 		st := Stream{Sync: str(), Shard: events.ShardRef{Database: "d" + str(), CollectionID: "c", Index: r.IntN(100)}, Collection: str(), Leader: str(), Epoch: r.Uint64()}
