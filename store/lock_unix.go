@@ -6,14 +6,13 @@ import (
 	"errors"
 	"io"
 	"os"
-
-	"golang.org/x/sys/unix"
+	"syscall"
 )
 
 // isLockConflict reports whether err is fcntl's answer to a lock held by
 // another process (Pebble takes a POSIX write lock on <dir>/LOCK).
 func isLockConflict(err error) bool {
-	return errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EACCES)
+	return errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.EACCES)
 }
 
 // lockHolder returns the pid of the process holding the POSIX lock on the
@@ -25,8 +24,8 @@ func lockHolder(name string) int {
 		return 0
 	}
 	defer f.Close()
-	lk := unix.Flock_t{Type: unix.F_WRLCK, Whence: io.SeekStart}
-	if err := unix.FcntlFlock(f.Fd(), unix.F_GETLK, &lk); err != nil || lk.Type == unix.F_UNLCK {
+	lk := syscall.Flock_t{Type: syscall.F_WRLCK, Whence: io.SeekStart}
+	if err := syscall.FcntlFlock(f.Fd(), syscall.F_GETLK, &lk); err != nil || lk.Type == syscall.F_UNLCK {
 		return 0
 	}
 	return int(lk.Pid)
