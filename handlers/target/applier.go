@@ -1,0 +1,293 @@
+package target
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/dc2dc/dc2dc/events"
+	"github.com/dc2dc/dc2dc/pipeline/failure"
+)
+
+// Doer sends raw requests to cluster B's Coordinators (*Conn, later
+// handlers/arango/client's connection).
+type Doer interface {
+	Do(ctx context.Context, req Request) (*Response, error)
+}
+
+// Resolver maps a shard stream (database, source collection id, shard index)
+// to the name of its collection in cluster B. The control plane keeps that
+// mapping (collections may be renamed in A). It returns an error wrapping
+// ErrUnknownShard while it does not know the shard yet.
+type Resolver interface {
+	Collection(ctx context.Context, shard events.ShardRef) (name string, err error)
+}
+
+// op is one write: a document (verbatim) or a removal by key.
+type op struct {
+	remove bool
+	key    string
+	doc    []byte
+}
+
+// unit is a run of writes applied together: plain writes (tid == ""), or a
+// transaction applied as one stream transaction once committed.
+type unit struct {
+	tid    string
+	done   bool // the transaction's commit arrived
+	ops    []op
+	resume events.Position // for a transaction: Prev of the batch it began in
+}
+
+func (u *unit) bytes() int64 {
+	var n int64
+	for _, o := range u.ops {
+		n += int64(len(o.doc)) + int64(len(o.key))
+	}
+	return n
+}
+
+// Applier applies the batches of one shard stream to cluster B. It is not
+// safe for concurrent use: one shard stream is applied by one goroutine, in
+// order. See the package doc for the rules.
+type Applier struct {
+	do    Doer
+	res   Resolver
+	shard events.ShardRef
+	cfg   Config
+
+	epoch        uint64
+	units        []unit // not yet applied, in stream order; units[0] is blocked by an open transaction
+	missingSince time.Time
+}
+
+// NewApplier returns an applier for one shard stream.
+func NewApplier(do Doer, res Resolver, shard events.ShardRef, cfg Config) (*Applier, error) {
+	cfg = cfg.WithDefaults()
+	var errs []error
+	if err := cfg.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := shard.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if shard.IsMeta() {
+		errs = append(errs, fmt.Errorf("target: %s is a database meta stream, not a shard stream: the master handles structure", shard))
+	}
+	if do == nil || res == nil {
+		errs = append(errs, errors.New("target: NewApplier needs a connection and a resolver"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, failure.WithCode(failure.CodeConfigInvalid, err)
+	}
+	return &Applier{do: do, res: res, shard: shard, cfg: cfg}, nil
+}
+
+// Pending reports whether records wait for a transaction's commit.
+func (a *Applier) Pending() bool { return len(a.units) > 0 }
+
+// Durable returns the position that may be recorded as applied after b was
+// applied: b.Pos when nothing waits, otherwise the position before the batch
+// in which the oldest open transaction began (replaying from there rebuilds
+// the buffered transaction after a crash).
+func (a *Applier) Durable(b *events.Batch) events.Position {
+	if len(a.units) == 0 {
+		return b.Pos
+	}
+	return a.units[0].resume
+}
+
+// Reset drops every buffered record (the shard is being resynchronised or released).
+func (a *Applier) Reset() { a.units = nil }
+
+// Apply applies one batch. Records are applied in stream order; writes of a
+// transaction are held until its commit and then applied as one stream
+// transaction on B. On a retryable error nothing of the batch is kept
+// buffered, so the same batch can be applied again (writes already done are
+// idempotent). Errors: *ResyncError (truncate, transaction too large),
+// *StreamEndError (collection or database dropped), *StructureMissingError,
+// and classified ArangoDB errors.
+func (a *Applier) Apply(ctx context.Context, b *events.Batch) error {
+	if b.Shard != a.shard {
+		return failure.WithCode(failure.CodeInternal, fmt.Errorf("target: applier of %s got a batch of %s", a.shard, b.Shard))
+	}
+	if b.Pos.Epoch > a.epoch {
+		if len(a.units) > 0 {
+			a.cfg.Logger.Warn("dropping unfinished transactions of an older epoch", "shard", a.shard.String(), "epoch", a.epoch, "new_epoch", b.Pos.Epoch, "units", len(a.units))
+		}
+		a.units = nil
+		a.epoch = b.Pos.Epoch
+	}
+	saved := a.save()
+	stop, err := a.collect(b)
+	if err == nil {
+		err = a.flush(ctx)
+	}
+	if err == nil && stop != nil {
+		// Records after a truncate or drop are not applied; nothing stays buffered.
+		a.units = nil
+		return stop
+	}
+	if err != nil {
+		a.units = saved
+		return err
+	}
+	if n := a.blockedBytes(); n > a.cfg.MaxTxnBytes {
+		a.units = nil
+		return resyncErr(a.shard, ReasonTxnTooLarge, "%d bytes of an open transaction are buffered, more than MaxTxnBytes = %d; it cannot be applied atomically", n, a.cfg.MaxTxnBytes)
+	}
+	return nil
+}
+
+// save returns a copy of the unit list that restores the state before a batch.
+func (a *Applier) save() []unit {
+	if a.units == nil {
+		return nil
+	}
+	out := make([]unit, len(a.units))
+	copy(out, a.units) // the ops slices keep their old lengths: appends beyond them are forgotten
+	return out
+}
+
+func (a *Applier) blockedBytes() int64 {
+	var n int64
+	for i := range a.units {
+		n += a.units[i].bytes()
+	}
+	return n
+}
+
+func isTxn(tid string) bool { return tid != "" && tid != "0" }
+
+// open returns the open transaction unit with the id, or nil.
+func (a *Applier) open(tid string) *unit {
+	if !isTxn(tid) {
+		return nil
+	}
+	for i := range a.units {
+		if a.units[i].tid == tid && !a.units[i].done {
+			return &a.units[i]
+		}
+	}
+	return nil
+}
+
+// plain appends a plain write after everything queued.
+func (a *Applier) plain(o op) {
+	if n := len(a.units); n > 0 && a.units[n-1].tid == "" {
+		a.units[n-1].ops = append(a.units[n-1].ops, o)
+		return
+	}
+	a.units = append(a.units, unit{ops: []op{o}})
+}
+
+func (a *Applier) write(tid string, o op) {
+	if u := a.open(tid); u != nil {
+		u.ops = append(u.ops, o)
+		return
+	}
+	a.plain(o)
+}
+
+// collect sorts the batch's records into units. It returns a non-nil stop
+// error for a record that ends the batch (truncate, drop).
+func (a *Applier) collect(b *events.Batch) (stop error, err error) {
+	for _, r := range b.Records {
+		switch ev := r.Event.(type) {
+		case *events.Document:
+			a.write(ev.TID, op{key: ev.Key, doc: ev.Doc})
+		case *events.Remove:
+			if ev.Key == "" {
+				return nil, failure.WithCode(failure.CodeApplyRejected, fmt.Errorf("shard %s: removal at tick %d without a key", a.shard, r.Tick))
+			}
+			a.write(ev.TID, op{remove: true, key: ev.Key})
+		case *events.SnapshotDocuments:
+			for _, d := range ev.Docs {
+				a.plain(op{doc: d})
+			}
+		case *events.SnapshotRemove:
+			for _, kr := range ev.Keys {
+				a.plain(op{remove: true, key: kr.Key})
+			}
+		case *events.TransactionStart:
+			if a.open(ev.TID) == nil {
+				a.units = append(a.units, unit{tid: ev.TID, resume: b.Prev})
+			}
+		case *events.TransactionCommit:
+			if u := a.open(ev.TID); u != nil {
+				u.done = true
+			}
+		case *events.TransactionAbort:
+			for i := range a.units {
+				if a.units[i].tid == ev.TID && !a.units[i].done {
+					a.units = append(a.units[:i], a.units[i+1:]...)
+					break
+				}
+			}
+		case *events.CollectionTruncate:
+			return resyncErr(a.shard, ReasonTruncate, "collection truncated in A at tick %d: B's coordinator API has no per-shard truncate, so the shard is resynchronised", r.Tick), nil
+		case *events.CollectionDrop, *events.DatabaseDrop:
+			return &StreamEndError{Shard: a.shard, Marker: r.Event.Kind()}, nil
+		default:
+			// Index, view, collection create/change/rename markers: the
+			// master owns structure. Snapshot begin/end, heartbeats and
+			// control messages carry nothing to write.
+		}
+	}
+	return nil, nil
+}
+
+// flush applies the units at the head of the queue that are ready: plain
+// writes, and committed transactions. It stops at an open transaction.
+func (a *Applier) flush(ctx context.Context) error {
+	if len(a.units) == 0 || (a.units[0].tid != "" && !a.units[0].done) {
+		return nil
+	}
+	coll, err := a.res.Collection(ctx, a.shard)
+	if err != nil {
+		if errors.Is(err, ErrUnknownShard) {
+			return a.missing("", err)
+		}
+		return err
+	}
+	w := writer{do: a.do, cfg: &a.cfg, db: a.shard.Database, coll: coll}
+	for len(a.units) > 0 {
+		u := &a.units[0]
+		if u.tid != "" && !u.done {
+			break
+		}
+		if u.tid == "" {
+			err = w.apply(ctx, "", u.ops)
+		} else {
+			err = w.transaction(ctx, u.ops)
+		}
+		if err != nil {
+			var sm *structureMissing
+			if errors.As(err, &sm) {
+				return a.missing(sm.coll, sm.err)
+			}
+			return err
+		}
+		a.units = a.units[1:]
+	}
+	if len(a.units) == 0 {
+		a.units = nil
+	}
+	a.missingSince = time.Time{}
+	return nil
+}
+
+// missing builds the StructureMissingError: retryable until StructureWait
+// has passed since it was first seen, then permanent.
+func (a *Applier) missing(coll string, cause error) error {
+	now := a.cfg.Now()
+	if a.missingSince.IsZero() {
+		a.missingSince = now
+	}
+	e := &StructureMissingError{Database: a.shard.Database, Collection: coll, Shard: a.shard, Since: a.missingSince, Cause: cause}
+	if now.Sub(a.missingSince) >= a.cfg.StructureWait {
+		return failure.WithCode(failure.CodeApplyRejected, failure.Permanent(e))
+	}
+	return failure.WithCode(failure.CodeApplyRejected, failure.Retryable(e))
+}

@@ -1,0 +1,82 @@
+package target
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// Config tunes an Applier. The zero value is usable (defaults below).
+type Config struct {
+	// MaxRequestDocs is the most documents one write request carries (default 1000).
+	MaxRequestDocs int
+	// MaxRequestBytes is the most body bytes one write request carries (default 4 MiB;
+	// a single larger document is sent alone).
+	MaxRequestBytes int
+	// MaxTxnBytes bounds the bytes buffered for open transactions of a shard,
+	// waiting for their commit (default 256 MiB). A transaction that grows
+	// beyond it cannot be applied atomically: the shard is resynchronised.
+	MaxTxnBytes int64
+	// StructureWait is how long a missing collection or database stays a
+	// retryable error before it becomes permanent (default 10 minutes).
+	StructureWait time.Duration
+	// UniqueRetries bounds the unique-constraint repairs (remove the
+	// conflicting document, retry) per document (default 4; ArangoDB's own
+	// follower uses 1 + the number of unique indexes).
+	UniqueRetries int
+	// ValidateSchema applies B's collection schema to replicated documents.
+	// Off by default, like ArangoDB's own followers (A validated them already).
+	ValidateSchema bool
+	// Logger receives diagnostics; nil discards them.
+	Logger *slog.Logger
+	// Now is the clock (tests); nil is time.Now.
+	Now func() time.Time
+}
+
+// WithDefaults returns c with every unset field filled in.
+func (c Config) WithDefaults() Config {
+	if c.MaxRequestDocs == 0 {
+		c.MaxRequestDocs = 1000
+	}
+	if c.MaxRequestBytes == 0 {
+		c.MaxRequestBytes = 4 << 20
+	}
+	if c.MaxTxnBytes == 0 {
+		c.MaxTxnBytes = 256 << 20
+	}
+	if c.StructureWait == 0 {
+		c.StructureWait = 10 * time.Minute
+	}
+	if c.UniqueRetries == 0 {
+		c.UniqueRetries = 4
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return c
+}
+
+// Validate reports every problem at once.
+func (c Config) Validate() error {
+	var errs []error
+	if c.MaxRequestDocs < 1 {
+		errs = append(errs, fmt.Errorf("target: MaxRequestDocs = %d: use at least 1 (default 1000)", c.MaxRequestDocs))
+	}
+	if c.MaxRequestBytes < 1024 {
+		errs = append(errs, fmt.Errorf("target: MaxRequestBytes = %d: use at least 1024 (default 4 MiB)", c.MaxRequestBytes))
+	}
+	if c.MaxTxnBytes < int64(c.MaxRequestBytes) {
+		errs = append(errs, fmt.Errorf("target: MaxTxnBytes = %d is below MaxRequestBytes = %d: raise it (default 256 MiB)", c.MaxTxnBytes, c.MaxRequestBytes))
+	}
+	if c.StructureWait < 0 {
+		errs = append(errs, fmt.Errorf("target: StructureWait = %v: must not be negative (default 10m)", c.StructureWait))
+	}
+	if c.UniqueRetries < 1 {
+		errs = append(errs, fmt.Errorf("target: UniqueRetries = %d: use at least 1 (default 4)", c.UniqueRetries))
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,73 @@
+// Package target applies shard streams to cluster B through B's Coordinators
+// (ARCHITECTURE §3 step 10, §6), records the applied position of every shard
+// in B's _system/_dc2dc collection, and offers the structure operations the
+// sync master calls (databases, collections with identical sharding, indexes,
+// views, analyzers, users).
+//
+// # Apply (Applier)
+//
+// One Applier per shard stream, used by one goroutine, in stream order.
+//
+//   - Documents (Document, SnapshotDocuments) are written verbatim in
+//     multi-document requests POST /_api/document/{coll}?isRestore=true&
+//     overwriteMode=replace (plus skipDocumentValidation=true unless
+//     Config.ValidateSchema), so B holds exactly A's _key and _rev however
+//     often a document is written. Consecutive writes of the same kind share
+//     a request (Config.MaxRequestDocs, MaxRequestBytes). Per-item errors are
+//     read from the answer array when x-arango-error-codes is present.
+//   - A unique-constraint violation (1210) is repaired like ArangoDB's own
+//     follower (DatabaseInitialSyncer): the conflicting document named in the
+//     error is removed and the write retried, at most Config.UniqueRetries
+//     times.
+//   - Removals (Remove, SnapshotRemove) go by key with ignoreRevs; "document
+//     not found" is success.
+//   - Writes between TransactionStart and TransactionCommit of a tid are held
+//     (also across batches) and applied as one stream transaction on B at the
+//     commit: all or nothing. TransactionAbort drops them. Writes that follow
+//     an open transaction in the stream wait behind it, so B sees the stream's
+//     order. At most Config.MaxTxnBytes are held; beyond it the shard needs a
+//     resync (*ResyncError, ReasonTxnTooLarge).
+//   - CollectionTruncate → *ResyncError (ReasonTruncate): B's Coordinator API
+//     has no per-shard truncate (ARCHITECTURE §4). CollectionDrop and
+//     DatabaseDrop → *StreamEndError (errors.Is ErrStreamEnded) after the
+//     records before them. Index, view and collection-definition markers are
+//     ignored: the master owns structure.
+//   - The shard's collection name in B comes from a Resolver (the control
+//     plane's mapping of (database, source collection id, index)). A missing
+//     collection or database (404 with 1203/1228, or ErrUnknownShard from
+//     the Resolver) is a retryable *StructureMissingError naming the
+//     collection; it turns permanent after Config.StructureWait.
+//
+// On any error Apply forgets what it buffered from the failed batch, so the
+// same batch can be applied again; writes already made are idempotent.
+//
+// # Durability order and positions (Receiver, Positions)
+//
+// Receive applies the dedupe and gap rules of events/doc.go (Check): skip
+// Pos <= applied; apply Prev <= applied < Pos, or the first batch of a newer
+// epoch (Prev = {epoch,0,0}); applied < Prev is a gap → *ResyncError
+// (CodeStreamGap). Then: apply to B → record the position in B (Positions.Save)
+// → the caller acks the Kafka message. A crash anywhere between replays a
+// suffix, which changes nothing on B (isRestore+replace, removal by key,
+// transactions all-or-nothing).
+//
+// The recorded position is Applier.Durable: the batch's Pos when nothing is
+// buffered, otherwise the position before the batch in which the oldest open
+// transaction began, with the Kafka offset of that batch: replaying from it
+// rebuilds the transaction after a crash.
+//
+// Positions keeps one document per (sync, shard) in _system/_dc2dc
+// (created with isSystem when missing): epoch, tick, sub, leader, Kafka
+// partition and offset, updatedAt. Save is a compare-and-set with If-Match
+// on _rev and monotonic: a writer behind the stored position loses with a
+// *StaleError (errors.Is ErrStale, CodeSyncFenced).
+//
+// # Connection
+//
+// conn.go is a minimal raw HTTP access over go-driver's connection and
+// authentication, kept until handlers/arango/client is committed. Errors are
+// classified once there with pipeline/failure: transport failures, 503,
+// 1457, 1491/1495/1496 and lock timeouts retryable; 401/403 permanent
+// (CodeArangoAuth); other answers permanent (CodeApplyRejected), keeping
+// the errorNum in *ArangoError.
+package target

@@ -1,0 +1,127 @@
+package target
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/dc2dc/dc2dc/events"
+	"github.com/dc2dc/dc2dc/pipeline/failure"
+)
+
+// Outcome says what Receive did with a batch.
+type Outcome int
+
+const (
+	// Applied: the batch was applied and the applied position recorded.
+	Applied Outcome = iota + 1
+	// Skipped: the batch is at or before the applied position (a replay).
+	Skipped
+)
+
+func (o Outcome) String() string {
+	switch o {
+	case Applied:
+		return "applied"
+	case Skipped:
+		return "skipped"
+	}
+	return "none"
+}
+
+// Receiver is the receive path of one shard stream: the dedupe and gap rules
+// of events/doc.go, the Applier, then the applied position in B's _dc2dc
+// (durability order: apply → record the position → the caller acks).
+type Receiver struct {
+	sync    string
+	shard   events.ShardRef
+	applier *Applier
+	pos     *Positions
+
+	loaded        bool
+	applied       events.Position // last batch applied (in memory; dedupe)
+	durable       events.Position // last position recorded in B
+	pendingOffset int64           // Kafka offset of the batch the oldest open transaction began in
+}
+
+// NewReceiver returns the receive path of the applier's shard for a sync.
+func NewReceiver(sync string, a *Applier, p *Positions) *Receiver {
+	return &Receiver{sync: sync, shard: a.shard, applier: a, pos: p}
+}
+
+// Applied returns the in-memory applied position.
+func (r *Receiver) Applied() events.Position { return r.applied }
+
+// Start reads the shard's applied position from B (a worker taking over the
+// shard) and returns the record, so the caller can seek the Kafka partition
+// to rec.Offset. ok is false for a shard never applied.
+func (r *Receiver) Start(ctx context.Context) (rec Record, ok bool, err error) {
+	rec, ok, err = r.pos.Load(ctx, r.sync, r.shard)
+	if err != nil {
+		return Record{}, false, err
+	}
+	r.applied, r.durable, r.loaded = rec.Pos, rec.Pos, true
+	r.applier.Reset()
+	return rec, ok, nil
+}
+
+// Check applies the dedupe and gap rules to a batch header against the
+// applied position: Skipped for Pos <= applied, Applied (meaning "apply it")
+// for Prev <= applied < Pos or the first batch of a newer epoch, and a
+// *ResyncError (CodeStreamGap, wrapping a *GapError) for applied < Prev.
+func Check(shard events.ShardRef, applied, prev, pos events.Position) (Outcome, error) {
+	if !applied.Less(pos) {
+		return Skipped, nil
+	}
+	if pos.Epoch > applied.Epoch {
+		// A new epoch starts with a snapshot that supersedes everything
+		// before it; only its first batch may follow an older epoch.
+		if prev == (events.Position{Epoch: pos.Epoch}) {
+			return Applied, nil
+		}
+	} else if !applied.Less(prev) {
+		return Applied, nil
+	}
+	gap := &GapError{Shard: shard, Applied: applied, Prev: prev, Pos: pos}
+	return 0, failure.WithCode(failure.CodeStreamGap, failure.Permanent(&ResyncError{Shard: shard, Reason: ReasonGap, Detail: gap.Error(), Cause: gap}))
+}
+
+// Receive handles one batch read from Kafka partition/offset: skips replays,
+// refuses gaps, applies, and records the applied position. An error leaves
+// the applied position unchanged (the caller retries, or resynchronises the
+// shard for a *ResyncError, or releases it for a *StreamEndError, or stops
+// for a *StaleError).
+func (r *Receiver) Receive(ctx context.Context, b *events.Batch, partition int32, offset int64) (Outcome, error) {
+	if b.Shard != r.shard {
+		return 0, failure.WithCode(failure.CodeInternal, fmt.Errorf("receiver of %s got a batch of %s", r.shard, b.Shard))
+	}
+	if !r.loaded {
+		if _, _, err := r.Start(ctx); err != nil {
+			return 0, err
+		}
+	}
+	out, err := Check(r.shard, r.applied, b.Prev, b.Pos)
+	if err != nil || out == Skipped {
+		return out, err
+	}
+	wasPending := r.applier.Pending()
+	applyErr := r.applier.Apply(ctx, b)
+	var end *StreamEndError
+	if applyErr != nil && !errors.As(applyErr, &end) {
+		return 0, applyErr
+	}
+	if !wasPending && r.applier.Pending() {
+		r.pendingOffset = offset
+	}
+	durable := r.applier.Durable(b)
+	resume := offset + 1
+	if r.applier.Pending() {
+		resume = r.pendingOffset
+	}
+	rec := Record{Sync: r.sync, Shard: r.shard, Pos: durable, Leader: b.Leader, Partition: partition, Offset: resume}
+	if err := r.pos.Save(ctx, rec); err != nil {
+		return 0, err
+	}
+	r.applied, r.durable = b.Pos, durable
+	return Applied, applyErr
+}
