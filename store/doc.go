@@ -37,7 +37,8 @@
 //   - Exclusivity: one process opens a store at a time (Pebble's directory
 //     lock, even for ReadOnly). A second opener gets a *LockedError naming
 //     the holder's pid; operator commands must ask the running worker
-//     instead (admin API) or run while it is stopped.
+//     instead (admin API: List, or Export, which writes a consistent copy
+//     that can be opened read-only elsewhere) or run while it is stopped.
 //
 // # Durability order
 //

@@ -195,6 +195,12 @@ func (s *Store) enter(write bool) (func(), error) {
 // Get returns the record of the given kind, sync and shard (shard is empty
 // for KindMeta), or an error wrapping ErrNotFound.
 func (s *Store) Get(kind Kind, sync, shard string) (Record, error) {
+	if err := checkID("sync id", sync, false); err != nil {
+		return nil, err
+	}
+	if err := checkID("shard key", shard, kind == KindMeta); err != nil {
+		return nil, err
+	}
 	done, err := s.enter(false)
 	if err != nil {
 		return nil, err
@@ -493,6 +499,23 @@ func (s *Store) deleteKeys(keys [][]byte) ([]Record, error) {
 		s.cfg.Logger.Warn("checkpoint deleted", "kind", r.Kind().String(), "sync", sync, "shard", shard)
 	}
 	return deleted, nil
+}
+
+// Export writes a consistent copy of the store into dir, which must not
+// exist, while the store stays open and in use. Open the copy with
+// Config{Dir: dir, ReadOnly: true} (or dc2dc checkpoints list --dir dir) to
+// read the checkpoints of a running worker; writes to the copy do not affect
+// the store.
+func (s *Store) Export(dir string) error {
+	done, err := s.enter(false)
+	if err != nil {
+		return err
+	}
+	defer done()
+	if err := s.db.Checkpoint(dir, pebble.WithFlushedWAL()); err != nil {
+		return fmt.Errorf("store: exporting %s to %s: %w", s.dir, dir, err)
+	}
+	return nil
 }
 
 // Filter selects records for List. The zero Filter selects everything.

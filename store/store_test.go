@@ -504,3 +504,37 @@ func TestConcurrentWritersNeverRegress(t *testing.T) {
 		t.Fatalf("final tick %d, want %d", p.Tick, want)
 	}
 }
+
+func TestExportWhileOpen(t *testing.T) {
+	s := openTest(t, Config{NoSync: true}) // Export must flush the WAL even so
+	if err := s.PutMany(src("db/1/0", 1, 10), src("db/1/1", 2, 20)); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "copy")
+	if err := s.Export(dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Put(src("db/1/0", 1, 11)); err != nil { // the store stays usable
+		t.Fatal(err)
+	}
+	cp := openTest(t, Config{Dir: dir, ReadOnly: true})
+	got, err := cp.Sources("sync-1")
+	if err != nil || len(got) != 2 || got[0].Tick != 10 || got[1].Tick != 20 {
+		t.Fatalf("export: %+v %v", got, err)
+	}
+	if err := s.Export(dir); err == nil {
+		t.Fatal("Export over an existing directory succeeded")
+	}
+}
+
+func TestGetValidatesIDs(t *testing.T) {
+	s := openTest(t, Config{})
+	for _, c := range []struct {
+		kind        Kind
+		sync, shard string
+	}{{KindSource, "", "a"}, {KindSource, "s", ""}, {KindApplied, "s\x00", "a"}} {
+		if _, err := s.Get(c.kind, c.sync, c.shard); !errors.Is(err, ErrInvalidRecord) {
+			t.Errorf("Get(%v, %q, %q): want ErrInvalidRecord, got %v", c.kind, c.sync, c.shard, err)
+		}
+	}
+}
