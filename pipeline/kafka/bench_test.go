@@ -99,8 +99,8 @@ type countingHandler struct {
 	first *sync.Once
 	start *time.Time
 	left  *atomic.Int64
-	done chan struct{}
-	once *sync.Once
+	done  chan struct{}
+	once  *sync.Once
 }
 
 func (countingHandler) Setup(sarama.ConsumerGroupSession) error   { return nil }
