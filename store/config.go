@@ -40,6 +40,8 @@ type Config struct {
 	MemTableSize int64
 	// Now stamps records whose UpdatedAt is zero; nil means time.Now.
 	Now func() time.Time
+	// Events are optional callbacks for metrics; nil fields are off.
+	Events Events
 
 	// fs replaces the operating system's filesystem (tests: Pebble's
 	// crashable in-memory filesystem).
@@ -81,4 +83,22 @@ func (c Config) withDefaults() Config {
 		c.fs = vfs.Default
 	}
 	return c
+}
+
+// Events are callbacks the store makes for observability (metrics live with
+// the caller; the store imports no metrics library). They run synchronously
+// on the writing goroutine, with the written keys locked: keep them cheap.
+type Events struct {
+	// Committed is called after each successful batch commit.
+	Committed func(CommitInfo)
+	// Refused is called for each write refused by the monotonicity guard.
+	Refused func(*RegressionError)
+}
+
+// CommitInfo describes one committed Pebble batch.
+type CommitInfo struct {
+	Records  int           // records written (including deletions)
+	Groups   int           // independent requests in the batch (Committer)
+	Synced   bool          // fsynced before returning
+	Duration time.Duration // time spent in Pebble's commit (incl. fsync)
 }

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
@@ -343,7 +344,11 @@ func (s *Store) writeGroups(groups [][]Record, guard bool) []error {
 			}
 			if have != nil && less(e.rec, have) {
 				if guard {
-					errs[gi] = &RegressionError{Have: have, Want: e.rec}
+					re := &RegressionError{Have: have, Want: e.rec}
+					if s.cfg.Events.Refused != nil {
+						s.cfg.Events.Refused(re)
+					}
+					errs[gi] = re
 					break
 				}
 				sync, shard := e.rec.ID()
@@ -370,6 +375,7 @@ func (s *Store) writeGroups(groups [][]Record, guard bool) []error {
 	if len(committed) == 0 {
 		return errs
 	}
+	start := time.Now()
 	if err := batch.Commit(s.wo); err != nil {
 		for k := range latest {
 			delete(s.last[stripeOf([]byte(k))], k) // state unknown: re-read next time
@@ -383,7 +389,14 @@ func (s *Store) writeGroups(groups [][]Record, guard bool) []error {
 	for k, r := range latest {
 		s.last[stripeOf([]byte(k))][k] = r
 	}
+	s.committed(int(batch.Count()), len(committed), start)
 	return errs
+}
+
+func (s *Store) committed(records, groups int, start time.Time) {
+	if s.cfg.Events.Committed != nil {
+		s.cfg.Events.Committed(CommitInfo{Records: records, Groups: groups, Synced: s.wo.Sync, Duration: time.Since(start)})
+	}
 }
 
 // lastLocked returns the stored record of key (nil if none), from the cache
@@ -491,9 +504,11 @@ func (s *Store) deleteKeys(keys [][]byte) ([]Record, error) {
 	if batch.Empty() {
 		return nil, nil
 	}
+	start := time.Now()
 	if err := batch.Commit(s.wo); err != nil {
 		return nil, fmt.Errorf("store: deleting checkpoints in %s: %w", s.dir, err)
 	}
+	s.committed(int(batch.Count()), 1, start)
 	for _, r := range deleted {
 		sync, shard := r.ID()
 		s.cfg.Logger.Warn("checkpoint deleted", "kind", r.Kind().String(), "sync", sync, "shard", shard)

@@ -538,3 +538,28 @@ func TestGetValidatesIDs(t *testing.T) {
 		}
 	}
 }
+
+func TestEvents(t *testing.T) {
+	var mu sync.Mutex
+	var commits []CommitInfo
+	var refused []*RegressionError
+	s := openTest(t, Config{Events: Events{
+		Committed: func(ci CommitInfo) { mu.Lock(); commits = append(commits, ci); mu.Unlock() },
+		Refused:   func(re *RegressionError) { mu.Lock(); refused = append(refused, re); mu.Unlock() },
+	}})
+	if err := s.PutMany(src("db/1/0", 1, 10), src("db/1/1", 1, 10)); err != nil {
+		t.Fatal(err)
+	}
+	_ = s.Put(src("db/1/0", 1, 9))
+	if _, err := s.ResetShard("sync-1", "db/1/1"); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(commits) != 2 || commits[0].Records != 2 || !commits[0].Synced || commits[0].Duration <= 0 || commits[1].Records != 1 {
+		t.Fatalf("commits: %+v", commits)
+	}
+	if len(refused) != 1 || refused[0].Want.(SourcePosition).Tick != 9 {
+		t.Fatalf("refused: %+v", refused)
+	}
+}
