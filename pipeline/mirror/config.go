@@ -33,6 +33,12 @@ type Config struct {
 	// up to SessionTimeout.
 	SessionTimeout    Duration `json:"session_timeout"`
 	HeartbeatInterval Duration `json:"heartbeat_interval"`
+	// InstanceID, when set, makes the mirror a static member of its source
+	// consumer groups (group.instance.id, Kafka 2.3+): a restarted mirror
+	// with the same InstanceID takes its partitions back at once instead of
+	// waiting SessionTimeout for the dead member to expire. Give each mirror
+	// process its own stable InstanceID.
+	InstanceID string `json:"instance_id"`
 	// ResumeScanMax bounds how many records at the end of a target
 	// partition are read to find the last forwarded record.
 	ResumeScanMax int64 `json:"resume_scan_max"`
@@ -214,6 +220,9 @@ func (c *Config) Validate() error {
 			add("mirror: cluster %q kafka_version %q is not a Kafka version: use a version such as 2.8.0", name, cl.KafkaVersion)
 		} else if !v.IsAtLeast(sarama.V0_11_0_0) {
 			add("mirror: cluster %q kafka_version %s is too old: the mirror needs record headers and the idempotent producer of 0.11.0 or later", name, cl.KafkaVersion)
+		}
+		if err == nil && c.InstanceID != "" && !v.IsAtLeast(sarama.V2_3_0_0) {
+			add("mirror: instance_id needs Kafka 2.3 or later but cluster %q speaks %s: raise kafka_version or drop instance_id", name, cl.KafkaVersion)
 		}
 		switch strings.ToUpper(cl.SASL.Mechanism) {
 		case "":

@@ -76,6 +76,7 @@ func sourceConfig(cl ClusterConfig, c *Config) (*sarama.Config, error) {
 	// Eager rebalancing: Setup runs for every generation, which is where
 	// the route re-reads the target's last forwarded record of each claim.
 	sc.Consumer.Group.Rebalance.GroupStrategies = []sarama.BalanceStrategy{sarama.NewBalanceStrategyRange()}
+	sc.Consumer.Group.InstanceId = c.InstanceID
 	sc.Consumer.Fetch.Default = 4 << 20
 	sc.ChannelBufferSize = 1024
 	sc.Metadata.Retry.Max = 5

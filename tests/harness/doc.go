@@ -4,13 +4,15 @@
 // their JSON ready line, kills them (SIGKILL) or stops them (SIGTERM, then
 // SIGKILL after a deadline), and cleans everything up through t.Cleanup.
 //
-// The ready line: a process is ready when it prints, on stdout, one line that
-// is a JSON object with "ready": true, for example
+// The ready line: a process is ready when it prints, on stdout, a line that
+// is a JSON object, unless the object has a "ready" field that is not true.
+// Write it once everything listens, for example
 //
 //	{"ready":true,"component":"mirror","metrics":"127.0.0.1:9100"}
+//	{"brokers":["127.0.0.1:9092"],"pid":1234}            (dc2dc kafka)
 //
-// WaitReady returns that object, so a program can announce the addresses it
-// listens on.
+// and log to stderr, not stdout. WaitReady returns that object, so a program
+// can announce the addresses it listens on.
 //
 // Eventually is the one polling helper of the end-to-end tests: wait for a
 // condition with a deadline, never with a sleep.

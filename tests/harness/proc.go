@@ -316,16 +316,18 @@ func (w *lineWatch) Write(b []byte) (int, error) {
 	return n, err
 }
 
-// IsReadyLine reports whether line is a JSON object with "ready": true.
+// IsReadyLine reports whether line is a ready line: a JSON object that
+// does not say "ready" is anything but true. So {"ready":true,...} and
+// `dc2dc kafka`'s {"brokers":[...],"pid":1} are ready lines, while
+// {"ready":false} and non-JSON output are not.
 func IsReadyLine(line []byte) bool {
 	if len(line) == 0 || line[0] != '{' {
 		return false
 	}
-	var v struct {
-		Ready *bool `json:"ready"`
-	}
+	var v map[string]json.RawMessage
 	if err := json.Unmarshal(line, &v); err != nil {
 		return false
 	}
-	return v.Ready != nil && *v.Ready
+	r, ok := v["ready"]
+	return !ok || string(r) == "true"
 }

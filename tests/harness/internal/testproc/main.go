@@ -24,7 +24,7 @@ func main() {
 	signal.Notify(sig, syscall.SIGTERM)
 	fmt.Println("starting up")
 	fmt.Fprintln(os.Stderr, "a line on stderr")
-	fmt.Println(`{"not":"ready"}`)
+	fmt.Println(`{"ready":false,"phase":"starting"}`)
 	time.Sleep(*delay)
 	if !*noReady {
 		line, _ := json.Marshal(map[string]any{"ready": true, "component": "testproc", "pid": os.Getpid(), "env": os.Getenv("TESTPROC_VALUE")})
