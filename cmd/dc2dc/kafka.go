@@ -4,10 +4,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/dc2dc/dc2dc/pipeline/broker"
+	"github.com/dc2dc/dc2dc/pipeline/kafka"
 )
 
 func init() { register(newKafkaCmd) }
@@ -62,4 +65,32 @@ its topics explicitly. This is not a production Kafka.`,
 	f.BoolVar(&cfg.SyncWrites, "sync-writes", false, "fsync every produced batch (survives a machine crash, much slower)")
 	f.IntVar(&cfg.DefaultPartitions, "default-partitions", 0, "partitions for CreateTopics requests that ask for the default (0: kfake's 10)")
 	return cmd
+}
+
+// kafkaClientFlags binds the flags of a Kafka client configuration (the
+// names the transport's error messages point at) to cfg, with defaults from
+// DC2DC_KAFKA_* environment variables. Commands that talk to Kafka call it
+// with the prefix "kafka" (flags --kafka.brokers, ...), or another prefix
+// when they talk to two clusters (e.g. "kafka.a", "kafka.b").
+func kafkaClientFlags(f *pflag.FlagSet, prefix string, cfg *kafka.Config) {
+	env := "DC2DC_" + strings.ToUpper(strings.NewReplacer(".", "_", "-", "_").Replace(prefix)) + "_"
+	name := func(s string) string { return prefix + "." + s }
+	brokers := envOr(env+"BROKERS", "127.0.0.1:9092")
+	cfg.Brokers = strings.Split(brokers, ",")
+	f.StringSliceVar(&cfg.Brokers, name("brokers"), cfg.Brokers, "Kafka bootstrap brokers, host:port,... (env "+env+"BROKERS)")
+	f.StringVar(&cfg.ClientID, name("client-id"), envOr(env+"CLIENT_ID", kafka.DefaultClientID), "Kafka client id")
+	f.StringVar(&cfg.Version, name("version"), envOr(env+"VERSION", kafka.DefaultVersion), "Kafka protocol version to speak (at least 0.11.0)")
+	f.StringVar(&cfg.Compression, name("compression"), envOr(env+"COMPRESSION", kafka.DefaultCompression), "compression: none, gzip, snappy, lz4 or zstd")
+	f.IntVar(&cfg.MaxMessageBytes, name("max-message-bytes"), kafka.DefaultMaxMessageBytes, "largest Kafka record to send; larger messages are split (keep it at most the topics' max.message.bytes)")
+	f.IntVar(&cfg.MaxReassembledBytes, name("max-reassembled-bytes"), kafka.DefaultMaxReassembled, "largest message the subscriber reassembles from fragments")
+	f.BoolVar(&cfg.TLS.Enable, name("tls"), envOr(env+"TLS", "") == "true", "connect with TLS (env "+env+"TLS=true)")
+	f.StringVar(&cfg.TLS.CAFile, name("tls.ca-file"), envOr(env+"TLS_CA_FILE", ""), "PEM file of the CAs that sign the brokers' certificates (default: system pool)")
+	f.StringVar(&cfg.TLS.CertFile, name("tls.cert-file"), envOr(env+"TLS_CERT_FILE", ""), "PEM client certificate for mutual TLS")
+	f.StringVar(&cfg.TLS.KeyFile, name("tls.key-file"), envOr(env+"TLS_KEY_FILE", ""), "PEM client key for mutual TLS")
+	f.StringVar(&cfg.TLS.ServerName, name("tls.server-name"), envOr(env+"TLS_SERVER_NAME", ""), "name to verify in the brokers' certificates (default: the broker host)")
+	f.BoolVar(&cfg.TLS.InsecureSkipVerify, name("tls.insecure-skip-verify"), false, "do not verify the brokers' certificates (tests only)")
+	f.StringVar(&cfg.SASL.Mechanism, name("sasl.mechanism"), envOr(env+"SASL_MECHANISM", ""), "SASL mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (empty: no SASL)")
+	f.StringVar(&cfg.SASL.User, name("sasl.user"), envOr(env+"SASL_USER", ""), "SASL user")
+	f.StringVar(&cfg.SASL.Password, name("sasl.password"), envOr(env+"SASL_PASSWORD", ""), "SASL password (prefer env "+env+"SASL_PASSWORD)")
+	f.StringVar(&cfg.Consumer.InitialOffset, name("initial-offset"), kafka.OffsetOldest, "where a consumer group without a committed offset starts: oldest or newest")
 }

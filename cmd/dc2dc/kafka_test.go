@@ -17,6 +17,7 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	metrics "github.com/rcrowley/go-metrics"
+	"github.com/spf13/pflag"
 
 	"github.com/dc2dc/dc2dc/pipeline/kafka"
 	"github.com/dc2dc/dc2dc/pipeline/kafka/kafkatest"
@@ -203,5 +204,32 @@ func waitPortFree(t *testing.T, addr string) {
 			t.Fatalf("port %s still busy: %v", addr, err)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestKafkaClientFlags(t *testing.T) {
+	t.Setenv("DC2DC_KAFKA_SASL_PASSWORD", "from-env")
+	var cfg kafka.Config
+	fs := pflag.NewFlagSet("x", pflag.ContinueOnError)
+	kafkaClientFlags(fs, "kafka", &cfg)
+	err := fs.Parse([]string{"--kafka.brokers", "a:1,b:2", "--kafka.tls", "--kafka.tls.server-name", "k",
+		"--kafka.sasl.mechanism", "SCRAM-SHA-512", "--kafka.sasl.user", "u", "--kafka.compression", "zstd"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(cfg.Brokers) != "[a:1 b:2]" || !cfg.TLS.Enable || cfg.TLS.ServerName != "k" ||
+		cfg.SASL.Mechanism != "SCRAM-SHA-512" || cfg.SASL.User != "u" || cfg.SASL.Password != "from-env" || cfg.Compression != "zstd" {
+		t.Fatalf("parsed %+v", cfg)
+	}
+	cfg.EnsureDefaults()
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	// Every flag the transport's messages name exists.
+	for _, name := range []string{"kafka.brokers", "kafka.sasl.user", "kafka.sasl.password", "kafka.sasl.mechanism", "kafka.tls",
+		"kafka.tls.ca-file", "kafka.tls.server-name", "kafka.max-message-bytes", "kafka.max-reassembled-bytes", "kafka.version"} {
+		if fs.Lookup(name) == nil {
+			t.Errorf("flag --%s is missing", name)
+		}
 	}
 }

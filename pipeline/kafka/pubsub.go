@@ -39,11 +39,14 @@ func logAdapter(l *slog.Logger) watermill.LoggerAdapter {
 	return watermill.NewSlogLogger(l)
 }
 
-// publisher classifies the errors of watermill-kafka's publisher.
+// publisher classifies the errors of watermill-kafka's publisher and makes
+// Close safe to call concurrently with Publish (watermill-kafka's closed flag
+// is a plain bool).
 type publisher struct {
 	cfg    Config
 	inner  *wmkafka.Publisher
-	closed atomic.Bool
+	mu     sync.RWMutex // Publish holds it shared, Close exclusively
+	closed bool
 }
 
 // NewPublisher returns a Watermill publisher on watermill-kafka: idempotent
@@ -72,7 +75,9 @@ func NewPublisher(cfg Config) (message.Publisher, error) {
 }
 
 func (p *publisher) Publish(topic string, msgs ...*message.Message) error {
-	if p.closed.Load() {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if p.closed {
 		return &Error{Kind: ErrClosed, Msg: "kafka: publish to " + topic + " after Close"}
 	}
 	for i, msg := range msgs {
@@ -84,16 +89,20 @@ func (p *publisher) Publish(topic string, msgs ...*message.Message) error {
 }
 
 func (p *publisher) Close() error {
-	if p.closed.Swap(true) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
 		return nil
 	}
+	p.closed = true
 	return classify(p.inner.Close(), p.cfg, "closing the Kafka publisher")
 }
 
 // subscriber classifies the errors of watermill-kafka's subscriber.
 type subscriber struct {
-	cfg   Config
-	inner *wmkafka.Subscriber
+	cfg    Config
+	inner  *wmkafka.Subscriber
+	closed atomic.Bool
 }
 
 // NewSubscriber returns a Watermill subscriber on watermill-kafka in
@@ -139,6 +148,9 @@ func NewSubscriber(cfg Config) (message.Subscriber, error) {
 }
 
 func (s *subscriber) Subscribe(ctx context.Context, topic string) (<-chan *message.Message, error) {
+	if s.closed.Load() {
+		return nil, &Error{Kind: ErrClosed, Msg: "kafka: subscribe to " + topic + " after Close"}
+	}
 	ch, err := s.inner.Subscribe(ctx, topic)
 	if err != nil {
 		return nil, classify(err, s.cfg, fmt.Sprintf("subscribing to %s in group %s", topic, s.cfg.Consumer.Group))
@@ -147,6 +159,7 @@ func (s *subscriber) Subscribe(ctx context.Context, topic string) (<-chan *messa
 }
 
 func (s *subscriber) Close() error {
+	s.closed.Store(true)
 	return classify(s.inner.Close(), s.cfg, "closing the Kafka subscriber")
 }
 

@@ -257,3 +257,46 @@ func TestPublishAfterClose(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+func TestSubscribeAfterClose(t *testing.T) {
+	c := startBroker(t, broker.Config{})
+	cfg := testConfig(c)
+	cfg.Consumer.Group = "g"
+	sub, err := kafka.NewSubscriber(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sub.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sub.Subscribe(context.Background(), "t"); !errors.Is(err, kafka.ErrClosed) || !errors.Is(err, kafka.ErrPermanent) {
+		t.Fatalf("got %v", err)
+	}
+}
+
+// TestCloseWhilePublishing: Close concurrent with Publish is safe (run
+// with -race) and later publishes fail with ErrClosed.
+func TestCloseWhilePublishing(t *testing.T) {
+	c := startBroker(t, broker.Config{})
+	cfg := testConfig(c)
+	topic := kafkatest.NewTopic(t, cfg, 1)
+	pub, err := kafka.NewPublisher(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		for i := 0; ; i++ {
+			if err := pub.Publish(topic, kafkatest.Msg("db/c/0", i, []byte("x"))); err != nil {
+				done <- err
+				return
+			}
+		}
+	}()
+	if err := pub.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; !errors.Is(err, kafka.ErrClosed) {
+		t.Fatalf("publish after close: %v", err)
+	}
+}

@@ -110,6 +110,11 @@ type TopicSpec struct {
 	// CleanupPolicy is "delete", "compact" or "compact,delete"; empty keeps
 	// the default (delete).
 	CleanupPolicy string
+	// MinInsyncReplicas is min.insync.replicas: with acks=all, a write
+	// succeeds only once this many replicas have it. 0 keeps the broker
+	// default; 2 with a replication factor of 3 is the usual choice. It is
+	// capped at the replication factor chosen by default (dev clusters).
+	MinInsyncReplicas int
 }
 
 func (s TopicSpec) validate() []error {
@@ -125,6 +130,9 @@ func (s TopicSpec) validate() []error {
 	}
 	if s.Retention < -1 || (s.Retention > 0 && s.Retention < time.Millisecond) {
 		errs = append(errs, fmt.Errorf("kafka: topic %s: retention %v: use 0 (default), -1ns (forever) or at least 1ms", s.Name, s.Retention))
+	}
+	if s.MinInsyncReplicas < 0 || (s.ReplicationFactor > 0 && s.MinInsyncReplicas > int(s.ReplicationFactor)) {
+		errs = append(errs, fmt.Errorf("kafka: topic %s: min.insync.replicas %d must be between 0 (default) and the replication factor %d, or every write fails", s.Name, s.MinInsyncReplicas, s.ReplicationFactor))
 	}
 	if s.MaxMessageBytes < 0 {
 		errs = append(errs, fmt.Errorf("kafka: topic %s: max message bytes %d is negative", s.Name, s.MaxMessageBytes))
@@ -155,6 +163,9 @@ func (s TopicSpec) detail(brokers int) *sarama.TopicDetail {
 	}
 	if s.CleanupPolicy != "" {
 		set("cleanup.policy", s.CleanupPolicy)
+	}
+	if s.MinInsyncReplicas > 0 {
+		set("min.insync.replicas", strconv.Itoa(min(s.MinInsyncReplicas, int(rf))))
 	}
 	return &sarama.TopicDetail{NumPartitions: s.Partitions, ReplicationFactor: rf, ConfigEntries: cfg}
 }

@@ -578,7 +578,7 @@ func testTopicCreationIdempotent(t *testing.T, cfg kafka.Config) {
 	defer cancel()
 	var specs []kafka.TopicSpec
 	for _, name := range topics.All() {
-		specs = append(specs, kafka.TopicSpec{Name: name, Partitions: 4, Retention: 24 * time.Hour, MaxMessageBytes: 2 << 20, CleanupPolicy: "delete"})
+		specs = append(specs, kafka.TopicSpec{Name: name, Partitions: 4, Retention: 24 * time.Hour, MaxMessageBytes: 2 << 20, CleanupPolicy: "delete", MinInsyncReplicas: 1})
 	}
 	for i := 0; i < 2; i++ {
 		if err := kafka.EnsureTopics(ctx, cfg, specs); err != nil {
