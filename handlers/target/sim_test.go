@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"runtime"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -203,3 +205,22 @@ func applyRetrying(t testing.TB, a *Applier, b *events.Batch) error {
 	}
 }
 
+func countCtx(ctx context.Context, conn Doer, db, coll string) int {
+	resp, err := conn.Do(ctx, Request{Method: http.MethodGet, Path: DBPath(db, "/_api/collection/", url.PathEscape(coll), "/count")})
+	if err != nil || resp.Status != 200 {
+		return -1
+	}
+	var ans struct {
+		Count int `json:"count"`
+	}
+	if json.Unmarshal(resp.Body, &ans) != nil {
+		return -1
+	}
+	return ans.Count
+}
+
+func replaceColl(doc, from, to string) string {
+	return strings.Replace(doc, `"_id":"`+from+`/`, `"_id":"`+to+`/`, 1)
+}
+
+func runtime_Gosched() { runtime.Gosched() }

@@ -1,0 +1,193 @@
+package target
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/dc2dc/dc2dc/events"
+	"github.com/dc2dc/dc2dc/pipeline/failure"
+	"github.com/dc2dc/dc2dc/tests/arangosim"
+)
+
+func TestPositionsSaveLoadMonotonic(t *testing.T) {
+	c := startSim(t, arangosim.Config{})
+	conn := dialSim(t, c)
+	ctx := context.Background()
+	at := time.Date(2026, 11, 25, 18, 0, 0, 0, time.UTC)
+	p := NewPositions(conn, func() time.Time { return at })
+	shard := events.ShardRef{Database: "shop", CollectionID: "8010045", Index: 2}
+	if _, ok, err := p.Load(ctx, "a-to-b", shard); err != nil || ok {
+		t.Fatalf("Load before anything (no collection yet) = %v, %v", ok, err)
+	}
+	rec := Record{Sync: "a-to-b", Shard: shard, Pos: events.Position{Epoch: 3, Tick: 1<<62 + 5, Sub: 1}, Leader: "PRMR-x", Partition: 7, Offset: 42}
+	if err := p.Save(ctx, rec); err != nil {
+		t.Fatalf("first Save (creates _dc2dc): %v", err)
+	}
+	got, ok, err := NewPositions(conn, nil).Load(ctx, "a-to-b", shard)
+	rec.UpdatedAt = at
+	if err != nil || !ok || got != rec {
+		t.Fatalf("Load = %+v, %v, %v; want %+v", got, ok, err, rec)
+	}
+	// Forward moves succeed; the same position again succeeds (new offset).
+	rec.Pos.Tick++
+	if err := p.Save(ctx, rec); err != nil {
+		t.Fatal(err)
+	}
+	rec.Offset = 43
+	if err := p.Save(ctx, rec); err != nil {
+		t.Fatalf("Save of the same position: %v", err)
+	}
+	// A stale writer (another process that read an older rev) loses.
+	q := NewPositions(conn, nil)
+	old := rec
+	old.Pos.Tick -= 2
+	err = q.Save(ctx, old)
+	var se *StaleError
+	if !errors.As(err, &se) || !errors.Is(err, ErrStale) || !failure.IsPermanent(err) || failure.CodeOf(err) != failure.CodeSyncFenced {
+		t.Fatalf("stale Save = %v, want a permanent *StaleError", err)
+	}
+	if se.Stored != rec.Pos {
+		t.Fatalf("StaleError.Stored = %s, want %s", se.Stored, rec.Pos)
+	}
+	// A writer with a cached, outdated _rev re-reads and wins when ahead.
+	newer := rec
+	newer.Pos = events.Position{Epoch: 4}
+	if err := q.Save(ctx, newer); err != nil {
+		t.Fatalf("newer epoch Save: %v", err)
+	}
+	rec.Pos.Tick += 100 // ahead in epoch 3, but epoch 4 is stored: stale, although p's cached rev is outdated
+	if err := p.Save(ctx, rec); !errors.Is(err, ErrStale) {
+		t.Fatalf("Save behind a newer epoch = %v, want ErrStale", err)
+	}
+	if err := p.Delete(ctx, "a-to-b", shard); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := p.Load(ctx, "a-to-b", shard); err != nil || ok {
+		t.Fatalf("after Delete: %v, %v", ok, err)
+	}
+}
+
+// TestPositionsConcurrentWritersStayMonotonic races writers with increasing
+// positions: the stored position never goes back and the highest wins.
+func TestPositionsConcurrentWritersStayMonotonic(t *testing.T) {
+	c := startSim(t, arangosim.Config{})
+	conn := dialSim(t, c)
+	ctx := context.Background()
+	shard := events.ShardRef{Database: "db", CollectionID: "1", Index: 0}
+	if err := NewPositions(conn, nil).Ensure(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			p := NewPositions(conn, nil)
+			for i := 1; i <= 25; i++ {
+				err := p.Save(ctx, Record{Sync: "s", Shard: shard, Pos: events.Position{Epoch: 1, Tick: uint64(i*4 + w)}})
+				if err != nil && !errors.Is(err, ErrStale) && !failure.IsRetryable(err) {
+					t.Errorf("writer %d: %v", w, err)
+					return
+				}
+			}
+		}(w)
+	}
+	wg.Wait()
+	got, ok, err := NewPositions(conn, nil).Load(ctx, "s", shard)
+	if err != nil || !ok {
+		t.Fatal(ok, err)
+	}
+	// The last Save of writer 3 is tick 103; every other final write is lower
+	// and loses against it, so 103 must be stored unless writer 3's last
+	// Save lost a CAS race five times in a row (then something higher is
+	// impossible, and a lower one means a regression).
+	if got.Pos.Tick != 103 {
+		t.Logf("stored tick %d (writer 3's final save lost its CAS retries)", got.Pos.Tick)
+		if got.Pos.Tick < 100 {
+			t.Fatalf("stored tick %d went back below the writers' final positions", got.Pos.Tick)
+		}
+	}
+}
+
+func TestPositionKey(t *testing.T) {
+	k := PositionKey("a-to-b", events.ShardRef{Database: "shop", CollectionID: "8010045", Index: 1})
+	if k != "pos:a-to-b:shop:8010045:1" {
+		t.Fatalf("key = %q", k)
+	}
+	k = PositionKey("x/y z:", events.ShardRef{Database: "Ünï", CollectionID: "1", Index: 0})
+	if k != "pos:x%2Fy%20z%3A:%C3%9Cn%C3%AF:1:0" {
+		t.Fatalf("escaped key = %q", k)
+	}
+	long := PositionKey(string(make([]byte, 300)), events.ShardRef{Database: "d", CollectionID: "1"})
+	if len(long) != 4+64 {
+		t.Fatalf("long key = %q", long)
+	}
+}
+
+func TestCheckRules(t *testing.T) {
+	p := func(e, t uint64, s uint32) events.Position { return events.Position{Epoch: e, Tick: t, Sub: s} }
+	shard := events.ShardRef{Database: "d", CollectionID: "1"}
+	cases := []struct {
+		name               string
+		applied, prev, pos events.Position
+		want               Outcome
+		gap                bool
+	}{
+		{"replay", p(1, 100, 0), p(1, 50, 0), p(1, 100, 0), Skipped, false},
+		{"older replay", p(1, 100, 0), p(1, 10, 0), p(1, 50, 0), Skipped, false},
+		{"continuation", p(1, 100, 0), p(1, 100, 0), p(1, 150, 0), Applied, false},
+		{"straddles", p(1, 100, 0), p(1, 80, 0), p(1, 150, 0), Applied, false},
+		{"gap", p(1, 100, 0), p(1, 120, 0), p(1, 150, 0), 0, true},
+		{"first ever", p(0, 0, 0), p(1, 0, 0), p(1, 0, 1), Applied, false},
+		{"first ever mid-stream", p(0, 0, 0), p(1, 5, 0), p(1, 9, 0), 0, true},
+		{"new epoch start", p(1, 900, 0), p(2, 0, 0), p(2, 0, 1), Applied, false},
+		{"new epoch mid-stream", p(1, 900, 0), p(2, 0, 3), p(2, 0, 4), 0, true},
+		{"older epoch", p(2, 0, 1), p(1, 900, 0), p(1, 950, 0), Skipped, false},
+		{"snapshot chunks", p(2, 0, 1), p(2, 0, 1), p(2, 0, 2), Applied, false},
+		{"snapshot end", p(2, 0, 9), p(2, 0, 9), p(2, 777, 0), Applied, false},
+	}
+	for _, c := range cases {
+		got, err := Check(shard, c.applied, c.prev, c.pos)
+		var re *ResyncError
+		var ge *GapError
+		if c.gap {
+			if !errors.As(err, &re) || re.Reason != ReasonGap || !errors.As(err, &ge) || failure.CodeOf(err) != failure.CodeStreamGap {
+				t.Errorf("%s: got %v, %v; want a gap", c.name, got, err)
+			}
+			continue
+		}
+		if err != nil || got != c.want {
+			t.Errorf("%s: got %v, %v; want %v", c.name, got, err, c.want)
+		}
+	}
+}
+
+func TestReceiverGapAndStale(t *testing.T) {
+	_, conn := setupShop(t)
+	ctx := context.Background()
+	s := newStream(shopShard, 1)
+	b1 := s.batch(docEvent("a", 1, ""))
+	s.batch(docEvent("lost", 2, ""))
+	b3 := s.batch(docEvent("c", 3, ""))
+	r := NewReceiver("a-to-b", newTestApplier(t, conn, Config{}), NewPositions(conn, nil))
+	if _, err := r.Receive(ctx, b1, 0, 1); err != nil {
+		t.Fatal(err)
+	}
+	_, err := r.Receive(ctx, b3, 0, 3)
+	var ge *GapError
+	if !errors.As(err, &ge) || ge.Applied != b1.Pos {
+		t.Fatalf("gap: %v", err)
+	}
+	// Another worker moved further; this one's next save is stale.
+	other := NewPositions(conn, nil)
+	if err := other.Save(ctx, Record{Sync: "a-to-b", Shard: shopShard, Pos: events.Position{Epoch: 2}}); err != nil {
+		t.Fatal(err)
+	}
+	b2 := &events.Batch{Shard: shopShard, Prev: b1.Pos, Pos: events.Position{Epoch: 1, Tick: b1.Pos.Tick + 1}, Records: []events.Record{{Tick: b1.Pos.Tick + 1, Event: docEvent("b", 2, "")}}}
+	if _, err := r.Receive(ctx, b2, 0, 2); !errors.Is(err, ErrStale) {
+		t.Fatalf("stale receiver: %v", err)
+	}
+}
