@@ -3,6 +3,7 @@ package progress
 import (
 	"context"
 	"errors"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -114,12 +115,11 @@ func TestAddBlocksUntilAck(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() { done <- tr.Add(context.Background(), 2, 2) }()
+	waitForWaiter(t, tr)
 	select {
 	case err := <-done:
 		t.Fatalf("Add returned %v while the window was full", err)
-	case <-time.After(20 * time.Millisecond):
-		// Still blocked, as it should be. (Not synchronization: the
-		// assertion is that nothing arrives within this time.)
+	default:
 	}
 	if _, err := tr.Ack(1); err != nil {
 		t.Fatal(err)
@@ -132,17 +132,37 @@ func TestAddBlocksUntilAck(t *testing.T) {
 	}
 }
 
+// waitForWaiter polls, with a deadline, until an Add is waiting for room.
+func waitForWaiter[P any](t *testing.T, tr *Tracker[P]) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		tr.mu.Lock()
+		waiting := tr.room != nil
+		tr.mu.Unlock()
+		if waiting {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no Add is waiting for room")
+		}
+		runtime.Gosched()
+	}
+}
+
 func TestAddHonoursContextAndClose(t *testing.T) {
 	tr, _ := New[int](Config{Window: 1})
 	_ = tr.TryAdd(1, 1)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- tr.Add(ctx, 2, 2) }()
+	waitForWaiter(t, tr)
 	cancel()
 	if err := <-done; !errors.Is(err, context.Canceled) {
 		t.Fatalf("Add after cancel: %v", err)
 	}
 	go func() { done <- tr.Add(context.Background(), 2, 2) }()
+	waitForWaiter(t, tr)
 	tr.Close()
 	if err := <-done; !errors.Is(err, ErrClosed) {
 		t.Fatalf("Add after Close: %v", err)
