@@ -16,7 +16,11 @@ import (
 	"github.com/dc2dc/dc2dc/events"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// sarama's metrics (rcrowley/go-metrics, used by the Kafka integration test)
+// start one process-wide meter goroutine on first use that never ends.
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("github.com/rcrowley/go-metrics.(*meterArbiter).tick"))
+}
 
 var testShard = events.ShardRef{Database: "db", CollectionID: "1001", Index: 0}
 
