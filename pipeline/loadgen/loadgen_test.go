@@ -1,0 +1,178 @@
+package loadgen
+
+import (
+	"context"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/dc2dc/dc2dc/events"
+	"github.com/dc2dc/dc2dc/pipeline/batcher"
+	"github.com/dc2dc/dc2dc/pipeline/broker"
+	"github.com/dc2dc/dc2dc/pipeline/kafka"
+)
+
+// sarama starts one process-wide go-metrics meter goroutine that never ends.
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("github.com/rcrowley/go-metrics.(*meterArbiter).tick"))
+}
+
+func docBatch(shard int, prev, last uint64, from, to uint64) *events.Batch {
+	b := &events.Batch{Sync: "s", Shard: ShardRef(shard), Pos: events.Position{Epoch: 1, Tick: last}, Prev: events.Position{Epoch: 1, Tick: prev}}
+	for t := from; t <= to; t++ {
+		b.Records = append(b.Records, events.Record{Tick: t, Event: &events.Document{Key: "k", Doc: []byte(`{}`)}})
+	}
+	return b
+}
+
+func TestLedgerCountsDuplicatesAndGaps(t *testing.T) {
+	l, err := OpenLedger(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	mustApply := func(b *events.Batch, want int) {
+		t.Helper()
+		n, err := l.Apply(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n != want {
+			t.Fatalf("applied %d, want %d", n, want)
+		}
+	}
+	mustApply(docBatch(0, 0, 3, 1, 3), 3)
+	mustApply(docBatch(0, 0, 3, 1, 3), 0) // replay of an applied batch: skipped whole
+	mustApply(docBatch(0, 2, 5, 3, 5), 2) // straddles: 3 skipped, 4 and 5 applied
+	res, err := Verify(l, 1, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.OK() {
+		t.Fatalf("want a clean ledger, got %s", res)
+	}
+
+	// A gap (ticks 6..7 missing) and a duplicate effect must both be seen.
+	mustApply(docBatch(0, 5, 9, 8, 9), 2)
+	res, _ = Verify(l, 1, 9)
+	if res.OK() || res.Gaps == 0 || res.Missing != 2 {
+		t.Fatalf("the gap went unnoticed: %s", res)
+	}
+	// Force a second application of tick 4 by writing through a new epoch.
+	b := docBatch(0, 0, 4, 4, 4)
+	b.Pos.Epoch, b.Prev.Epoch = 2, 2
+	mustApply(b, 1)
+	res, _ = Verify(l, 1, 9)
+	if res.Duplicates != 1 {
+		t.Fatalf("the duplicate went unnoticed: %s", res)
+	}
+}
+
+func TestLedgerSurvivesReopen(t *testing.T) {
+	dir := t.TempDir()
+	l, err := OpenLedger(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Apply(docBatch(1, 0, 2, 1, 2)); err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	l, err = OpenLedger(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if p, ok := l.Applied(ShardRef(1).String()); !ok || p.Tick != 2 {
+		t.Fatalf("applied position after reopen: %v %v", p, ok)
+	}
+}
+
+// TestProduceConsumeInProcess runs both sides against an in-process broker,
+// stops the producer half-way and starts it again: every event is applied
+// exactly once.
+func TestProduceConsumeInProcess(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	bk, err := broker.Start(ctx, broker.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bk.Close()
+	kcfg := kafka.Config{Brokers: bk.Addrs()}
+	dir := t.TempDir()
+	const shards, perShard = 3, 3000
+	pcfg := ProduceConfig{
+		Kafka: kcfg, Sync: "inproc", Shards: shards, Events: perShard, DocBytes: 200, Partitions: 4,
+		StoreDir: filepath.Join(dir, "producer"), Batch: batcher.Config{MaxRecords: 100},
+	}
+	// First run: cancelled once a third is acknowledged.
+	pctx, pcancel := context.WithCancel(ctx)
+	var once sync.Once
+	pcfg.ProgressEvery = 5 * time.Millisecond
+	pcfg.Progress = func(acked uint64) {
+		if acked >= shards*perShard/3 {
+			once.Do(pcancel)
+		}
+	}
+	if err := Produce(pctx, pcfg); err != nil && pctx.Err() == nil {
+		t.Fatal(err)
+	}
+	pcancel()
+	pcfg.Progress = nil
+	if err := Produce(ctx, pcfg); err != nil {
+		t.Fatal(err)
+	}
+
+	cctx, ccancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	var last Progress
+	var mu sync.Mutex
+	go func() {
+		done <- Consume(cctx, ConsumeConfig{
+			Kafka: kcfg, Sync: "inproc", StoreDir: filepath.Join(dir, "consumer"), LedgerDir: filepath.Join(dir, "ledger"),
+			ProgressEvery: 20 * time.Millisecond,
+			Progress: func(p Progress) {
+				mu.Lock()
+				last = p
+				mu.Unlock()
+			},
+		})
+	}()
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		mu.Lock()
+		p := last
+		mu.Unlock()
+		if p.Applied == shards*perShard {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("consumer applied %+v of %d", p, shards*perShard)
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("consumer stopped: %v", err)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	ccancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	l, err := OpenLedger(filepath.Join(dir, "ledger"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	res, err := Verify(l, shards, perShard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.OK() {
+		t.Fatalf("ledger: %s", res)
+	}
+}
