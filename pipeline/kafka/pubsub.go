@@ -151,6 +151,11 @@ func (s *subscriber) Subscribe(ctx context.Context, topic string) (<-chan *messa
 	if s.closed.Load() {
 		return nil, &Error{Kind: ErrClosed, Msg: "kafka: subscribe to " + topic + " after Close"}
 	}
+	// watermill-kafka would retry a missing topic forever, once a second,
+	// with an open channel that never delivers: check it exists first.
+	if _, err := s.inner.PartitionOffset(topic); err != nil {
+		return nil, classify(err, s.cfg, fmt.Sprintf("subscribing to %s in group %s", topic, s.cfg.Consumer.Group))
+	}
 	ch, err := s.inner.Subscribe(ctx, topic)
 	if err != nil {
 		return nil, classify(err, s.cfg, fmt.Sprintf("subscribing to %s in group %s", topic, s.cfg.Consumer.Group))

@@ -300,3 +300,12 @@ func TestCloseWhilePublishing(t *testing.T) {
 		t.Fatalf("publish after close: %v", err)
 	}
 }
+
+func TestSubscribeToMissingTopic(t *testing.T) {
+	c := startBroker(t, broker.Config{})
+	sub := kafkatest.NewSubscriber(t, testConfig(c), "g")
+	_, err := sub.Subscribe(context.Background(), "dc2dc.missing.data")
+	if !errors.Is(err, kafka.ErrUnknownTopic) || !errors.Is(err, kafka.ErrPermanent) || !strings.Contains(err.Error(), "EnsureTopics") {
+		t.Fatalf("got %v, want a permanent ErrUnknownTopic", err)
+	}
+}
