@@ -129,16 +129,64 @@ func Classify(err error) Class {
 	return c
 }
 
+// Classifier lets an error type of another package classify itself without
+// being wrapped: explicit classification (see Classify) includes any error in
+// the chain with a FailureClass method returning other than ClassUnknown.
+// *Error implements it.
+type Classifier interface {
+	FailureClass() Class
+}
+
+// Coder lets an error type carry a code without being wrapped (see CodeOf).
+// *Error implements it.
+type Coder interface {
+	FailureCode() Code
+}
+
+// FailureClass implements Classifier.
+func (e *Error) FailureClass() Class { return e.Class }
+
+// FailureCode implements Coder.
+func (e *Error) FailureCode() Code { return e.Code }
+
+// walk visits err's chain depth-first, outermost first, until visit
+// returns true.
+func walk(err error, visit func(error) bool) bool {
+	for err != nil {
+		if visit(err) {
+			return true
+		}
+		switch u := err.(type) {
+		case interface{ Unwrap() error }:
+			err = u.Unwrap()
+		case interface{ Unwrap() []error }:
+			for _, inner := range u.Unwrap() {
+				if walk(inner, visit) {
+					return true
+				}
+			}
+			return false
+		default:
+			return false
+		}
+	}
+	return false
+}
+
 func explicitClass(err error) Class {
-	var fe *Error
-	if errors.As(err, &fe) && fe.Class != ClassUnknown {
-		return fe.Class
-	}
-	var de *events.DecodeError
-	if errors.As(err, &de) {
-		return ClassPermanent
-	}
-	return ClassUnknown
+	class := ClassUnknown
+	walk(err, func(e error) bool {
+		if c, ok := e.(Classifier); ok && c.FailureClass() != ClassUnknown {
+			class = c.FailureClass()
+			return true
+		}
+		if _, ok := e.(*events.DecodeError); ok {
+			class = ClassPermanent
+			return true
+		}
+		return false
+	})
+	return class
 }
 
 // IsRetryable reports whether a retry can help (class ClassRetryable).
@@ -150,37 +198,23 @@ func IsPermanent(err error) bool { return Classify(err) == ClassPermanent }
 // IsStopped reports whether err means the caller asked to stop.
 func IsStopped(err error) bool { return Classify(err) == ClassStopped }
 
-// CodeOf returns the outermost code in err's chain; for an
-// *events.DecodeError without one, the code of its Reason; "" otherwise.
+// CodeOf returns the outermost code in err's chain (an *Error or any Coder
+// with a non-empty code); for an *events.DecodeError without one, the code
+// of its Reason; "" otherwise.
 func CodeOf(err error) Code {
-	if err == nil {
-		return ""
-	}
-	for e := err; e != nil; {
-		// Walk manually so that the outermost *Error with a code wins even
-		// when an outer *Error carries only a class.
-		if fe, ok := e.(*Error); ok && fe.Code != "" {
-			return fe.Code
+	var code Code
+	walk(err, func(e error) bool {
+		if c, ok := e.(Coder); ok && c.FailureCode() != "" {
+			code = c.FailureCode()
+			return true
 		}
-		switch u := e.(type) {
-		case interface{ Unwrap() error }:
-			e = u.Unwrap()
-		case interface{ Unwrap() []error }:
-			for _, inner := range u.Unwrap() {
-				if c := CodeOf(inner); c != "" {
-					return c
-				}
-			}
-			e = nil
-		default:
-			e = nil
+		if de, ok := e.(*events.DecodeError); ok {
+			code = DecodeCode(de)
+			return true
 		}
-	}
-	var de *events.DecodeError
-	if errors.As(err, &de) {
-		return DecodeCode(de)
-	}
-	return ""
+		return false
+	})
+	return code
 }
 
 // DecodeCode maps a decode error's Reason to its code.

@@ -79,6 +79,34 @@ func TestClassify(t *testing.T) {
 	}
 }
 
+// transportErr classifies itself, as another package's error type may.
+type transportErr struct{ retry bool }
+
+func (e *transportErr) Error() string { return "transport" }
+func (e *transportErr) FailureClass() Class {
+	if e.retry {
+		return ClassRetryable
+	}
+	return ClassPermanent
+}
+func (e *transportErr) FailureCode() Code { return CodeKafkaUnreachable }
+
+func TestSelfClassifyingErrors(t *testing.T) {
+	err := fmt.Errorf("publish: %w", &transportErr{retry: true})
+	if !IsRetryable(err) || CodeOf(err) != CodeKafkaUnreachable {
+		t.Errorf("class %v code %q", Classify(err), CodeOf(err))
+	}
+	if !IsPermanent(Permanent(err)) {
+		t.Error("outer marker must win over an inner self-classified error")
+	}
+	if !IsPermanent(&transportErr{}) {
+		t.Error("permanent self-classification ignored")
+	}
+	if c := CodeOf(WithCode(CodeKafkaAuth, err)); c != CodeKafkaAuth {
+		t.Errorf("outer code must win: %s", c)
+	}
+}
+
 func TestMarkersAndUnwrap(t *testing.T) {
 	base := errors.New("base")
 	err := fmt.Errorf("ctx: %w", Retryable(base))

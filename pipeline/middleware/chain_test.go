@@ -96,7 +96,7 @@ func TestChainOutcomes(t *testing.T) {
 		t.Errorf("applied %v, want %v", applied, want)
 	}
 	c.ReleaseShard(testShard.String())
-	if _, ok := c.Dedupe.Applied(testShard.String()); ok {
+	if _, ok, _ := c.Dedupe.Applied(testShard.String()); ok {
 		t.Error("released shard still known to dedupe")
 	}
 }

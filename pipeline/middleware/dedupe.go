@@ -10,12 +10,21 @@ import (
 	"github.com/dc2dc/dc2dc/pipeline/failure"
 )
 
-// AppliedPositions tells the dedupe middleware how far each shard has been
-// applied durably. The checkpoint store satisfies it. Applied returns false
-// for a shard it has never seen.
+// AppliedPositions tells the dedupe middleware how far each shard (its
+// events.ShardRef.String()) of this chain's sync has been applied durably:
+// the checkpoint store, through AppliedFunc. ok is false for a shard it has
+// never seen; an error (the store cannot be read) makes the message fail
+// and be redelivered, so classify it where it enters (failure).
 type AppliedPositions interface {
-	Applied(shard string) (events.Position, bool)
+	Applied(shard string) (pos events.Position, ok bool, err error)
 }
+
+// AppliedFunc adapts a function to AppliedPositions, e.g. a closure binding
+// the sync id over the checkpoint store.
+type AppliedFunc func(shard string) (events.Position, bool, error)
+
+// Applied calls f.
+func (f AppliedFunc) Applied(shard string) (events.Position, bool, error) { return f(shard) }
 
 // Dedupe enforces the receiver's rule of package events. With P the last
 // applied position of the batch's shard (the zero position when none):
@@ -56,25 +65,25 @@ func NewDedupe(src AppliedPositions, m *Metrics) *Dedupe {
 	return &Dedupe{src: src, metrics: m, last: make(map[string]events.Position)}
 }
 
-// Applied returns the last applied position of shard as Dedupe knows it.
-func (d *Dedupe) Applied(shard string) (events.Position, bool) {
+// Applied returns the last applied position of shard as Dedupe knows it
+// (loading it from AppliedPositions the first time).
+func (d *Dedupe) Applied(shard string) (events.Position, bool, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.appliedLocked(shard)
-}
-
-func (d *Dedupe) appliedLocked(shard string) (events.Position, bool) {
 	if p, ok := d.last[shard]; ok {
-		return p, true
+		return p, true, nil
 	}
 	if d.src == nil {
-		return events.Position{}, false
+		return events.Position{}, false, nil
 	}
-	p, ok := d.src.Applied(shard)
+	p, ok, err := d.src.Applied(shard)
+	if err != nil {
+		return events.Position{}, false, fmt.Errorf("dedupe: reading the applied position of shard %s: %w", shard, err)
+	}
 	if ok {
 		d.last[shard] = p
 	}
-	return p, ok
+	return p, ok, nil
 }
 
 // Forget drops the in-memory position of a shard (when it is released): the
@@ -93,7 +102,10 @@ func (d *Dedupe) Middleware(h message.HandlerFunc) message.HandlerFunc {
 			return nil, failure.WithCode(failure.CodeInternal, fmt.Errorf("dedupe: message %s has no decoded batch: Decode must run before Dedupe", msg.UUID))
 		}
 		shard := b.Shard.String()
-		applied, _ := d.Applied(shard)
+		applied, _, err := d.Applied(shard)
+		if err != nil {
+			return nil, err
+		}
 		switch {
 		case !applied.Less(b.Pos):
 			d.metrics.duplicate(msg, shard)

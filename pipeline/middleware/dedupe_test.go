@@ -93,7 +93,7 @@ func TestDedupeTable(t *testing.T) {
 				case err != nil:
 					t.Fatalf("step %d: %v", i, err)
 				}
-				if got, _ := d.Applied(testShard.String()); got != st.wantApply {
+				if got, _, _ := d.Applied(testShard.String()); got != st.wantApply {
 					t.Fatalf("step %d: applied %s, want %s", i, got, st.wantApply)
 				}
 			}
@@ -141,5 +141,27 @@ func TestDedupeWithoutBatch(t *testing.T) {
 	})(message.NewMessage("u", nil))
 	if failure.CodeOf(err) != failure.CodeInternal {
 		t.Fatalf("err %v", err)
+	}
+}
+
+func TestDedupeStoreError(t *testing.T) {
+	ioErr := failure.WithCode(failure.CodeCheckpointIO, errors.New("read: input/output error"))
+	store := &memApplied{err: ioErr}
+	d := NewDedupe(store, nil)
+	msg := message.NewMessage("u", nil)
+	msg.SetContext(WithBatch(msg.Context(), batchAt(testShard, 1, 10, 0, 1)))
+	_, err := d.Middleware(func(*message.Message) ([]*message.Message, error) {
+		t.Fatal("handler called without knowing the applied position")
+		return nil, nil
+	})(msg)
+	if !errors.Is(err, ioErr) || failure.CodeOf(err) != failure.CodeCheckpointIO {
+		t.Fatalf("err %v", err)
+	}
+	// AppliedFunc adapts a closure.
+	var f AppliedPositions = AppliedFunc(func(shard string) (events.Position, bool, error) {
+		return pos(2, 5, 0), shard == testShard.String(), nil
+	})
+	if p, ok, err := NewDedupe(f, nil).Applied(testShard.String()); !ok || err != nil || p != pos(2, 5, 0) {
+		t.Errorf("AppliedFunc: %s %v %v", p, ok, err)
 	}
 }

@@ -108,13 +108,17 @@ func (p *recordingPublisher) topic(name string) []*message.Message {
 type memApplied struct {
 	mu  sync.Mutex
 	pos map[string]events.Position
+	err error
 }
 
-func (m *memApplied) Applied(shard string) (events.Position, bool) {
+func (m *memApplied) Applied(shard string) (events.Position, bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.err != nil {
+		return events.Position{}, false, m.err
+	}
 	p, ok := m.pos[shard]
-	return p, ok
+	return p, ok, nil
 }
 
 // noWait makes retries and poison publishes immediate and records waits.
