@@ -238,7 +238,7 @@ func (c Config) Validate() error {
 	if cc.NackResendDelay < 0 {
 		add("nack resend delay %v is negative (default %v)", cc.NackResendDelay, DefaultNackResendDelay)
 	}
-	return errors.Join(errs...)
+	return invalidConfig(errors.Join(errs...))
 }
 
 func (t TLSConfig) validate() []error {

@@ -38,10 +38,13 @@
 //     BrokenFragments turns it into an ErrBrokenFragments error for the
 //     poison path. Memory: one run per claimed partition, each bounded by
 //     MaxReassembledBytes.
-//   - Errors are classified where they enter: every error is an *Error that
-//     matches exactly one of ErrRetryable and ErrPermanent and one kind
-//     (ErrUnreachable, ErrAuth, ErrTLS, ErrMessageTooLarge, ...), with a
-//     message naming the fix. Context cancellation is passed through as is.
+//   - Errors are classified where they enter: every error is a
+//     *failure.Error (pipeline/failure) with its class and stable code
+//     (DC2DC-E1xxx for Kafka, E5001 for configuration, E2001 for a broken
+//     fragment run) wrapping an *Error with one kind (ErrUnreachable,
+//     ErrAuth, ErrTLS, ErrMessageTooLarge, ...) and a message naming the fix.
+//     It matches exactly one of ErrRetryable and ErrPermanent (failure's
+//     markers). Context cancellation is passed through as is.
 //   - Topics are created explicitly (EnsureTopics), never auto-created: the
 //     partition count is fixed at creation and verified afterwards.
 package kafka

@@ -11,15 +11,21 @@ import (
 	"syscall"
 
 	"github.com/IBM/sarama"
+
+	"github.com/dc2dc/dc2dc/pipeline/failure"
 )
 
-// Markers: every error this package returns matches exactly one of them with
-// errors.Is. Retry asks, it does not guess:
+// Markers: every error this package returns (except context errors, passed
+// through as they are) matches exactly one of them with errors.Is. They are
+// pipeline/failure's markers: the errors are *failure.Error values carrying
+// the class and the stable DC2DC-E1xxx code of their kind (failure.CodeOf),
+// wrapping an *Error with the kind and the message naming the fix. Retry
+// asks, it does not guess:
 //
 //	if errors.Is(err, kafka.ErrRetryable) { back off and try again }
 var (
-	ErrRetryable = errors.New("retryable")
-	ErrPermanent = errors.New("permanent")
+	ErrRetryable = failure.ErrRetryable
+	ErrPermanent = failure.ErrPermanent
 )
 
 // Kinds: an error matches at most one kind with errors.Is. Callers branch on
@@ -51,8 +57,9 @@ var (
 	ErrKafka = errors.New("kafka error")
 )
 
-// Error is a classified transport error: a kind, whether a retry can help,
-// a message that names the fix, and the underlying cause.
+// Error is a transport error: a kind, whether a retry can help, a message
+// that names the fix, and the underlying cause. The package returns it
+// wrapped in a *failure.Error (class and code); reach it with errors.As.
 type Error struct {
 	Kind      error
 	Retryable bool
@@ -81,6 +88,42 @@ func (e *Error) Is(target error) bool {
 		return !e.Retryable
 	}
 	return false
+}
+
+// codes maps each kind to its stable code in pipeline/failure.
+var codes = map[error]failure.Code{
+	ErrUnreachable:      failure.CodeKafkaUnreachable,
+	ErrAuth:             failure.CodeKafkaAuth,
+	ErrTLS:              failure.CodeKafkaTLS,
+	ErrMessageTooLarge:  failure.CodeKafkaTooLarge,
+	ErrUnknownTopic:     failure.CodeKafkaTopicMissing,
+	ErrTopicMismatch:    failure.CodeKafkaTopicMismatch,
+	ErrInvalidTopicName: failure.CodeConfigInvalid,
+	ErrBrokenFragments:  failure.CodeMalformed,
+	ErrClosed:           failure.CodeKafka,
+	ErrKafka:            failure.CodeKafka,
+}
+
+// newError builds the classified error of one kind.
+func newError(kind error, retryable bool, msg string, cause error) error {
+	class := failure.ClassPermanent
+	if retryable {
+		class = failure.ClassRetryable
+	}
+	code, ok := codes[kind]
+	if !ok {
+		code = failure.CodeInternal
+	}
+	return &failure.Error{Class: class, Code: code, Err: &Error{Kind: kind, Retryable: retryable, Msg: msg, Err: cause}}
+}
+
+// invalidConfig marks a configuration error (joined problems) with
+// failure.CodeConfigInvalid.
+func invalidConfig(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &failure.Error{Class: failure.ClassPermanent, Code: failure.CodeConfigInvalid, Err: err}
 }
 
 // IsRetryable reports whether err is marked retryable. Context
@@ -132,7 +175,7 @@ func classify(err error, cfg Config, op string) error {
 		return err
 	}
 	mk := func(kind error, retryable bool, format string, args ...any) error {
-		return &Error{Kind: kind, Retryable: retryable, Msg: op + ": " + fmt.Sprintf(format, args...), Err: err}
+		return newError(kind, retryable, op+": "+fmt.Sprintf(format, args...), err)
 	}
 
 	// Authentication first: sarama reports a failed handshake as "out of

@@ -12,6 +12,8 @@ import (
 
 	"github.com/IBM/sarama"
 	pkgerrors "github.com/pkg/errors"
+
+	"github.com/dc2dc/dc2dc/pipeline/failure"
 )
 
 // TestClassify pins the classification of the errors sarama and
@@ -54,6 +56,12 @@ func TestClassify(t *testing.T) {
 			if !errors.Is(got, tc.err) && !errors.Is(got, errSCRAM) {
 				t.Errorf("%v lost its cause", got)
 			}
+			if code := failure.CodeOf(got); code != codes[tc.kind] || !strings.HasPrefix(got.Error(), string(code)+" ") {
+				t.Errorf("%v: code %q, want %q first", got, code, codes[tc.kind])
+			}
+			if failure.IsRetryable(got) != tc.retryable || failure.IsPermanent(got) == tc.retryable {
+				t.Errorf("%v: pipeline/failure classifies it as %v", got, failure.Classify(got))
+			}
 			if !containsStr(got.Error(), tc.mentions) {
 				t.Errorf("%q does not mention %q", got, tc.mentions)
 			}
@@ -79,4 +87,13 @@ func (e *netOpError) Unwrap() error { return e.err }
 
 func containsStr(s, sub string) bool {
 	return strings.Contains(s, sub)
+}
+
+func TestInvalidConfigHasCode(t *testing.T) {
+	var cfg Config
+	cfg.EnsureDefaults()
+	err := cfg.Validate()
+	if failure.CodeOf(err) != failure.CodeConfigInvalid || !failure.IsPermanent(err) {
+		t.Fatalf("%v: code %q", err, failure.CodeOf(err))
+	}
 }

@@ -93,13 +93,13 @@ func (f *Fragmenter) Close() error { return f.pub.Close() }
 func (f *Fragmenter) split(msg *message.Message) ([]*message.Message, error) {
 	for _, k := range []string{MetaFragID, MetaFragIdx, MetaFragN, MetaFragError} {
 		if _, ok := msg.Metadata[k]; ok {
-			return nil, &Error{Kind: ErrBrokenFragments, Msg: fmt.Sprintf("kafka: message %s carries the reserved metadata key %s: remove it before publishing", msg.UUID, k)}
+			return nil, newError(ErrBrokenFragments, false, fmt.Sprintf("kafka: message %s carries the reserved metadata key %s: remove it before publishing", msg.UUID, k), nil)
 		}
 	}
 	head := recordSize(&message.Message{UUID: msg.UUID, Metadata: msg.Metadata}) + fragmentOverhead
 	chunk := f.maxRecordBytes - head
 	if chunk < 1024 {
-		return nil, &Error{Kind: ErrMessageTooLarge, Msg: fmt.Sprintf("kafka: message %s has %d bytes of metadata, too much to split it into records of %d bytes: shrink the metadata or raise --kafka.max-message-bytes", msg.UUID, head, f.maxRecordBytes)}
+		return nil, newError(ErrMessageTooLarge, false, fmt.Sprintf("kafka: message %s has %d bytes of metadata, too much to split it into records of %d bytes: shrink the metadata or raise --kafka.max-message-bytes", msg.UUID, head, f.maxRecordBytes), nil)
 	}
 	var idb [8]byte
 	if _, err := rand.Read(idb[:]); err != nil {
@@ -134,7 +134,7 @@ func BrokenFragments(msg *message.Message) error {
 	if !ok {
 		return nil
 	}
-	return &Error{Kind: ErrBrokenFragments, Msg: fmt.Sprintf("kafka: message %s (shard %q) is a broken fragment run: %s", msg.UUID, msg.Metadata.Get(MetaShard), reason)}
+	return newError(ErrBrokenFragments, false, fmt.Sprintf("kafka: message %s (shard %q) is a broken fragment run: %s", msg.UUID, msg.Metadata.Get(MetaShard), reason), nil)
 }
 
 // RejectBrokenFragments is a Watermill middleware that fails a message

@@ -78,7 +78,7 @@ func (p *publisher) Publish(topic string, msgs ...*message.Message) error {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
 	if p.closed {
-		return &Error{Kind: ErrClosed, Msg: "kafka: publish to " + topic + " after Close"}
+		return newError(ErrClosed, false, "kafka: publish to "+topic+" after Close", nil)
 	}
 	for i, msg := range msgs {
 		if err := p.inner.Publish(topic, msg); err != nil {
@@ -122,7 +122,7 @@ func NewSubscriber(cfg Config) (message.Subscriber, error) {
 		errs = append(errs, errors.New("kafka: a subscriber needs a consumer group: set Consumer.Group (offsets are committed to it)"))
 	}
 	if err := errors.Join(errs...); err != nil {
-		return nil, err
+		return nil, invalidConfig(err)
 	}
 	sc, err := cfg.saramaConfig()
 	if err != nil {
@@ -149,7 +149,7 @@ func NewSubscriber(cfg Config) (message.Subscriber, error) {
 
 func (s *subscriber) Subscribe(ctx context.Context, topic string) (<-chan *message.Message, error) {
 	if s.closed.Load() {
-		return nil, &Error{Kind: ErrClosed, Msg: "kafka: subscribe to " + topic + " after Close"}
+		return nil, newError(ErrClosed, false, "kafka: subscribe to "+topic+" after Close", nil)
 	}
 	// watermill-kafka would retry a missing topic forever, once a second,
 	// with an open channel that never delivers: check it exists first.

@@ -67,7 +67,7 @@ func ValidateSyncID(id string) error {
 // from [a-zA-Z0-9._-], and not "." or "..".
 func ValidateTopicName(name string) error {
 	if name == "." || name == ".." {
-		return &Error{Kind: ErrInvalidTopicName, Msg: fmt.Sprintf("topic name %q is reserved by Kafka: choose another", name)}
+		return newError(ErrInvalidTopicName, false, fmt.Sprintf("topic name %q is reserved by Kafka: choose another", name), nil)
 	}
 	return validateNamePart("topic name", name, true)
 }
@@ -78,7 +78,7 @@ func validateNamePart(what, s string, allowDot bool) error {
 		limit = 200 // leaves room for the prefix and the longest suffix
 	}
 	if s == "" || len(s) > limit {
-		return &Error{Kind: ErrInvalidTopicName, Msg: fmt.Sprintf("%s %q must have 1 to %d characters", what, s, limit)}
+		return newError(ErrInvalidTopicName, false, fmt.Sprintf("%s %q must have 1 to %d characters", what, s, limit), nil)
 	}
 	for i := 0; i < len(s); i++ {
 		c := s[i]
@@ -88,7 +88,7 @@ func validateNamePart(what, s string, allowDot bool) error {
 			if allowDot {
 				allowed = "letters, digits, '.', '_' and '-'"
 			}
-			return &Error{Kind: ErrInvalidTopicName, Msg: fmt.Sprintf("%s %q has %q at byte %d: use only %s", what, s, c, i, allowed)}
+			return newError(ErrInvalidTopicName, false, fmt.Sprintf("%s %q has %q at byte %d: use only %s", what, s, c, i, allowed), nil)
 		}
 	}
 	return nil
@@ -183,7 +183,7 @@ func EnsureTopics(ctx context.Context, cfg Config, specs []TopicSpec) error {
 		errs = append(errs, s.validate()...)
 	}
 	if err := errors.Join(errs...); err != nil {
-		return err
+		return invalidConfig(err)
 	}
 	sc, err := cfg.saramaConfig()
 	if err != nil {
@@ -239,9 +239,9 @@ func ensureTopic(ctx context.Context, cfg Config, admin sarama.ClusterAdmin, s T
 		}
 	}
 	if parts != int(s.Partitions) {
-		return &Error{Kind: ErrTopicMismatch, Msg: fmt.Sprintf(
+		return newError(ErrTopicMismatch, false, fmt.Sprintf(
 			"kafka: topic %s exists with %d partitions but its spec asks for %d: the partition count decides which shard lands where, so dc2dc does not change it; delete the topic or configure %d partitions",
-			s.Name, parts, s.Partitions, parts)}
+			s.Name, parts, s.Partitions, parts), nil)
 	}
 	return nil
 }
