@@ -152,6 +152,10 @@ func handleWalTail(w http.ResponseWriter, r *Request) {
 		}
 		j := i
 		stopped := false
+		// A transaction's 2200 is printed only once one of its markers is visible, and
+		// its 2201 only if the 2200 was printed.
+		var pendingStart *Marker
+		openTid := uint64(0)
 		for j < len(ms) && ms[j].BatchStart == batchStart {
 			m := &ms[j]
 			j++
@@ -160,6 +164,24 @@ func handleWalTail(w http.ResponseWriter, r *Request) {
 			}
 			if !markerVisible(m, r.DBName, global, includeSystem, collFilter, liveDBs, liveShards) {
 				continue
+			}
+			switch m.Type {
+			case MarkerTrxStart:
+				pendingStart = m
+				continue
+			case MarkerTrxCommit:
+				if openTid != m.TID {
+					pendingStart = nil
+					continue
+				}
+				openTid = 0
+			default:
+				if pendingStart != nil && pendingStart.TID == m.TID {
+					body = append(body, pendingStart.JSON...)
+					body = append(body, '\n')
+					openTid = m.TID
+					pendingStart = nil
+				}
 			}
 			body = append(body, m.JSON...)
 			body = append(body, '\n')
