@@ -53,7 +53,7 @@ type Proc struct {
 
 // Start starts the process and registers its cleanup: when the test ends
 // the process is stopped (SIGTERM, then SIGKILL after 10s), and when the test
-// failed its stdout and stderr are printed.
+// failed (or $DC2DC_TEST_LOGS is set) its stdout and stderr are printed.
 func Start(t testing.TB, spec Spec) *Proc {
 	t.Helper()
 	if spec.Name == "" {
@@ -65,7 +65,7 @@ func Start(t testing.TB, spec Spec) *Proc {
 	}
 	t.Cleanup(func() {
 		_ = p.Stop(10 * time.Second)
-		if t.Failed() {
+		if t.Failed() || os.Getenv("DC2DC_TEST_LOGS") != "" {
 			p.dumpLogs()
 		}
 	})

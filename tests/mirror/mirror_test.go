@@ -1,0 +1,357 @@
+package mirror
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+	"go.uber.org/goleak"
+
+	pmirror "github.com/dc2dc/dc2dc/pipeline/mirror"
+	"github.com/dc2dc/dc2dc/tests/harness"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m,
+		goleak.IgnoreTopFunction("github.com/rcrowley/go-metrics.(*meterArbiter).tick"),
+		goleak.Cleanup(func(int) { harness.RemoveBuilds() }),
+	)
+}
+
+const (
+	syncID     = "e2e"
+	partitions = 12
+	shards     = 48 // record keys; shard k goes to partition k % partitions
+)
+
+var (
+	dataTopic = pmirror.DataTopic(syncID)
+	downTopic = pmirror.CtlDownTopic(syncID)
+)
+
+// kafkaProc runs `dc2dc kafka` on a fixed port and data directory, so a
+// restart after kill -9 comes back with the same address and state.
+type kafkaProc struct {
+	*harness.Proc
+	addr string
+}
+
+func startKafka(t *testing.T, bin, name string) *kafkaProc {
+	t.Helper()
+	port := harness.FreePort(t)
+	p := harness.Start(t, harness.Spec{Name: name, Path: bin,
+		Args: []string{"kafka", "--port", strconv.Itoa(port), "--data-dir", filepath.Join(t.TempDir(), name)}})
+	r := p.MustReady(30 * time.Second)
+	brokers, _ := r["brokers"].([]any)
+	if len(brokers) != 1 {
+		t.Fatalf("%s ready line %v: want one broker", name, r)
+	}
+	return &kafkaProc{Proc: p, addr: brokers[0].(string)}
+}
+
+func (k *kafkaProc) kill9AndRestart(t *testing.T) {
+	t.Helper()
+	k.Kill9()
+	k.Restart()
+	r := k.MustReady(30 * time.Second)
+	if b, _ := r["brokers"].([]any); len(b) != 1 || b[0] != k.addr {
+		t.Fatalf("restarted broker announces %v, want %s", r["brokers"], k.addr)
+	}
+}
+
+func saramaConfig() *sarama.Config {
+	sc := sarama.NewConfig()
+	sc.Version = sarama.V2_8_0_0
+	sc.Producer.Idempotent = true
+	sc.Producer.RequiredAcks = sarama.WaitForAll
+	sc.Net.MaxOpenRequests = 1
+	sc.Producer.Partitioner = sarama.NewManualPartitioner
+	sc.Producer.Return.Successes = true
+	sc.Consumer.MaxWaitTime = 50 * time.Millisecond
+	sc.Consumer.Fetch.Default = 4 << 20
+	sc.ChannelBufferSize = 4096
+	return sc
+}
+
+func createTopic(t *testing.T, addr, topic string, parts int32) {
+	t.Helper()
+	admin, err := sarama.NewClusterAdmin([]string{addr}, saramaConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	if err := admin.CreateTopic(topic, &sarama.TopicDetail{NumPartitions: parts, ReplicationFactor: 1}, false); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// produceSeq writes n records spread over the shards, each shard's values
+// numbered 0, 1, 2, ... ("<shard>:<seq>"), and counts acknowledgements.
+func produceSeq(ctx context.Context, addr, topic string, parts int32, n int, acked *atomic.Int64) error {
+	p, err := sarama.NewAsyncProducer([]string{addr}, saramaConfig())
+	if err != nil {
+		return err
+	}
+	errc := make(chan error, 1)
+	go func() {
+		for range n {
+			select {
+			case <-p.Successes():
+				acked.Add(1)
+			case perr := <-p.Errors():
+				errc <- perr
+				return
+			}
+		}
+		errc <- nil
+	}()
+	seq := make([]int, shards)
+	for i := range n {
+		k := i % shards
+		m := &sarama.ProducerMessage{Topic: topic, Partition: int32(k) % parts,
+			Key:     sarama.StringEncoder("shard-" + strconv.Itoa(k)),
+			Value:   sarama.StringEncoder(strconv.Itoa(k) + ":" + strconv.Itoa(seq[k])),
+			Headers: []sarama.RecordHeader{{Key: []byte("traceparent"), Value: []byte(fmt.Sprintf("00-%032x-%016x-01", i+1, k+1))}}}
+		seq[k]++
+		select {
+		case p.Input() <- m:
+		case <-ctx.Done():
+			p.AsyncClose()
+			return ctx.Err()
+		case err := <-errc:
+			p.AsyncClose()
+			return err
+		}
+	}
+	err = <-errc
+	if cerr := p.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// total returns the sum of the high-water marks of topic's partitions.
+func total(addr, topic string, parts int32) (int64, error) {
+	c, err := sarama.NewClient([]string{addr}, saramaConfig())
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	var sum int64
+	for p := range parts {
+		o, err := c.GetOffset(topic, p, sarama.OffsetNewest)
+		if err != nil {
+			return 0, err
+		}
+		sum += o
+	}
+	return sum, nil
+}
+
+type record struct {
+	offset     int64
+	key, value string
+	src        string
+}
+
+// readPartition reads every record of a partition up to its high-water mark.
+func readPartition(t *testing.T, addr, topic string, p int32) []record {
+	t.Helper()
+	c, err := sarama.NewClient([]string{addr}, saramaConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	hwm, err := c.GetOffset(topic, p, sarama.OffsetNewest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hwm == 0 {
+		return nil
+	}
+	cons, err := sarama.NewConsumerFromClient(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cons.Close()
+	pc, err := cons.ConsumePartition(topic, p, sarama.OffsetOldest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	out := make([]record, 0, hwm)
+	timeout := time.After(60 * time.Second)
+	for {
+		select {
+		case m := <-pc.Messages():
+			r := record{offset: m.Offset, key: string(m.Key), value: string(m.Value)}
+			for _, h := range m.Headers {
+				if string(h.Key) == pmirror.SourceHeader {
+					r.src = string(h.Value)
+				}
+			}
+			out = append(out, r)
+			if m.Offset >= hwm-1 {
+				return out
+			}
+		case err := <-pc.Errors():
+			t.Fatal(err)
+		case <-timeout:
+			t.Fatalf("read %s/%d: %d of %d records after 60s", topic, p, len(out), hwm)
+		}
+	}
+}
+
+// verifyExactlyOnce fails with the first offsets where B's partition is
+// not A's partition record for record: a gap, a duplicate or a reorder.
+func verifyExactlyOnce(t *testing.T, srcCluster, srcAddr, dstAddr, topic string, parts int32) int {
+	t.Helper()
+	n := 0
+	for p := range parts {
+		as := readPartition(t, srcAddr, topic, p)
+		bs := readPartition(t, dstAddr, topic, p)
+		for i := 0; i < len(as) && i < len(bs); i++ {
+			want := pmirror.SourcePos{Cluster: srcCluster, Topic: topic, Partition: p, Offset: as[i].offset}.String()
+			if bs[i].src != want || bs[i].key != as[i].key || bs[i].value != as[i].value {
+				kind := "reordered"
+				if src, err := pmirror.ParseSourcePos(bs[i].src); err == nil {
+					switch {
+					case src.Offset < as[i].offset:
+						kind = "a duplicate"
+					case src.Offset > as[i].offset:
+						kind = "a gap"
+					}
+				}
+				t.Fatalf("%s/%d: %s at target offset %d: holds %s (%s=%s), want source offset %d (%s=%s)",
+					topic, p, kind, bs[i].offset, bs[i].src, bs[i].key, bs[i].value, as[i].offset, as[i].key, as[i].value)
+			}
+		}
+		if len(as) != len(bs) {
+			t.Fatalf("%s/%d: source holds %d records, target %d (first missing or extra at target offset %d)", topic, p, len(as), len(bs), min(len(as), len(bs)))
+		}
+		// Within a shard the sequence numbers must run 0, 1, 2, ... in order.
+		next := map[string]int{}
+		for _, r := range bs {
+			shard, seq, _ := strings.Cut(r.value, ":")
+			if s, _ := strconv.Atoi(seq); s != next[shard] {
+				t.Fatalf("%s/%d: shard %s has sequence %d at target offset %d, want %d", topic, p, shard, s, r.offset, next[shard])
+			}
+			next[shard]++
+		}
+		n += len(bs)
+	}
+	return n
+}
+
+// TestMirrorSurvivesKill9 writes 200,000 keyed records into A while the
+// mirror forwards them to B; the mirror is killed with SIGKILL twice and
+// broker B once (restarted on its data directory and port). B must end up
+// with every record exactly once per partition, in order.
+func TestMirrorSurvivesKill9(t *testing.T) {
+	records := 200_000
+	if testing.Short() {
+		records = 20_000
+	}
+	bin := harness.Binary(t, "dc2dc")
+	a := startKafka(t, bin, "kafka-a")
+	b := startKafka(t, bin, "kafka-b")
+	createTopic(t, a.addr, dataTopic, partitions)
+	createTopic(t, b.addr, downTopic, 2)
+
+	mirrorArgs := []string{"mirror", "--from.brokers", a.addr, "--to.brokers", b.addr, "--sync-id", syncID,
+		"--metrics.addr", "127.0.0.1:0", "--session-timeout", "6s", "--instance-id", "e2e-mirror", "--log.level", "info"}
+	m := harness.Start(t, harness.Spec{Name: "mirror", Path: bin, Args: mirrorArgs})
+	ready := m.MustReady(60 * time.Second)
+	t.Logf("mirror ready: %v", ready)
+
+	// The reverse direction: ctl.down written in B reaches A.
+	var downAcked atomic.Int64
+	if err := produceSeq(context.Background(), b.addr, downTopic, 2, 100, &downAcked); err != nil {
+		t.Fatal(err)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var acked atomic.Int64
+	prodDone := make(chan error, 1)
+	go func() { prodDone <- produceSeq(ctx, a.addr, dataTopic, partitions, records, &acked) }()
+
+	forwarded := func() int64 {
+		n, err := total(b.addr, dataTopic, partitions)
+		if err != nil {
+			return -1
+		}
+		return n
+	}
+	waitFor := func(frac float64) {
+		t.Helper()
+		want := int64(frac * float64(records))
+		harness.Eventually(t, 120*time.Second, 20*time.Millisecond, func() (bool, string) {
+			f := forwarded()
+			return f >= want, fmt.Sprintf("B holds %d records, waiting for %d (producer acked %d)", f, want, acked.Load())
+		})
+	}
+
+	start := time.Now()
+	waitFor(0.2)
+	t.Logf("%s: kill -9 the mirror at %d records in B", time.Since(start).Round(time.Millisecond), forwarded())
+	m.Kill9()
+	m.Restart()
+	m.MustReady(60 * time.Second)
+
+	waitFor(0.45)
+	t.Logf("%s: kill -9 broker B at %d records in B", time.Since(start).Round(time.Millisecond), forwarded())
+	b.kill9AndRestart(t)
+
+	waitFor(0.7)
+	t.Logf("%s: kill -9 the mirror at %d records in B", time.Since(start).Round(time.Millisecond), forwarded())
+	m.Kill9()
+	m.Restart()
+	ready = m.MustReady(60 * time.Second)
+
+	select {
+	case err := <-prodDone:
+		if err != nil {
+			t.Fatalf("producer: %v", err)
+		}
+	case <-time.After(120 * time.Second):
+		t.Fatalf("producer did not finish within 120s (%d acked)", acked.Load())
+	}
+	harness.Eventually(t, 120*time.Second, 50*time.Millisecond, func() (bool, string) {
+		f := forwarded()
+		return f >= int64(records), fmt.Sprintf("B holds %d of %d records", f, records)
+	})
+	t.Logf("%s: all %d records in B", time.Since(start).Round(time.Millisecond), records)
+
+	if n := verifyExactlyOnce(t, "A", a.addr, b.addr, dataTopic, partitions); n != records {
+		t.Fatalf("verified %d records, want %d", n, records)
+	}
+	harness.Eventually(t, 60*time.Second, 50*time.Millisecond, func() (bool, string) {
+		n, err := total(a.addr, downTopic, 2)
+		return n >= 100, fmt.Sprintf("A holds %d of 100 ctl.down records (%v)", n, err)
+	})
+	verifyExactlyOnce(t, "B", b.addr, a.addr, downTopic, 2)
+
+	// The restarted mirror's metrics: what it forwarded since its start.
+	resp, err := http.Get("http://" + ready.String("metrics") + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	if !strings.Contains(string(body), `dc2dc_mirror_records_forwarded_total{route="A-to-B",topic="`+dataTopic+`"}`) {
+		t.Fatalf("/metrics lacks the forwarded counter:\n%.2000s", body)
+	}
+	if err := m.Stop(30 * time.Second); err != nil && !errors.Is(err, context.Canceled) {
+		t.Fatalf("mirror did not stop cleanly on SIGTERM: %v", err)
+	}
+}
