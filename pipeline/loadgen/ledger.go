@@ -89,14 +89,17 @@ func (l *Ledger) state(shard string) (*shardState, error) {
 }
 
 // Applied returns the applied position of a shard (middleware.AppliedPositions).
-func (l *Ledger) Applied(shard string) (events.Position, bool) {
+func (l *Ledger) Applied(shard string) (events.Position, bool, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	s, err := l.state(shard)
-	if err != nil || s.pos.IsZero() {
-		return events.Position{}, false
+	if err != nil {
+		return events.Position{}, false, err
 	}
-	return s.pos, true
+	if s.pos.IsZero() {
+		return events.Position{}, false, nil
+	}
+	return s.pos, true, nil
 }
 
 // Apply applies a batch: every document record whose tick is above the

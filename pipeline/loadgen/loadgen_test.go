@@ -86,7 +86,7 @@ func TestLedgerSurvivesReopen(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	if p, ok := l.Applied(ShardRef(1).String()); !ok || p.Tick != 2 {
+	if p, ok, err := l.Applied(ShardRef(1).String()); err != nil || !ok || p.Tick != 2 {
 		t.Fatalf("applied position after reopen: %v %v", p, ok)
 	}
 }
