@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -37,36 +36,6 @@ var (
 	dataTopic = pmirror.DataTopic(syncID)
 	downTopic = pmirror.CtlDownTopic(syncID)
 )
-
-// kafkaProc runs `dc2dc kafka` on a fixed port and data directory, so a
-// restart after kill -9 comes back with the same address and state.
-type kafkaProc struct {
-	*harness.Proc
-	addr string
-}
-
-func startKafka(t *testing.T, bin, name string) *kafkaProc {
-	t.Helper()
-	port := harness.FreePort(t)
-	p := harness.Start(t, harness.Spec{Name: name, Path: bin,
-		Args: []string{"kafka", "--port", strconv.Itoa(port), "--data-dir", filepath.Join(t.TempDir(), name)}})
-	r := p.MustReady(30 * time.Second)
-	brokers, _ := r["brokers"].([]any)
-	if len(brokers) != 1 {
-		t.Fatalf("%s ready line %v: want one broker", name, r)
-	}
-	return &kafkaProc{Proc: p, addr: brokers[0].(string)}
-}
-
-func (k *kafkaProc) kill9AndRestart(t *testing.T) {
-	t.Helper()
-	k.Kill9()
-	k.Restart()
-	r := k.MustReady(30 * time.Second)
-	if b, _ := r["brokers"].([]any); len(b) != 1 || b[0] != k.addr {
-		t.Fatalf("restarted broker announces %v, want %s", r["brokers"], k.addr)
-	}
-}
 
 func saramaConfig() *sarama.Config {
 	sc := sarama.NewConfig()
@@ -262,12 +231,12 @@ func TestMirrorSurvivesKill9(t *testing.T) {
 		records = 20_000
 	}
 	bin := harness.Binary(t, "dc2dc")
-	a := startKafka(t, bin, "kafka-a")
-	b := startKafka(t, bin, "kafka-b")
-	createTopic(t, a.addr, dataTopic, partitions)
-	createTopic(t, b.addr, downTopic, 2)
+	a := harness.StartKafka(t, "kafka-a")
+	b := harness.StartKafka(t, "kafka-b")
+	createTopic(t, a.Addr, dataTopic, partitions)
+	createTopic(t, b.Addr, downTopic, 2)
 
-	mirrorArgs := []string{"mirror", "--from.brokers", a.addr, "--to.brokers", b.addr, "--sync-id", syncID,
+	mirrorArgs := []string{"mirror", "--from.brokers", a.Addr, "--to.brokers", b.Addr, "--sync-id", syncID,
 		"--metrics.addr", "127.0.0.1:0", "--session-timeout", "6s", "--instance-id", "e2e-mirror", "--log.level", "info"}
 	m := harness.Start(t, harness.Spec{Name: "mirror", Path: bin, Args: mirrorArgs})
 	ready := m.MustReady(60 * time.Second)
@@ -275,7 +244,7 @@ func TestMirrorSurvivesKill9(t *testing.T) {
 
 	// The reverse direction: ctl.down written in B reaches A.
 	var downAcked atomic.Int64
-	if err := produceSeq(context.Background(), b.addr, downTopic, 2, 100, &downAcked); err != nil {
+	if err := produceSeq(context.Background(), b.Addr, downTopic, 2, 100, &downAcked); err != nil {
 		t.Fatal(err)
 	}
 
@@ -283,10 +252,10 @@ func TestMirrorSurvivesKill9(t *testing.T) {
 	defer cancel()
 	var acked atomic.Int64
 	prodDone := make(chan error, 1)
-	go func() { prodDone <- produceSeq(ctx, a.addr, dataTopic, partitions, records, &acked) }()
+	go func() { prodDone <- produceSeq(ctx, a.Addr, dataTopic, partitions, records, &acked) }()
 
 	forwarded := func() int64 {
-		n, err := total(b.addr, dataTopic, partitions)
+		n, err := total(b.Addr, dataTopic, partitions)
 		if err != nil {
 			return -1
 		}
@@ -310,7 +279,7 @@ func TestMirrorSurvivesKill9(t *testing.T) {
 
 	waitFor(0.45)
 	t.Logf("%s: kill -9 broker B at %d records in B", time.Since(start).Round(time.Millisecond), forwarded())
-	b.kill9AndRestart(t)
+	b.Kill9AndRestart(t)
 
 	waitFor(0.7)
 	t.Logf("%s: kill -9 the mirror at %d records in B", time.Since(start).Round(time.Millisecond), forwarded())
@@ -332,14 +301,14 @@ func TestMirrorSurvivesKill9(t *testing.T) {
 	})
 	t.Logf("%s: all %d records in B", time.Since(start).Round(time.Millisecond), records)
 
-	if n := verifyExactlyOnce(t, "A", a.addr, b.addr, dataTopic, partitions); n != records {
+	if n := verifyExactlyOnce(t, "A", a.Addr, b.Addr, dataTopic, partitions); n != records {
 		t.Fatalf("verified %d records, want %d", n, records)
 	}
 	harness.Eventually(t, 60*time.Second, 50*time.Millisecond, func() (bool, string) {
-		n, err := total(a.addr, downTopic, 2)
+		n, err := total(a.Addr, downTopic, 2)
 		return n >= 100, fmt.Sprintf("A holds %d of 100 ctl.down records (%v)", n, err)
 	})
-	verifyExactlyOnce(t, "B", b.addr, a.addr, downTopic, 2)
+	verifyExactlyOnce(t, "B", b.Addr, a.Addr, downTopic, 2)
 
 	// The restarted mirror's metrics: what it forwarded since its start.
 	resp, err := http.Get("http://" + ready.String("metrics") + "/metrics")
