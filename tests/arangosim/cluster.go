@@ -239,7 +239,7 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 		defer c.wg.Done()
 		select {
 		case <-ctx.Done():
-			c.Close()
+			c.shutdownAll()
 		case <-c.closed:
 		}
 	}()
@@ -256,6 +256,13 @@ func (c *Cluster) bootstrap() error {
 
 // Close stops every server. It is idempotent.
 func (c *Cluster) Close() error {
+	c.shutdownAll()
+	c.wg.Wait()
+	return nil
+}
+
+// shutdownAll stops every server once, without waiting for the serving goroutines.
+func (c *Cluster) shutdownAll() {
 	c.closeOnce.Do(func() {
 		close(c.closed)
 		for _, s := range c.servers {
@@ -263,9 +270,10 @@ func (c *Cluster) Close() error {
 		}
 		c.closePersist()
 	})
-	c.wg.Wait()
-	return nil
 }
+
+// Done is closed once the cluster shuts down (Close, or the Start context ended).
+func (c *Cluster) Done() <-chan struct{} { return c.closed }
 
 func (c *Cluster) closePersist() {
 	if c.persist != nil {
