@@ -63,6 +63,7 @@ its topics explicitly. This is not a production Kafka.`,
 	f.IntVar(&cfg.BasePort, "port", 9092, "port of the first broker (broker i listens on port+i); 0 picks free ports")
 	f.StringVar(&cfg.DataDir, "data-dir", "", "directory to persist topics, records and offsets in (empty: memory only)")
 	f.BoolVar(&cfg.SyncWrites, "sync-writes", false, "fsync every produced batch (survives a machine crash, much slower)")
+	f.DurationVar(&cfg.GroupMinSessionTimeout, "group-min-session-timeout", 0, "shortest consumer-group session the broker accepts (0: Kafka's 6s)")
 	f.IntVar(&cfg.DefaultPartitions, "default-partitions", 0, "partitions for CreateTopics requests that ask for the default (0: kfake's 10)")
 	return cmd
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
 )
@@ -51,6 +52,11 @@ type Config struct {
 	// MaxMessageBytes is the broker's message.max.bytes (0 keeps Kafka's
 	// default of 1048588).
 	MaxMessageBytes int
+	// GroupMinSessionTimeout is the broker's group.min.session.timeout.ms:
+	// the shortest consumer session it accepts (0 keeps Kafka's 6s). Lower
+	// it to let tests and `make run` move partitions of a crashed member
+	// sooner.
+	GroupMinSessionTimeout time.Duration
 	// AutoCreateTopics lets metadata requests create topics. Off by default:
 	// auto-created topics do not survive a crash (see doc.go).
 	AutoCreateTopics bool
@@ -101,6 +107,9 @@ func (c Config) Validate() error {
 	}
 	if c.DefaultPartitions < 0 {
 		errs = append(errs, fmt.Errorf("broker: DefaultPartitions is %d: use 0 (default) or more", c.DefaultPartitions))
+	}
+	if c.GroupMinSessionTimeout < 0 {
+		errs = append(errs, fmt.Errorf("broker: GroupMinSessionTimeout is %v: use 0 (default 6s) or a positive duration", c.GroupMinSessionTimeout))
 	}
 	if c.MaxMessageBytes < 0 {
 		errs = append(errs, fmt.Errorf("broker: MaxMessageBytes is %d: use 0 (default) or more", c.MaxMessageBytes))
@@ -156,6 +165,9 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 	}
 	if cfg.MaxMessageBytes > 0 {
 		opts = append(opts, kfake.BrokerConfigs(map[string]string{"message.max.bytes": strconv.Itoa(cfg.MaxMessageBytes)}))
+	}
+	if cfg.GroupMinSessionTimeout > 0 {
+		opts = append(opts, kfake.GroupMinSessionTimeout(cfg.GroupMinSessionTimeout))
 	}
 	if cfg.AutoCreateTopics {
 		opts = append(opts, kfake.AllowAutoTopicCreation())
