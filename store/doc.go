@@ -7,11 +7,12 @@
 // Three typed records, each under the key kind 0x00 sync-id 0x00 shard:
 //
 //   - SourcePosition (sending side, cluster A): the shard leader (Epoch,
-//     Leader) and the last WAL Tick whose events Kafka acknowledged, plus the
-//     initial-sync progress (SnapshotTick, LastScanned) and the Phase.
-//   - AppliedPosition (receiving side, cluster B): the source (Epoch, Tick) of
-//     the last batch applied to cluster B and the Kafka Partition/Offset of
-//     its last message.
+//     Leader) and the last position (Tick, Sub) whose events Kafka
+//     acknowledged, plus the initial-sync progress (SnapshotTick,
+//     LastScanned) and the Phase.
+//   - AppliedPosition (receiving side, cluster B): the source position
+//     (Epoch, Tick, Sub) of the last batch applied to cluster B and the
+//     Kafka Partition/Offset of its last message.
 //   - SyncMeta: per-sync process metadata, e.g. the highest leader epoch
 //     seen (fencing) and the owner.
 //
@@ -21,9 +22,10 @@
 //
 // # Invariants
 //
-//   - Monotonicity: Put and PutMany refuse to move a record backwards (lower
-//     epoch, or same epoch and lower tick) with a *RegressionError
-//     (ErrRegression). Equal positions are accepted, so rewriting a
+//   - Monotonicity: Put and PutMany refuse to move a record backwards (a
+//     lower Pos: epoch, then tick, then sub; the leader epoch for SyncMeta)
+//     with a *RegressionError (ErrRegression). Other fields (LastScanned,
+//     Phase, Offset) are not compared. Equal positions are accepted, so rewriting a
 //     checkpoint after a replay is harmless. Only Reset moves backwards, and
 //     it logs each such move.
 //   - Atomicity and durability: PutMany writes all its records in one Pebble

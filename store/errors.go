@@ -44,10 +44,9 @@ type RegressionError struct {
 
 func (e *RegressionError) Error() string {
 	sync, shard := e.Want.ID()
-	he, ht := e.Have.Order()
-	we, wt := e.Want.Order()
-	return fmt.Sprintf("store: refusing to move the %s checkpoint of %s/%s backwards from epoch %d tick %d to epoch %d tick %d (use Reset to do it on purpose)",
-		e.Want.Kind(), sync, shard, he, ht, we, wt)
+	h, w := e.Have.Order(), e.Want.Order()
+	return fmt.Sprintf("store: refusing to move the %s checkpoint of %s/%s backwards from epoch %d tick %d sub %d to epoch %d tick %d sub %d (use Reset to do it on purpose)",
+		e.Want.Kind(), sync, shard, h.Epoch, h.Tick, h.Sub, w.Epoch, w.Tick, w.Sub)
 }
 
 // Is makes errors.Is(err, ErrRegression) true.

@@ -77,5 +77,5 @@ func Example_receivingSide() {
 	fmt.Println(err)
 	// Output:
 	// replay of tick 200 skipped: true
-	// store: refusing to move the applied checkpoint of sync-1/shop/1001/0 backwards from epoch 1 tick 300 to epoch 1 tick 200 (use Reset to do it on purpose)
+	// store: refusing to move the applied checkpoint of sync-1/shop/1001/0 backwards from epoch 1 tick 300 sub 0 to epoch 1 tick 200 sub 0 (use Reset to do it on purpose)
 }

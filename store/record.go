@@ -52,8 +52,32 @@ const (
 )
 
 // recordVersion is the first byte of every encoded value. A decoder refuses
-// versions it does not know.
-const recordVersion = 1
+// versions it does not know. Version 1 lacked Sub in the positions; it is
+// still decoded (Sub = 0).
+const recordVersion = 2
+
+// Pos is the order of a record for the monotonicity guard: a stream
+// position (Epoch, Tick, Sub), compared in that order. Snapshot chunks sit
+// at Tick 0 with Sub = chunk number; SyncMeta orders by its leader epoch.
+type Pos struct {
+	Epoch uint64
+	Tick  uint64
+	Sub   uint32
+}
+
+// Less reports whether p comes strictly before q.
+func (p Pos) Less(q Pos) bool {
+	if p.Epoch != q.Epoch {
+		return p.Epoch < q.Epoch
+	}
+	if p.Tick != q.Tick {
+		return p.Tick < q.Tick
+	}
+	return p.Sub < q.Sub
+}
+
+// String formats p as epoch/tick/sub.
+func (p Pos) String() string { return fmt.Sprintf("%d/%d/%d", p.Epoch, p.Tick, p.Sub) }
 
 // Record is one of SourcePosition, AppliedPosition or SyncMeta.
 type Record interface {
@@ -61,9 +85,9 @@ type Record interface {
 	Kind() Kind
 	// ID returns the sync id and the shard key (empty for SyncMeta).
 	ID() (sync, shard string)
-	// Order returns the (epoch, tick) pair the monotonicity guard compares:
-	// a write whose Order is lower than the stored one is refused.
-	Order() (epoch, tick uint64)
+	// Order returns the position the monotonicity guard compares: a write
+	// whose Order is lower than the stored one's is refused.
+	Order() Pos
 	appendValue(b []byte) []byte
 	stamped(now time.Time) Record
 }
@@ -78,6 +102,7 @@ type SourcePosition struct {
 	Epoch        uint64
 	Leader       string // DB-Server id of the shard leader the ticks belong to
 	Tick         uint64 // last WAL tick acknowledged by Kafka
+	Sub          uint32 // position within the tick (snapshot chunk number at Tick 0)
 	LastScanned  uint64 // initial sync: progress of the snapshot scan
 	SnapshotTick uint64 // initial sync: tick of the snapshot
 	Phase        Phase
@@ -91,7 +116,7 @@ func (SourcePosition) Kind() Kind { return KindSource }
 func (p SourcePosition) ID() (string, string) { return p.Sync, p.Shard }
 
 // Order implements Record.
-func (p SourcePosition) Order() (uint64, uint64) { return p.Epoch, p.Tick }
+func (p SourcePosition) Order() Pos { return Pos{p.Epoch, p.Tick, p.Sub} }
 
 func (p SourcePosition) stamped(now time.Time) Record {
 	if p.UpdatedAt.IsZero() {
@@ -105,6 +130,7 @@ func (p SourcePosition) appendValue(b []byte) []byte {
 	b = binary.AppendUvarint(b, p.Epoch)
 	b = appendString(b, p.Leader)
 	b = binary.AppendUvarint(b, p.Tick)
+	b = binary.AppendUvarint(b, uint64(p.Sub))
 	b = binary.AppendUvarint(b, p.LastScanned)
 	b = binary.AppendUvarint(b, p.SnapshotTick)
 	b = appendString(b, string(p.Phase))
@@ -119,6 +145,7 @@ type AppliedPosition struct {
 	Shard     string
 	Epoch     uint64
 	Tick      uint64
+	Sub       uint32
 	Partition int32
 	Offset    int64 // offset of the last applied Kafka message
 	Phase     Phase
@@ -132,7 +159,7 @@ func (AppliedPosition) Kind() Kind { return KindApplied }
 func (p AppliedPosition) ID() (string, string) { return p.Sync, p.Shard }
 
 // Order implements Record.
-func (p AppliedPosition) Order() (uint64, uint64) { return p.Epoch, p.Tick }
+func (p AppliedPosition) Order() Pos { return Pos{p.Epoch, p.Tick, p.Sub} }
 
 func (p AppliedPosition) stamped(now time.Time) Record {
 	if p.UpdatedAt.IsZero() {
@@ -145,6 +172,7 @@ func (p AppliedPosition) appendValue(b []byte) []byte {
 	b = append(b, recordVersion, byte(KindApplied))
 	b = binary.AppendUvarint(b, p.Epoch)
 	b = binary.AppendUvarint(b, p.Tick)
+	b = binary.AppendUvarint(b, uint64(p.Sub))
 	b = binary.AppendVarint(b, int64(p.Partition))
 	b = binary.AppendVarint(b, p.Offset)
 	b = appendString(b, string(p.Phase))
@@ -168,7 +196,7 @@ func (SyncMeta) Kind() Kind { return KindMeta }
 func (m SyncMeta) ID() (string, string) { return m.Sync, "" }
 
 // Order implements Record: the leader epoch may not go backwards.
-func (m SyncMeta) Order() (uint64, uint64) { return m.LeaderEpoch, 0 }
+func (m SyncMeta) Order() Pos { return Pos{Epoch: m.LeaderEpoch} }
 
 func (m SyncMeta) stamped(now time.Time) Record {
 	if m.UpdatedAt.IsZero() {
@@ -305,8 +333,18 @@ func decodeRecord(key, value []byte) (Record, error) {
 	}
 	d := decoder{buf: value}
 	ver, kind := d.byte(), Kind(d.byte())
-	if d.err == nil && ver != recordVersion {
-		return nil, &DecodeError{Key: key, Reason: fmt.Sprintf("record version %d is not known to this dc2dc (it knows %d): was the store written by a newer version?", ver, recordVersion)}
+	if d.err == nil && (ver < 1 || ver > recordVersion) {
+		return nil, &DecodeError{Key: key, Reason: fmt.Sprintf("record version %d is not known to this dc2dc (it knows 1 to %d): was the store written by a newer version?", ver, recordVersion)}
+	}
+	sub := func() uint32 {
+		if ver < 2 {
+			return 0
+		}
+		v := d.uvarint()
+		if v > 1<<32-1 {
+			d.fail("sub out of range")
+		}
+		return uint32(v)
 	}
 	if d.err == nil && kind != k {
 		return nil, &DecodeError{Key: key, Reason: fmt.Sprintf("value of kind %s under a %s key", kind, k)}
@@ -318,6 +356,7 @@ func decodeRecord(key, value []byte) (Record, error) {
 		p.Epoch = d.uvarint()
 		p.Leader = d.string()
 		p.Tick = d.uvarint()
+		p.Sub = sub()
 		p.LastScanned = d.uvarint()
 		p.SnapshotTick = d.uvarint()
 		p.Phase = Phase(d.string())
@@ -327,6 +366,7 @@ func decodeRecord(key, value []byte) (Record, error) {
 		p := AppliedPosition{Sync: sync, Shard: shard}
 		p.Epoch = d.uvarint()
 		p.Tick = d.uvarint()
+		p.Sub = sub()
 		part := d.varint()
 		if d.err == nil && (part < 0 || part > 1<<31-1) {
 			d.fail("partition out of range")

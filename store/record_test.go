@@ -12,12 +12,12 @@ import (
 func sampleRecords() []Record {
 	at := time.Date(2026, 11, 25, 18, 0, 0, 123, time.UTC)
 	return []Record{
-		SourcePosition{Sync: "sync-1", Shard: "db/c1/0", Epoch: 3, Leader: "PRMR-abc", Tick: 123456789,
+		SourcePosition{Sync: "sync-1", Shard: "db/c1/0", Epoch: 3, Leader: "PRMR-abc", Tick: 123456789, Sub: 7,
 			LastScanned: 42, SnapshotTick: 100, Phase: PhaseInitialSync, UpdatedAt: at},
 		SourcePosition{Sync: "s", Shard: "x", Epoch: math.MaxUint64, Tick: math.MaxUint64},
 		AppliedPosition{Sync: "sync-1", Shard: "db/c1/0", Epoch: 3, Tick: 99, Partition: 7, Offset: 1 << 40,
 			Phase: PhaseTailing, UpdatedAt: at},
-		AppliedPosition{Sync: "s", Shard: "y", Partition: math.MaxInt32, Offset: -1},
+		AppliedPosition{Sync: "s", Shard: "y", Sub: math.MaxUint32, Partition: math.MaxInt32, Offset: -1},
 		SyncMeta{Sync: "sync-1", LeaderEpoch: 9, Owner: "worker-b-1", UpdatedAt: at},
 		SyncMeta{Sync: "ü"},
 	}
@@ -42,6 +42,38 @@ func TestRecordRoundTrip(t *testing.T) {
 	}
 }
 
+// TestDecodeVersion1 pins the format of version 1 (no Sub): stores written
+// before Sub existed still open.
+func TestDecodeVersion1(t *testing.T) {
+	k := makeKey(KindSource, "s", "db/1/0")
+	// version, kind, epoch 3, leader "L", tick 300, scanned 0, snapshot 0, phase "", time 0
+	v := []byte{1, 's', 3, 1, 'L', 0xac, 0x02, 0, 0, 0, 0}
+	got, err := decodeRecord(k, v)
+	want := SourcePosition{Sync: "s", Shard: "db/1/0", Epoch: 3, Leader: "L", Tick: 300}
+	if err != nil || !reflect.DeepEqual(got, want) {
+		t.Fatalf("v1 source: %+v %v", got, err)
+	}
+	k = makeKey(KindApplied, "s", "db/1/0")
+	// version, kind, epoch 1, tick 2, partition 3 (zigzag 6), offset 4 (zigzag 8), phase "", time 0
+	v = []byte{1, 'a', 1, 2, 6, 8, 0, 0}
+	got, err = decodeRecord(k, v)
+	wantA := AppliedPosition{Sync: "s", Shard: "db/1/0", Epoch: 1, Tick: 2, Partition: 3, Offset: 4}
+	if err != nil || !reflect.DeepEqual(got, wantA) {
+		t.Fatalf("v1 applied: %+v %v", got, err)
+	}
+}
+
+func TestPosOrder(t *testing.T) {
+	ordered := []Pos{{0, 0, 0}, {0, 0, 1}, {0, 1, 0}, {1, 0, 0}, {1, 0, 5}, {1, 7, 0}, {2, 0, 0}}
+	for i := range ordered {
+		for j := range ordered {
+			if got := ordered[i].Less(ordered[j]); got != (i < j) {
+				t.Errorf("%v.Less(%v) = %v", ordered[i], ordered[j], got)
+			}
+		}
+	}
+}
+
 func TestRecordEncodingIsCompact(t *testing.T) {
 	r := AppliedPosition{Sync: "s", Shard: "db/123/4", Epoch: 2, Tick: 1 << 30, Partition: 3, Offset: 1 << 20,
 		Phase: PhaseTailing, UpdatedAt: time.Unix(1_800_000_000, 0)}
@@ -56,7 +88,8 @@ func TestDecodeRejectsGarbage(t *testing.T) {
 	k, v := encodeRecord(good)
 	cases := map[string]struct{ key, value []byte }{
 		"empty value":      {k, nil},
-		"unknown version":  {k, append([]byte{2}, v[1:]...)},
+		"newer version":    {k, append([]byte{recordVersion + 1}, v[1:]...)},
+		"version 0":        {k, append([]byte{0}, v[1:]...)},
 		"kind mismatch":    {k, append([]byte{recordVersion, byte(KindApplied)}, v[2:]...)},
 		"truncated":        {k, v[:len(v)-1]},
 		"trailing bytes":   {k, append(bytes.Clone(v), 0)},
@@ -138,10 +171,10 @@ func FuzzRecordRoundTrip(f *testing.F) {
 		var r Record
 		switch kind % 3 {
 		case 0:
-			r = SourcePosition{Sync: sync, Shard: shard, Epoch: epoch, Leader: s, Tick: tick, LastScanned: n,
+			r = SourcePosition{Sync: sync, Shard: shard, Epoch: epoch, Leader: s, Tick: tick, Sub: uint32(n), LastScanned: n,
 				SnapshotTick: n / 2, Phase: Phase(s), UpdatedAt: at}
 		case 1:
-			r = AppliedPosition{Sync: sync, Shard: shard, Epoch: epoch, Tick: tick, Partition: int32(n % (1 << 31)),
+			r = AppliedPosition{Sync: sync, Shard: shard, Epoch: epoch, Tick: tick, Sub: uint32(n >> 32), Partition: int32(n % (1 << 31)),
 				Offset: off, Phase: Phase(s), UpdatedAt: at}
 		default:
 			r = SyncMeta{Sync: sync, LeaderEpoch: epoch, Owner: s, UpdatedAt: at}

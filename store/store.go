@@ -352,10 +352,8 @@ func (s *Store) writeGroups(groups [][]Record, guard bool) []error {
 					break
 				}
 				sync, shard := e.rec.ID()
-				he, ht := have.Order()
-				we, wt := e.rec.Order()
 				s.cfg.Logger.Warn("checkpoint reset backwards", "kind", e.rec.Kind().String(), "sync", sync, "shard", shard,
-					"from_epoch", he, "from_tick", ht, "to_epoch", we, "to_tick", wt)
+					"from", have.Order().String(), "to", e.rec.Order().String())
 			}
 			local[string(e.key)] = e.rec
 		}
@@ -423,13 +421,8 @@ func stripeOf(key []byte) int {
 	return int(h.Sum32() % stripes)
 }
 
-// less reports whether a is ordered before b (lower epoch, or same epoch and
-// lower tick).
-func less(a, b Record) bool {
-	ae, at := a.Order()
-	be, bt := b.Order()
-	return ae < be || (ae == be && at < bt)
-}
+// less reports whether a is ordered before b.
+func less(a, b Record) bool { return a.Order().Less(b.Order()) }
 
 // lockKeys locks the stripes of the keys in a fixed order (no deadlock
 // between concurrent multi-key writes) and returns the unlock function.

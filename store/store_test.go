@@ -109,13 +109,20 @@ func TestMonotonicityGuard(t *testing.T) {
 	must(s.Put(src("db/1/0", 2, 100))) // equal: idempotent rewrite
 	must(s.Put(src("db/1/0", 2, 150)))
 	must(s.Put(src("db/1/0", 3, 5))) // new leader epoch, ticks restart
+	sub := src("db/1/0", 3, 5)
+	sub.Sub = 2
+	must(s.Put(sub)) // later chunk of the same tick
+	sub.Sub = 1
+	if err := s.Put(sub); !errors.Is(err, ErrRegression) {
+		t.Fatalf("lower sub at the same tick: %v", err)
+	}
 	for _, back := range []SourcePosition{src("db/1/0", 3, 4), src("db/1/0", 2, 1000)} {
 		err := s.Put(back)
 		var re *RegressionError
 		if !errors.As(err, &re) || !errors.Is(err, ErrRegression) {
 			t.Fatalf("backwards write %+v: want a *RegressionError, got %v", back, err)
 		}
-		if e, tick := re.Have.Order(); e != 3 || tick != 5 {
+		if o := re.Have.Order(); o.Epoch != 3 || o.Tick != 5 {
 			t.Fatalf("RegressionError.Have = %+v", re.Have)
 		}
 		if !strings.Contains(err.Error(), "use Reset") {
@@ -209,8 +216,8 @@ func TestListByKindSyncAndPrefix(t *testing.T) {
 		var out []string
 		for _, r := range got {
 			sync, shard := r.ID()
-			e, tick := r.Order()
-			out = append(out, fmt.Sprintf("%s:%s/%s@%d.%d", r.Kind(), sync, shard, e, tick))
+			o := r.Order()
+			out = append(out, fmt.Sprintf("%s:%s/%s@%d.%d", r.Kind(), sync, shard, o.Epoch, o.Tick))
 		}
 		return out
 	}

@@ -245,6 +245,7 @@ type checkpointView struct {
 	Shard        string `json:"shard,omitempty"`
 	Epoch        uint64 `json:"epoch"`
 	Tick         uint64 `json:"tick"`
+	Sub          uint32 `json:"sub,omitempty"`
 	Phase        string `json:"phase,omitempty"`
 	Leader       string `json:"leader,omitempty"`
 	SnapshotTick uint64 `json:"snapshotTick,omitempty"`
@@ -258,7 +259,8 @@ type checkpointView struct {
 func viewOf(r store.Record) checkpointView {
 	v := checkpointView{Kind: r.Kind().String()}
 	v.Sync, v.Shard = r.ID()
-	v.Epoch, v.Tick = r.Order()
+	o := r.Order()
+	v.Epoch, v.Tick, v.Sub = o.Epoch, o.Tick, o.Sub
 	var at time.Time
 	switch p := r.(type) {
 	case store.SourcePosition:
@@ -278,6 +280,9 @@ func viewOf(r store.Record) checkpointView {
 func (v checkpointView) detail() string {
 	var parts []string
 	add := func(format string, a ...any) { parts = append(parts, fmt.Sprintf(format, a...)) }
+	if v.Sub != 0 {
+		add("sub=%d", v.Sub)
+	}
 	switch v.Kind {
 	case "source":
 		if v.Leader != "" {
@@ -329,7 +334,8 @@ func writeDetails(w io.Writer, recs []store.Record) error {
 			fmt.Fprintln(w)
 		}
 		tw := tabwriter.NewWriter(w, 0, 4, 1, ' ', 0)
-		fmt.Fprintf(tw, "kind:\t%s\nsync:\t%s\nshard:\t%s\nepoch:\t%d\ntick:\t%d\nphase:\t%s\n", v.Kind, v.Sync, v.Shard, v.Epoch, v.Tick, orDash(v.Phase))
+		fmt.Fprintf(tw, "kind:\t%s\nsync:\t%s\nshard:\t%s\nepoch:\t%d\ntick:\t%d\nsub:\t%d\nphase:\t%s\n",
+			v.Kind, v.Sync, v.Shard, v.Epoch, v.Tick, v.Sub, orDash(v.Phase))
 		switch v.Kind {
 		case "source":
 			fmt.Fprintf(tw, "leader:\t%s\nsnapshot tick:\t%d\nlast scanned:\t%d\n", orDash(v.Leader), v.SnapshotTick, v.LastScanned)

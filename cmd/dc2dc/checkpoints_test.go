@@ -29,7 +29,7 @@ func seedCheckpoints(t *testing.T) string {
 	err = s.PutMany(
 		store.SourcePosition{Sync: "sync-a", Shard: "shop/1001/0", Epoch: 2, Leader: "PRMR-1", Tick: 5000,
 			Phase: store.PhaseTailing, UpdatedAt: checkpointsAt},
-		store.SourcePosition{Sync: "sync-a", Shard: "shop/1001/1", Epoch: 1, Leader: "PRMR-2", Tick: 70,
+		store.SourcePosition{Sync: "sync-a", Shard: "shop/1001/1", Epoch: 1, Leader: "PRMR-2", Tick: 70, Sub: 3,
 			SnapshotTick: 70, LastScanned: 12, Phase: store.PhaseInitialSync, UpdatedAt: checkpointsAt},
 		store.AppliedPosition{Sync: "sync-a", Shard: "shop/1001/0", Epoch: 2, Tick: 4900, Partition: 3, Offset: 812,
 			Phase: store.PhaseTailing, UpdatedAt: checkpointsAt},
@@ -73,7 +73,7 @@ func TestCheckpointsList(t *testing.T) {
 		"meta     sync-a  -            4      -     -",
 		"owner=worker-1",
 		"source   sync-a  shop/1001/1  1      70    initial-sync",
-		"leader=PRMR-2 snapshot=70 scanned=12",
+		"sub=3 leader=PRMR-2 snapshot=70 scanned=12",
 		"source   sync-b  shop/1001/0  1      9",
 		"2026-11-25T12:00:00Z",
 	} {
@@ -90,7 +90,7 @@ func TestCheckpointsList(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &views); err != nil {
 		t.Fatalf("--json output is not JSON: %v\n%s", err, out)
 	}
-	if len(views) != 2 || views[0].Shard != "shop/1001/0" || views[0].Tick != 5000 || views[1].LastScanned != 12 {
+	if len(views) != 2 || views[0].Shard != "shop/1001/0" || views[0].Tick != 5000 || views[1].LastScanned != 12 || views[1].Sub != 3 {
 		t.Fatalf("unexpected JSON: %+v", views)
 	}
 
