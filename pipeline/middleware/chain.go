@@ -50,10 +50,8 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// Chain is the consumer's middleware stack in its one correct order (see the
-// package doc for why this order):
-//
-//	Tracing → Poison → Metrics → Recover → Decode → Dedupe → Retry → handler
+// Chain is the consumer's middleware stack. Middlewares is the one place
+// that fixes their order; the package doc says why.
 type Chain struct {
 	Tracing *Tracing
 	Poison  *Poison
@@ -96,8 +94,9 @@ func New(cfg Config) (*Chain, error) {
 	}, nil
 }
 
-// Middlewares returns the stack, outermost first: the order in which
-// message.Router.AddMiddleware (or Handler.AddMiddleware) must receive them.
+// Middlewares returns the stack, outermost first, in the order the package
+// doc explains: the order in which message.Router.AddMiddleware (or
+// Handler.AddMiddleware) must receive them.
 func (c *Chain) Middlewares() []message.HandlerMiddleware {
 	return []message.HandlerMiddleware{
 		c.Tracing.Middleware,
