@@ -476,3 +476,73 @@ func TestIntegrationKafka(t *testing.T) {
 	}
 	runScenario(t, transport{pub: pub, sub: newSub("dc2dc-apply"), poisonSub: newSub("poison-reader"), kafka: true})
 }
+
+// Closing the router stops a handler that keeps failing retryably: the
+// retry wait ends with the message's context, nothing is poisoned, and the
+// router returns.
+func TestIntegrationStopWhileRetrying(t *testing.T) {
+	gc := gochannel.NewGoChannel(gochannel.Config{}, watermill.NopLogger{})
+	defer gc.Close()
+	poison := &countingPublisher{}
+	chain, err := middleware.New(middleware.Config{
+		PoisonTopic: poisonTopic, PoisonPublisher: poison,
+		Retry: middleware.RetryConfig{InitialInterval: time.Hour, MaxInterval: time.Hour},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer chain.Close()
+	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: 20 * time.Second}, watermill.NopLogger{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	router.AddMiddleware(chain.Middlewares()...)
+	attempts := make(chan struct{}, 10)
+	router.AddConsumerHandler("apply", dataTopic, gc, func(*message.Message) error {
+		attempts <- struct{}{}
+		return failure.WithCode(failure.CodeArangoUnreachable, errors.New("connection refused"))
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- router.Run(ctx) }()
+	<-router.Running()
+	o := makeBatches(t, shardA, 1)[0]
+	if err := gc.Publish(dataTopic, outMessage(t, o)); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-attempts:
+	case <-time.After(20 * time.Second):
+		t.Fatal("handler never called")
+	}
+	start := time.Now()
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("router did not stop while the handler was waiting to retry")
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("stopping took %v", d)
+	}
+	if poison.n() != 0 {
+		t.Errorf("%d messages poisoned on shutdown", poison.n())
+	}
+}
+
+type countingPublisher struct {
+	mu    sync.Mutex
+	count int
+}
+
+func (p *countingPublisher) Publish(string, ...*message.Message) error {
+	p.mu.Lock()
+	p.count++
+	p.mu.Unlock()
+	return nil
+}
+func (p *countingPublisher) Close() error { return nil }
+func (p *countingPublisher) n() int       { p.mu.Lock(); defer p.mu.Unlock(); return p.count }
