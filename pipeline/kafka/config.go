@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+	"go.opentelemetry.io/otel/metric"
 )
 
 // SASL mechanisms accepted in SASLConfig.Mechanism.
@@ -81,6 +82,9 @@ type Config struct {
 	Consumer    ConsumerConfig
 	// Logger receives the transport's own log lines; nil discards them.
 	Logger *slog.Logger
+	// MeterProvider receives the transport's metrics (metrics.go); nil
+	// records nothing.
+	MeterProvider metric.MeterProvider
 }
 
 // TLSConfig enables TLS to the brokers.

@@ -1,6 +1,7 @@
 package kafka
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -42,6 +43,7 @@ func recordSize(msg *message.Message) int {
 // are: with one publisher per shard (the pipeline's rule) the fragments are
 // consecutive in their partition.
 type Fragmenter struct {
+	m              *metrics // nil: not measured
 	pub            message.Publisher
 	maxRecordBytes int
 	mu             sync.RWMutex // held exclusively while a fragmented message is published
@@ -66,6 +68,9 @@ func (f *Fragmenter) Publish(topic string, msgs ...*message.Message) error {
 		frags, err := f.split(msg)
 		if err != nil {
 			return err
+		}
+		if f.m != nil {
+			f.m.fragmented.Add(context.Background(), 1, topicAttr(topic))
 		}
 		f.mu.Lock()
 		err = f.pub.Publish(topic, frags...)
@@ -213,6 +218,7 @@ type fragRun struct {
 type reassembler struct {
 	limit int
 	run   *fragRun
+	m     *metrics // nil: not measured
 }
 
 // push consumes one record and returns the records to deliver (zero, one
@@ -265,6 +271,9 @@ func (r *reassembler) push(m *sarama.ConsumerMessage) []*sarama.ConsumerMessage 
 			return append(out, r.fail(""))
 		}
 		r.run = nil
+		if r.m != nil {
+			r.m.reassembled.Add(context.Background(), 1, topicAttr(run.first.Topic))
+		}
 		return append(out, assembled(run))
 	}
 	return out
@@ -286,6 +295,9 @@ func (r *reassembler) fail(reason string) *sarama.ConsumerMessage {
 	}
 	if run.last == nil {
 		run.last = run.first
+	}
+	if r.m != nil {
+		r.m.brokenRuns.Add(context.Background(), 1, topicAttr(run.first.Topic))
 	}
 	out := withoutFragHeaders(run.first, run.last.Offset)
 	out.Headers = append(out.Headers, &sarama.RecordHeader{Key: []byte(MetaFragError), Value: []byte(fmt.Sprintf(

@@ -44,6 +44,7 @@ func logAdapter(l *slog.Logger) watermill.LoggerAdapter {
 // is a plain bool).
 type publisher struct {
 	cfg    Config
+	m      *metrics
 	inner  *wmkafka.Publisher
 	mu     sync.RWMutex // Publish holds it shared, Close exclusively
 	closed bool
@@ -63,6 +64,10 @@ func NewPublisher(cfg Config) (message.Publisher, error) {
 	if err != nil {
 		return nil, err
 	}
+	m, err := newMetrics(cfg.MeterProvider)
+	if err != nil {
+		return nil, err
+	}
 	inner, err := wmkafka.NewPublisher(wmkafka.PublisherConfig{
 		Brokers:               cfg.Brokers,
 		Marshaler:             wmkafka.NewWithPartitioningMarshaler(PartitionKey),
@@ -71,7 +76,9 @@ func NewPublisher(cfg Config) (message.Publisher, error) {
 	if err != nil {
 		return nil, classify(err, cfg, "connecting the Kafka publisher")
 	}
-	return NewFragmenter(&publisher{cfg: cfg, inner: inner}, cfg.MaxMessageBytes), nil
+	f := NewFragmenter(&publisher{cfg: cfg, m: m, inner: inner}, cfg.MaxMessageBytes)
+	f.m = m
+	return f, nil
 }
 
 func (p *publisher) Publish(topic string, msgs ...*message.Message) error {
@@ -81,8 +88,14 @@ func (p *publisher) Publish(topic string, msgs ...*message.Message) error {
 		return newError(ErrClosed, false, "kafka: publish to "+topic+" after Close", nil)
 	}
 	for i, msg := range msgs {
-		if err := p.inner.Publish(topic, msg); err != nil {
-			return classify(err, p.cfg, fmt.Sprintf("publishing message %s (%d of %d) to %s", msg.UUID, i+1, len(msgs), topic))
+		start := time.Now()
+		err := p.inner.Publish(topic, msg)
+		if err != nil {
+			err = classify(err, p.cfg, fmt.Sprintf("publishing message %s (%d of %d) to %s", msg.UUID, i+1, len(msgs), topic))
+		}
+		p.m.published(topic, len(msg.Payload), time.Since(start), err)
+		if err != nil {
+			return err
 		}
 	}
 	return nil
@@ -128,6 +141,10 @@ func NewSubscriber(cfg Config) (message.Subscriber, error) {
 	if err != nil {
 		return nil, err
 	}
+	m, err := newMetrics(cfg.MeterProvider)
+	if err != nil {
+		return nil, err
+	}
 	nackDelay := cfg.Consumer.NackResendDelay
 	if nackDelay == 0 {
 		nackDelay = wmkafka.NoSleep
@@ -139,7 +156,7 @@ func NewSubscriber(cfg Config) (message.Subscriber, error) {
 		ConsumerGroup:         cfg.Consumer.Group,
 		NackResendSleep:       nackDelay,
 		ReconnectRetrySleep:   time.Second,
-		Tracer:                reassemblingTracer{limit: cfg.MaxReassembledBytes},
+		Tracer:                reassemblingTracer{limit: cfg.MaxReassembledBytes, m: m},
 	}, logAdapter(cfg.Logger))
 	if err != nil {
 		return nil, classify(err, cfg, "creating the Kafka subscriber")
@@ -172,7 +189,10 @@ func (s *subscriber) Close() error {
 // interface, the one place it lets us wrap the sarama consumer) to
 // reassemble fragment runs below Watermill, where we control which offsets
 // are marked.
-type reassemblingTracer struct{ limit int }
+type reassemblingTracer struct {
+	limit int
+	m     *metrics
+}
 
 func (reassemblingTracer) WrapConsumer(c sarama.Consumer) sarama.Consumer { return c }
 
@@ -187,12 +207,13 @@ func (reassemblingTracer) WrapSyncProducer(_ *sarama.Config, p sarama.SyncProduc
 }
 
 func (t reassemblingTracer) WrapConsumerGroupHandler(h sarama.ConsumerGroupHandler) sarama.ConsumerGroupHandler {
-	return reassemblingHandler{ConsumerGroupHandler: h, limit: t.limit}
+	return reassemblingHandler{ConsumerGroupHandler: h, limit: t.limit, m: t.m}
 }
 
 type reassemblingHandler struct {
 	sarama.ConsumerGroupHandler
 	limit int
+	m     *metrics
 }
 
 // ConsumeClaim feeds the wrapped handler the reassembled records of the
@@ -207,7 +228,7 @@ func (h reassemblingHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, clai
 	go func() {
 		defer wg.Done()
 		defer close(out)
-		r := reassembler{limit: h.limit}
+		r := reassembler{limit: h.limit, m: h.m}
 		for {
 			var m *sarama.ConsumerMessage
 			var ok bool
