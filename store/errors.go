@@ -3,6 +3,8 @@ package store
 import (
 	"errors"
 	"fmt"
+
+	"github.com/dc2dc/dc2dc/pipeline/failure"
 )
 
 // Sentinels, to be checked with errors.Is. Each error the store returns wraps
@@ -90,3 +92,25 @@ func (e *DecodeError) Error() string {
 
 // Is makes errors.Is(err, ErrCorruptRecord) true.
 func (e *DecodeError) Is(target error) bool { return target == ErrCorruptRecord }
+
+// Classification for package pipeline/failure: every error of the store is
+// permanent for the operation that got it (a retry of the same call cannot
+// help), and those an operator must act on carry a DC2DC-E4xxx code.
+
+// ioError marks a read or write failure of Pebble (disk full, permissions).
+func ioError(err error) error { return failure.WithCode(failure.CodeCheckpointIO, err) }
+
+// FailureClass implements failure.Classifier.
+func (e *RegressionError) FailureClass() failure.Class { return failure.ClassPermanent }
+
+// FailureClass implements failure.Classifier.
+func (e *LockedError) FailureClass() failure.Class { return failure.ClassPermanent }
+
+// FailureCode implements failure.Coder.
+func (e *LockedError) FailureCode() failure.Code { return failure.CodeCheckpointLocked }
+
+// FailureClass implements failure.Classifier.
+func (e *DecodeError) FailureClass() failure.Class { return failure.ClassPermanent }
+
+// FailureCode implements failure.Coder.
+func (e *DecodeError) FailureCode() failure.Code { return failure.CodeCheckpointCorrupt }

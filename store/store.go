@@ -14,6 +14,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/dc2dc/dc2dc/pipeline/failure"
 )
 
 // storeFormat is the version of the key layout; it is kept in the store's
@@ -129,9 +130,9 @@ func classifyOpenError(dir string, err error) error {
 	case isLockConflict(err):
 		return &LockedError{Dir: dir, PID: lockHolder(filepath.Join(dir, "LOCK")), Err: err}
 	case pebble.IsCorruptionError(err):
-		return fmt.Errorf("%w: %s: %v; move the directory aside (keep it for diagnosis) and let dc2dc resynchronise the shards it held", ErrCorrupt, dir, err)
+		return failure.WithCode(failure.CodeCheckpointCorrupt, fmt.Errorf("%w: %s: %v; move the directory aside (keep it for diagnosis) and let dc2dc resynchronise the shards it held", ErrCorrupt, dir, err))
 	}
-	return fmt.Errorf("store: opening the checkpoint store %s: %w", dir, err)
+	return ioError(fmt.Errorf("store: opening the checkpoint store %s: %w", dir, err))
 }
 
 // checkFormat writes the format record into a new store and refuses a store
@@ -145,14 +146,14 @@ func (s *Store) checkFormat() error {
 		}
 		return s.db.Set(formatKey, []byte{storeFormat}, pebble.Sync)
 	case err != nil:
-		return fmt.Errorf("store: reading the format of %s: %w", s.dir, err)
+		return ioError(fmt.Errorf("store: reading the format of %s: %w", s.dir, err))
 	}
 	defer closer.Close()
 	if len(v) != 1 || v[0] == 0 {
-		return fmt.Errorf("%w: %s: format record %x is garbage", ErrCorrupt, s.dir, v)
+		return failure.WithCode(failure.CodeCheckpointCorrupt, fmt.Errorf("%w: %s: format record %x is garbage", ErrCorrupt, s.dir, v))
 	}
 	if v[0] > storeFormat {
-		return fmt.Errorf("%w: %s has format %d, this dc2dc knows up to %d: use a newer dc2dc", ErrIncompatible, s.dir, v[0], storeFormat)
+		return failure.Permanent(fmt.Errorf("%w: %s has format %d, this dc2dc knows up to %d: use a newer dc2dc", ErrIncompatible, s.dir, v[0], storeFormat))
 	}
 	return nil
 }
@@ -173,7 +174,7 @@ func (s *Store) Close() error {
 	delete(openDirs.m, s.reg)
 	openDirs.Unlock()
 	if err != nil {
-		return fmt.Errorf("store: closing %s: %w", s.dir, err)
+		return ioError(fmt.Errorf("store: closing %s: %w", s.dir, err))
 	}
 	return nil
 }
@@ -217,7 +218,7 @@ func (s *Store) get(key []byte) (Record, error) {
 		return nil, fmt.Errorf("%w: no %s checkpoint for %s", ErrNotFound, k, strings.TrimSuffix(sync+"/"+shard, "/"))
 	}
 	if err != nil {
-		return nil, fmt.Errorf("store: reading %q: %w", key, err)
+		return nil, ioError(fmt.Errorf("store: reading %q: %w", key, err))
 	}
 	defer closer.Close()
 	return decodeRecord(key, v)
@@ -378,7 +379,7 @@ func (s *Store) writeGroups(groups [][]Record, guard bool) []error {
 		for k := range latest {
 			delete(s.last[stripeOf([]byte(k))], k) // state unknown: re-read next time
 		}
-		err = fmt.Errorf("store: committing %d checkpoint(s) to %s: %w", batch.Count(), s.dir, err)
+		err = ioError(fmt.Errorf("store: committing %d checkpoint(s) to %s: %w", batch.Count(), s.dir, err))
 		for _, gi := range committed {
 			errs[gi] = err
 		}
@@ -499,7 +500,7 @@ func (s *Store) deleteKeys(keys [][]byte) ([]Record, error) {
 	}
 	start := time.Now()
 	if err := batch.Commit(s.wo); err != nil {
-		return nil, fmt.Errorf("store: deleting checkpoints in %s: %w", s.dir, err)
+		return nil, ioError(fmt.Errorf("store: deleting checkpoints in %s: %w", s.dir, err))
 	}
 	s.committed(int(batch.Count()), 1, start)
 	for _, r := range deleted {
@@ -521,7 +522,7 @@ func (s *Store) Export(dir string) error {
 	}
 	defer done()
 	if err := s.db.Checkpoint(dir, pebble.WithFlushedWAL()); err != nil {
-		return fmt.Errorf("store: exporting %s to %s: %w", s.dir, dir, err)
+		return ioError(fmt.Errorf("store: exporting %s to %s: %w", s.dir, dir, err))
 	}
 	return nil
 }
@@ -558,7 +559,7 @@ func (s *Store) List(f Filter) ([]Record, error) {
 		}
 		it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
 		if err != nil {
-			return nil, fmt.Errorf("store: listing %s: %w", s.dir, err)
+			return nil, ioError(fmt.Errorf("store: listing %s: %w", s.dir, err))
 		}
 		for ok := it.First(); ok; ok = it.Next() {
 			r, err := decodeRecord(it.Key(), it.Value())
@@ -572,7 +573,7 @@ func (s *Store) List(f Filter) ([]Record, error) {
 			out = append(out, r)
 		}
 		if err := it.Close(); err != nil {
-			return nil, fmt.Errorf("store: listing %s: %w", s.dir, err)
+			return nil, ioError(fmt.Errorf("store: listing %s: %w", s.dir, err))
 		}
 	}
 	return out, nil

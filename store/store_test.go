@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/dc2dc/dc2dc/pipeline/failure"
 	"go.uber.org/goleak"
 )
 
@@ -568,5 +569,29 @@ func TestEvents(t *testing.T) {
 	}
 	if len(refused) != 1 || refused[0].Want.(SourcePosition).Tick != 9 {
 		t.Fatalf("refused: %+v", refused)
+	}
+}
+
+func TestErrorsAreClassified(t *testing.T) {
+	cases := []struct {
+		err  error
+		code failure.Code
+	}{
+		{&LockedError{Dir: "/x", PID: 1}, failure.CodeCheckpointLocked},
+		{&DecodeError{Key: []byte("k"), Reason: "r"}, failure.CodeCheckpointCorrupt},
+		{&RegressionError{Have: src("a", 1, 2), Want: src("a", 1, 1)}, ""},
+		{ioError(errors.New("disk full")), failure.CodeCheckpointIO},
+		{classifyOpenError("/x", pebble.ErrCorruption), failure.CodeCheckpointCorrupt},
+	}
+	for _, c := range cases {
+		if !failure.IsPermanent(c.err) {
+			t.Errorf("%v: class %v, want permanent", c.err, failure.Classify(c.err))
+		}
+		if got := failure.CodeOf(c.err); got != c.code {
+			t.Errorf("%v: code %q, want %q", c.err, got, c.code)
+		}
+	}
+	if err := classifyOpenError("/x", pebble.ErrCorruption); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("coded corruption error lost its sentinel: %v", err)
 	}
 }
