@@ -7,6 +7,8 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/dc2dc/dc2dc/events"
 )
 
 // Config configures the consumer chain. Zero values take defaults; Validate
@@ -20,6 +22,10 @@ type Config struct {
 	// store). Nil: dedupe works from memory only, so after a restart every
 	// replayed batch is handed to the (idempotent) handler again.
 	Applied AppliedPositions
+	// OnGap is told about every batch Dedupe refuses because a batch before
+	// it is missing (see Dedupe); the receive task asks for a resync of the
+	// shard. Nil: the gap is only logged by Poison and counted.
+	OnGap func(shard string, applied events.Position, b *events.Batch)
 	// Retry configures retries of retryable handler errors.
 	Retry RetryConfig
 	// Locate says where a consumed message came from (default
@@ -85,11 +91,13 @@ func New(cfg Config) (*Chain, error) {
 		_ = m.Close()
 		return nil, err
 	}
+	d := NewDedupe(cfg.Applied, m)
+	d.OnGap = cfg.OnGap
 	return &Chain{
 		Tracing: NewTracing(cfg.TracerProvider),
 		Poison:  p,
 		Metrics: m,
-		Dedupe:  NewDedupe(cfg.Applied, m),
+		Dedupe:  d,
 		Retry:   r,
 	}, nil
 }

@@ -27,8 +27,12 @@ func TestConfigValidate(t *testing.T) {
 // The chain, called directly: every outcome of the order in doc.go.
 func TestChainOutcomes(t *testing.T) {
 	poison := newRecordingPublisher()
+	var gaps []string
 	c, err := New(Config{PoisonTopic: "poison", PoisonPublisher: poison,
-		Retry: RetryConfig{InitialInterval: time.Millisecond, MaxInterval: time.Millisecond}})
+		Retry: RetryConfig{InitialInterval: time.Millisecond, MaxInterval: time.Millisecond},
+		OnGap: func(shard string, applied events.Position, b *events.Batch) {
+			gaps = append(gaps, shard+" "+applied.String()+" "+b.Prev.String())
+		}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,6 +65,7 @@ func TestChainOutcomes(t *testing.T) {
 	b20 := after(batchAt(testShard, 1, 20, 0, 1), b10)
 	b30 := after(batchAt(testShard, 1, 30, 0, 1), b10)
 	b40 := after(batchAt(testShard, 1, 40, 0, 1), b30)
+	b60 := after(batchAt(testShard, 1, 60, 0, 1), batchAt(testShard, 1, 50, 0, 1))
 	steps := []struct {
 		name       string
 		msg        *message.Message
@@ -73,6 +78,7 @@ func TestChainOutcomes(t *testing.T) {
 		{"retry heals", msgFor(t, b30), false, ""},
 		{"foreign is poisoned", message.NewMessage("f", []byte("x")), false, failure.CodeForeignMessage},
 		{"unclassified is nacked", msgFor(t, b40), true, ""},
+		{"gap is poisoned and reported", msgFor(t, b60), false, failure.CodeStreamGap},
 	}
 	for _, st := range steps {
 		before := len(poison.topic("poison"))
@@ -94,6 +100,9 @@ func TestChainOutcomes(t *testing.T) {
 	want := []events.Position{b10.Pos, b30.Pos}
 	if len(applied) != len(want) || applied[0] != want[0] || applied[1] != want[1] {
 		t.Errorf("applied %v, want %v", applied, want)
+	}
+	if len(gaps) != 1 || gaps[0] != testShard.String()+" 1:30.0 1:50.0" {
+		t.Errorf("OnGap calls %v", gaps)
 	}
 	c.ReleaseShard(testShard.String())
 	if _, ok, _ := c.Dedupe.Applied(testShard.String()); ok {
