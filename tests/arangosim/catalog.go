@@ -129,11 +129,20 @@ func (c *Cluster) DropDatabase(name string) error {
 	c.mu.Unlock()
 	for _, s := range c.dbservers {
 		s.mu.Lock()
+		var dropped []*Shard
 		for _, sh := range shards {
+			if _, ok := s.replicas[sh.Name]; ok {
+				dropped = append(dropped, sh)
+			}
 			delete(s.replicas, sh.Name)
 		}
 		delete(s.dbs, name)
 		s.mu.Unlock()
+		if c.persist != nil {
+			for _, sh := range dropped {
+				c.persist.truncateReplica(s, sh)
+			}
+		}
 		s.logCatalog(databaseMarker(MarkerDatabaseDrop, db))
 	}
 	c.trx.dropDatabase(name)
@@ -366,6 +375,9 @@ func (s *Server) dropReplica(sh *Shard) {
 	s.mu.Unlock()
 	if ok {
 		s.logCatalog(collectionMarker(MarkerCollectionDrop, sh, nil))
+		if s.c.persist != nil {
+			s.c.persist.truncateReplica(s, sh)
+		}
 	}
 }
 

@@ -214,15 +214,13 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 		}
 		c.persist = p
 		restored = ok
+		p.attach()
 	}
 	if !restored {
 		if err := c.bootstrap(); err != nil {
 			c.closePersist()
 			return nil, err
 		}
-	}
-	if c.persist != nil {
-		c.persist.attach()
 	}
 	for i, s := range c.servers {
 		port := 0
@@ -234,6 +232,7 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 			return nil, err
 		}
 	}
+	c.persistCatalog() // the ports are known now
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()

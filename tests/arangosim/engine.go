@@ -58,10 +58,11 @@ type opResult struct {
 
 // change is a decided modification of one document, applied verbatim on every replica.
 type change struct {
-	sh  *Shard
-	key string
-	doc *Doc // nil = remove
-	old *Doc
+	sh   *Shard
+	key  string
+	doc  *Doc // nil = remove
+	old  *Doc
+	data []byte // rendered marker data, computed once for every replica
 }
 
 var keyChars = func() (t [256]bool) {
@@ -513,6 +514,12 @@ func (c *Cluster) commitChanges(changes []change, oneTrx bool) {
 	}
 	var groups []*group
 	idx := map[[2]any]*group{}
+	for i := range changes {
+		ch := &changes[i]
+		if ch.doc != nil {
+			ch.data = ch.doc.JSON(ch.sh.Coll.Name)
+		}
+	}
 	for _, ch := range changes {
 		for _, s := range ch.sh.Servers() {
 			if !s.up.Load() && s.everStarted() {
@@ -573,7 +580,11 @@ func (s *Server) applyChanges(chs []change, forceTrx bool) {
 		m[ch.key] = ch.doc
 		r.unindex(old)
 		r.index(ch.doc)
-		ms = append(ms, documentMarker(MarkerDocument, ch.sh, tid, ch.doc.JSON(ch.sh.Coll.Name)))
+		data := ch.data
+		if data == nil {
+			data = ch.doc.JSON(ch.sh.Coll.Name)
+		}
+		ms = append(ms, documentMarker(MarkerDocument, ch.sh, tid, data))
 	}
 	if cur != nil {
 		cur.mu.Unlock()

@@ -208,6 +208,13 @@ func jsonKind(v []byte) byte {
 
 // compactJSON validates and compacts a request body.
 func compactJSON(b []byte) ([]byte, error) {
+	if bytes.IndexAny(b, " \t\r\n") < 0 {
+		// Already compact (what JSON encoders send): validating is enough.
+		if !json.Valid(b) {
+			return nil, errBadJSON
+		}
+		return b, nil
+	}
 	var buf bytes.Buffer
 	buf.Grow(len(b))
 	if err := json.Compact(&buf, b); err != nil {
@@ -239,6 +246,13 @@ func appendQuotedUint(dst []byte, v uint64) []byte {
 
 // appendFields writes members as `"k":v,...` (no braces).
 func appendFields(dst []byte, fs []field) []byte {
+	if dst == nil {
+		n := 0
+		for _, f := range fs {
+			n += len(f.Key) + len(f.Val) + 4
+		}
+		dst = make([]byte, 0, n)
+	}
 	for i, f := range fs {
 		if i > 0 {
 			dst = append(dst, ',')
