@@ -92,7 +92,7 @@ func resolverFor(shard events.ShardRef, coll string) *mapResolver {
 }
 
 // rev returns a valid _rev string for n (n > 0).
-func rev(n uint64) string { return revtree.EncodeHLC(1<<50 + n) }
+func rev(n uint64) string { return revtree.EncodeHLC(uint64(1795000000000)<<20 + n) }
 
 func docEvent(key string, n uint64, extra string) *events.Document {
 	d := fmt.Sprintf(`{"_key":%q,"_rev":%q,"n":%d%s}`, key, rev(n), n, extra)
