@@ -63,6 +63,11 @@ type Batcher struct {
 	closing chan struct{}
 	done    chan struct{}
 
+	// sendMu orders Add against Close: Add holds it shared while it
+	// queues, Close exclusively while it marks the batcher closed, so
+	// every record an Add accepted is queued before Run drains.
+	sendMu sync.RWMutex
+
 	mu       sync.Mutex
 	closed   bool
 	ran      bool
@@ -104,6 +109,8 @@ func (b *Batcher) Add(ctx context.Context, r events.Record) error {
 	}
 	size := Size(r)
 	units := min(size, b.cfg.MaxBytes)
+	b.sendMu.RLock()
+	defer b.sendMu.RUnlock()
 	b.mu.Lock()
 	if b.closed {
 		b.mu.Unlock()
@@ -175,6 +182,8 @@ func (b *Batcher) release(units int) {
 // Close says no more records will come: Run emits what is buffered and
 // returns nil. Idempotent.
 func (b *Batcher) Close() {
+	b.sendMu.Lock()
+	defer b.sendMu.Unlock()
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if !b.closed {

@@ -483,3 +483,51 @@ func TestSizeBoundsEncoding(t *testing.T) {
 		}
 	}
 }
+
+// Records accepted by Adds racing with Close from other goroutines are all
+// emitted; the others get ErrClosed.
+func TestBatcherAddCloseRace(t *testing.T) {
+	for round := 0; round < 20; round++ {
+		c := &collector{}
+		b, err := New(Config{MaxRecords: 3, Linger: time.Millisecond}, Stream{Shard: shard, Epoch: 1}, c.emit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		errc := make(chan error, 1)
+		go func() { errc <- b.Run(context.Background()) }()
+		var accepted sync.WaitGroup
+		var mu sync.Mutex
+		ok := 0
+		for g := 0; g < 4; g++ {
+			accepted.Add(1)
+			go func() {
+				defer accepted.Done()
+				for i := 0; i < 50; i++ {
+					err := b.Add(context.Background(), hb(1))
+					if errors.Is(err, ErrClosed) {
+						return
+					}
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					mu.Lock()
+					ok++
+					mu.Unlock()
+				}
+			}()
+		}
+		b.Close()
+		accepted.Wait()
+		if err := <-errc; err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, o := range c.get() {
+			n += len(o.Batch.Records)
+		}
+		if n != ok {
+			t.Fatalf("round %d: %d records accepted, %d emitted", round, ok, n)
+		}
+	}
+}
