@@ -227,3 +227,7 @@ func DecodeCode(de *events.DecodeError) Code {
 	}
 	return CodeMalformed
 }
+
+// FixOf returns what the operator should do about err: the fix text of its
+// code, or "" when it has no (known) code.
+func FixOf(err error) string { return CodeOf(err).Fix() }

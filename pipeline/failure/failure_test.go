@@ -182,6 +182,16 @@ func TestCatalog(t *testing.T) {
 	}
 }
 
+func TestFixOf(t *testing.T) {
+	err := fmt.Errorf("tail: %w", WithCode(CodeWALPruned, errors.New("tick 5 is gone")))
+	if FixOf(err) == "" || FixOf(err) != CodeWALPruned.Fix() {
+		t.Errorf("FixOf = %q", FixOf(err))
+	}
+	if FixOf(errors.New("plain")) != "" || FixOf(nil) != "" {
+		t.Error("FixOf of an uncoded error must be empty")
+	}
+}
+
 func TestDecodeCodes(t *testing.T) {
 	for reason, want := range map[string]Code{
 		"malformed": CodeMalformed, "unsupported-version": CodeUnsupportedVersion,
