@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
+	"net/http"
 	"net/url"
 	"strings"
 	"sync"
@@ -19,6 +21,7 @@ import (
 // Client is a connection to one ArangoDB cluster. It is safe for concurrent use.
 type Client struct {
 	cfg       Config
+	transport *http.Transport
 	drv       driver.Client
 	coord     *Conn
 	superAuth driver.Authentication // nil without a JWT secret
@@ -36,6 +39,16 @@ func New(cfg Config) (*Client, error) {
 		return nil, failure.WithCode(failure.CodeConfigInvalid, err)
 	}
 	c := &Client{cfg: cfg, dbservers: make(map[string]*Conn), endpoints: make(map[string]string)}
+	c.transport = &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:          200,
+		MaxIdleConnsPerHost:   64,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ExpectContinueTimeout: time.Second,
+		TLSClientConfig:       cfg.TLS,
+	}
 	if cfg.JWTSecret != "" {
 		hdr, err := driverjwt.CreateArangodJwtAuthorizationHeader(cfg.JWTSecret, cfg.ServerID)
 		if err != nil {
@@ -73,6 +86,7 @@ func (c *Client) newConnection(eps []string, auth driver.Authentication) (driver
 	conn, err := driverhttp.NewConnection(driverhttp.ConnectionConfig{
 		Endpoints: eps,
 		TLSConfig: c.cfg.TLS,
+		Transport: c.transport,
 	})
 	if err != nil {
 		return nil, failure.WithCode(failure.CodeConfigInvalid, fmt.Errorf("arangodb endpoints %v: %w", eps, err))
@@ -83,6 +97,12 @@ func (c *Client) newConnection(eps []string, auth driver.Authentication) (driver
 		}
 	}
 	return conn, nil
+}
+
+// Close releases the client's idle connections. Requests after Close open
+// new ones.
+func (c *Client) Close() {
+	c.transport.CloseIdleConnections()
 }
 
 // Config returns the (defaulted) configuration.

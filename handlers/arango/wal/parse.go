@@ -197,7 +197,7 @@ func ParseMarker(raw []byte) (events.Record, error) {
 		if err := errors.Join(needCUID(), needData()); err != nil {
 			return events.Record{}, err
 		}
-		key, rev, err := keyRev(m.Data)
+		key, rev, err := KeyRev(m.Data)
 		if err != nil {
 			return bad("tick %d: %v", tick, err)
 		}
@@ -235,10 +235,10 @@ func stringOrNumber(raw json.RawMessage) (string, error) {
 	return n.String(), nil
 }
 
-// keyRev reads _key and _rev of a document (or of a remove marker's data).
+// KeyRev reads _key and _rev of a document (or of a remove marker's data).
 // arangod writes _key, _id, _from, _to and _rev first, so it stops reading as
 // soon as it has both and never walks the user attributes of a large document.
-func keyRev(data json.RawMessage) (key, rev string, err error) {
+func KeyRev(data json.RawMessage) (key, rev string, err error) {
 	if len(data) == 0 || data[0] != '{' {
 		return "", "", errors.New("data is not an object")
 	}

@@ -1,0 +1,506 @@
+package source
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/dc2dc/dc2dc/events"
+	"github.com/dc2dc/dc2dc/handlers/arango/client"
+	"github.com/dc2dc/dc2dc/handlers/arango/revtree"
+	"github.com/dc2dc/dc2dc/handlers/arango/wal"
+	"github.com/dc2dc/dc2dc/pipeline/failure"
+)
+
+// batch is a replication batch (snapshot) on the leader.
+type batch struct {
+	conn *client.Conn
+	db   string
+	id   string
+	tick uint64
+}
+
+// snapshot takes the snapshot of this epoch and returns its tick.
+func (s *Source) snapshot(ctx context.Context) (uint64, error) {
+	// Everything before SnapshotBegin is emitted may be retried in place.
+	var (
+		conn  *client.Conn
+		b     *batch
+		aTree *revtree.Tree
+		bTree *revtree.Tree
+		err   error
+	)
+	for n := 1; ; n++ {
+		conn, err = s.conn(ctx)
+		if err != nil {
+			return 0, err
+		}
+		if s.target != nil && bTree == nil {
+			bTree, err = s.target.Tree(ctx)
+			if err != nil {
+				err = fmt.Errorf("target revision tree of %s: %w", s.shard.Ref, err)
+			}
+		}
+		if err == nil {
+			b, err = s.createBatch(ctx, conn)
+		}
+		if err == nil && bTree != nil && bTree.Count() > 0 {
+			// A's tree is only needed to compare: a full dump does without it.
+			if aTree, err = s.fetchTree(ctx, b); err != nil {
+				b.delete()
+			}
+		}
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			return 0, ctx.Err()
+		}
+		if !failure.IsRetryable(err) {
+			return 0, err
+		}
+		if werr := s.retryWait(ctx, n, err); werr != nil {
+			return 0, werr
+		}
+	}
+	defer b.delete()
+
+	// Keep the batch alive while it is used; a failed extension cancels the snapshot.
+	kctx, cancel := context.WithCancelCause(ctx)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		s.keepAlive(kctx, b, cancel)
+	}()
+	defer func() {
+		cancel(nil)
+		wg.Wait()
+	}()
+
+	mode := events.SnapshotFull
+	if bTree != nil && bTree.Count() > 0 {
+		mode = events.SnapshotRevisions
+		if aTree == nil {
+			return 0, failure.Permanent(fmt.Errorf("shard %s: the leader does not support revision trees, but the target is not empty: a full resync into a non-empty target would keep documents A no longer has", s.shard.Ref))
+		}
+	}
+	var count int64
+	if aTree != nil {
+		count = int64(aTree.Count())
+	}
+	pos := Position{Epoch: s.start.Epoch, Leader: s.leader, Phase: PhaseSnapshot, SnapshotTick: b.tick}
+	begin := events.Record{Event: &events.SnapshotBegin{SnapshotTick: b.tick, Leader: s.leader, Mode: mode, Documents: count}}
+	if err := s.emit(kctx, []events.Record{begin}, pos); err != nil {
+		return 0, s.snapshotFailed(ctx, kctx, err)
+	}
+	var sent int64
+	if mode == events.SnapshotFull {
+		sent, err = s.dump(kctx, b, pos)
+	} else {
+		sent, err = s.repair(kctx, b, aTree, bTree, pos)
+	}
+	if err != nil {
+		return 0, s.snapshotFailed(ctx, kctx, err)
+	}
+	end := events.Record{Tick: b.tick, Event: &events.SnapshotEnd{SnapshotTick: b.tick, Documents: sent}}
+	endPos := Position{Epoch: s.start.Epoch, Leader: s.leader, Phase: PhaseTailing, SnapshotTick: b.tick, Tick: b.tick}
+	if err := s.emit(kctx, []events.Record{end}, endPos); err != nil {
+		return 0, s.snapshotFailed(ctx, kctx, err)
+	}
+	s.cfg.Logger.Info("source: snapshot done", "shard", s.shard.Ref.String(), "leader", s.leader,
+		"tick", b.tick, "mode", mode, "documents", sent)
+	return b.tick, nil
+}
+
+// snapshotFailed turns a failure after SnapshotBegin into the epoch's end:
+// the snapshot cannot be continued in place (the dump cursor lives in the
+// batch, and chunks were emitted), so a retryable failure needs a new epoch.
+func (s *Source) snapshotFailed(ctx, kctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if cause := context.Cause(kctx); cause != nil && !errors.Is(cause, context.Canceled) {
+		err = cause
+	}
+	var ne *NewEpochError
+	if errors.As(err, &ne) {
+		return err
+	}
+	if failure.IsRetryable(err) {
+		l, _ := s.leaderChanged()
+		return s.newEpoch(ReasonSnapshotFailed, l, err)
+	}
+	return err
+}
+
+func (s *Source) idQuery() url.Values {
+	q := url.Values{}
+	if s.cfg.ServerID != 0 {
+		q.Set("serverId", strconv.FormatUint(s.cfg.ServerID, 10))
+	}
+	if s.cfg.SyncerID != 0 {
+		q.Set("syncerId", strconv.FormatUint(s.cfg.SyncerID, 10))
+	}
+	if s.cfg.ClientInfo != "" {
+		q.Set("clientInfo", s.cfg.ClientInfo)
+	}
+	return q
+}
+
+func (s *Source) what() string {
+	return fmt.Sprintf("shard %s of database %q", s.shard.Name, s.shard.Ref.Database)
+}
+
+func (s *Source) createBatch(ctx context.Context, conn *client.Conn) (*batch, error) {
+	db := s.shard.Ref.Database
+	body := []byte(`{"ttl":` + strconv.Itoa(int(s.cfg.BatchTTL/time.Second)) + `}`)
+	resp, err := conn.Do(ctx, client.Request{Method: "POST", Path: client.DBPath(db, "_api/replication/batch"),
+		Query: s.idQuery(), Body: body, What: fmt.Sprintf("database %q", db)}, 200)
+	if err != nil {
+		return nil, err
+	}
+	var ans struct {
+		ID       string `json:"id"`
+		LastTick string `json:"lastTick"`
+	}
+	if err := json.Unmarshal(resp.Body, &ans); err != nil || ans.ID == "" {
+		return nil, failure.Permanent(fmt.Errorf("POST batch on %s: invalid answer %.200q", conn.Endpoint(), resp.Body))
+	}
+	tick, err := strconv.ParseUint(ans.LastTick, 10, 64)
+	if err != nil || tick == 0 {
+		return nil, failure.Permanent(fmt.Errorf("POST batch on %s: invalid lastTick %q", conn.Endpoint(), ans.LastTick))
+	}
+	return &batch{conn: conn, db: db, id: ans.ID, tick: tick}, nil
+}
+
+func (b *batch) path() string { return client.DBPath(b.db, "_api/replication/batch", url.PathEscape(b.id)) }
+
+// delete removes the batch; it runs on its own short deadline so it also
+// happens when the source's context has ended.
+func (b *batch) delete() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, _ = b.conn.Do(ctx, client.Request{Method: "DELETE", Path: b.path()}, 204, 200, 404)
+}
+
+// keepAlive extends the batch every ttl/4 until ctx ends. A batch the
+// leader no longer knows cancels the snapshot.
+func (s *Source) keepAlive(ctx context.Context, b *batch, cancel context.CancelCauseFunc) {
+	every := s.cfg.BatchTTL / 4
+	body := []byte(`{"ttl":` + strconv.Itoa(int(s.cfg.BatchTTL/time.Second)) + `}`)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		_, err := b.conn.Do(ctx, client.Request{Method: "PUT", Path: b.path(), Query: s.idQuery(), Body: body}, 204, 200)
+		if err != nil && ctx.Err() == nil {
+			s.cfg.Logger.Warn("source: cannot extend the replication batch", "shard", s.shard.Ref.String(), "error", err)
+			if client.IsErrorNum(err, client.ErrNumCursorNotFound) || client.HTTPStatus(err) == 404 {
+				cancel(failure.Retryable(fmt.Errorf("replication batch %s expired on %s: %w", b.id, b.conn.Endpoint(), err)))
+				return
+			}
+		}
+	}
+}
+
+// fetchTree reads A's revision tree at the batch; nil when the server does
+// not support revision trees (501).
+func (s *Source) fetchTree(ctx context.Context, b *batch) (*revtree.Tree, error) {
+	q := s.idQuery()
+	q.Set("collection", s.shard.Name)
+	q.Set("batchId", b.id)
+	q.Set("onlyPopulated", "true")
+	resp, err := b.conn.Do(ctx, client.Request{Method: "GET", Path: client.DBPath(b.db, "_api/replication/revisions/tree"),
+		Query: q, What: s.what()}, 200)
+	if err != nil {
+		if client.HTTPStatus(err) == 501 {
+			return nil, nil
+		}
+		return nil, err
+	}
+	t, err := revtree.Parse(resp.Body)
+	if err != nil {
+		return nil, failure.Permanent(fmt.Errorf("revision tree of %s on %s: %w", s.what(), b.conn.Endpoint(), err))
+	}
+	return t, nil
+}
+
+// dump sends every document of the snapshot in SnapshotDocuments chunks.
+func (s *Source) dump(ctx context.Context, b *batch, pos Position) (int64, error) {
+	var sent int64
+	var from uint64
+	for {
+		q := s.idQuery()
+		q.Set("collection", s.shard.Name)
+		q.Set("batchId", b.id)
+		q.Set("useEnvelope", "false")
+		q.Set("chunkSize", strconv.Itoa(s.cfg.DumpChunkSize))
+		q.Set("from", strconv.FormatUint(from, 10))
+		q.Set("to", strconv.FormatUint(b.tick+1, 10))
+		if s.isSystem() {
+			q.Set("includeSystem", "true")
+		}
+		resp, err := b.conn.Do(ctx, client.Request{Method: "GET", Path: client.DBPath(b.db, "_api/replication/dump"),
+			Query: q, What: s.what()}, 200, 204)
+		if err != nil {
+			return sent, err
+		}
+		if resp.Status == 204 || len(resp.Body) == 0 {
+			return sent, nil
+		}
+		docs, err := splitDocuments(resp.Body)
+		if err != nil {
+			return sent, failure.Permanent(fmt.Errorf("dump of %s on %s: %w", s.what(), b.conn.Endpoint(), err))
+		}
+		if err := s.emitDocs(ctx, docs, pos); err != nil {
+			return sent, err
+		}
+		sent += int64(len(docs))
+		if resp.Header(wal.HeaderCheckMore) != "true" {
+			return sent, nil
+		}
+		li, _ := strconv.ParseUint(resp.Header(wal.HeaderLastIncluded), 10, 64)
+		if li > from {
+			from = li
+		}
+	}
+}
+
+// splitDocuments splits a JSON-lines body into documents, verbatim.
+func splitDocuments(body []byte) ([]json.RawMessage, error) {
+	var out []json.RawMessage
+	for len(body) > 0 {
+		line := body
+		if i := bytes.IndexByte(body, '\n'); i >= 0 {
+			line, body = body[:i], body[i+1:]
+		} else {
+			body = nil
+		}
+		line = bytes.TrimSpace(line)
+		if len(line) == 0 {
+			continue
+		}
+		if line[0] != '{' || !json.Valid(line) {
+			return nil, fmt.Errorf("dump line %.100q is not a JSON object", line)
+		}
+		out = append(out, json.RawMessage(line))
+	}
+	return out, nil
+}
+
+// emitDocs emits documents in SnapshotDocuments chunks within the bounds.
+func (s *Source) emitDocs(ctx context.Context, docs []json.RawMessage, pos Position) error {
+	for len(docs) > 0 {
+		n, size := 0, 0
+		for n < len(docs) && n < s.cfg.MaxRecords && (n == 0 || size+len(docs[n]) <= s.cfg.MaxBytes) {
+			size += len(docs[n])
+			n++
+		}
+		chunk := slices.Clone(docs[:n])
+		if err := s.emit(ctx, []events.Record{{Event: &events.SnapshotDocuments{Docs: chunk}}}, pos); err != nil {
+			return err
+		}
+		docs = docs[n:]
+	}
+	return nil
+}
+
+// repair runs the revision-tree protocol against the target: it sends the
+// documents the target lacks or holds in another revision, then removes
+// what only the target holds.
+func (s *Source) repair(ctx context.Context, b *batch, aTree, bTree *revtree.Tree, pos Position) (int64, error) {
+	ranges, err := aTree.Diff(bTree)
+	if err != nil {
+		return 0, failure.Permanent(fmt.Errorf("comparing the revision trees of %s: %w", s.shard.Ref, err))
+	}
+	if len(ranges) == 0 {
+		return 0, nil
+	}
+	aRevs, err := s.revisionsInRanges(ctx, b, ranges)
+	if err != nil {
+		return 0, err
+	}
+	bRevs, err := s.target.Revisions(ctx, ranges)
+	if err != nil {
+		return 0, fmt.Errorf("target revisions of %s: %w", s.shard.Ref, err)
+	}
+	inB := make(map[uint64]struct{}, len(bRevs))
+	for _, kr := range bRevs {
+		v, err := revtree.DecodeHLC(kr.Rev)
+		if err != nil {
+			return 0, failure.Permanent(fmt.Errorf("target revision of key %q: %w", kr.Key, err))
+		}
+		inB[v] = struct{}{}
+	}
+	inA := make(map[uint64]struct{}, len(aRevs))
+	var missing []uint64
+	for _, r := range aRevs {
+		inA[r] = struct{}{}
+		if _, ok := inB[r]; !ok {
+			missing = append(missing, r)
+		}
+	}
+	sentKeys := make(map[string]struct{}, len(missing))
+	var sent int64
+	for len(missing) > 0 {
+		n := min(len(missing), s.cfg.DocumentsPerRequest)
+		docs, err := s.fetchDocuments(ctx, b, missing[:n])
+		if err != nil {
+			return sent, err
+		}
+		if len(docs) == 0 {
+			return sent, failure.Permanent(fmt.Errorf("revisions/documents of %s on %s answered no document", s.what(), b.conn.Endpoint()))
+		}
+		kept := docs[:0]
+		for _, d := range docs {
+			if string(bytes.TrimSpace(d)) == "{}" {
+				continue // not in the snapshot (cannot happen for revisions it listed)
+			}
+			key, _, err := wal.KeyRev(d)
+			if err != nil {
+				return sent, failure.Permanent(fmt.Errorf("revisions/documents of %s: %w", s.what(), err))
+			}
+			sentKeys[key] = struct{}{}
+			kept = append(kept, d)
+		}
+		if err := s.emitDocs(ctx, kept, pos); err != nil {
+			return sent, err
+		}
+		sent += int64(len(kept))
+		missing = missing[len(docs):]
+	}
+	var removes []events.KeyRev
+	flush := func() error {
+		if len(removes) == 0 {
+			return nil
+		}
+		err := s.emit(ctx, []events.Record{{Event: &events.SnapshotRemove{Keys: removes}}}, pos)
+		removes = nil
+		return err
+	}
+	for _, kr := range bRevs {
+		v, _ := revtree.DecodeHLC(kr.Rev)
+		if _, ok := inA[v]; ok {
+			continue
+		}
+		if _, ok := sentKeys[kr.Key]; ok {
+			continue // replaced by A's revision above
+		}
+		removes = append(removes, kr)
+		if len(removes) >= s.cfg.MaxRecords {
+			if err := flush(); err != nil {
+				return sent, err
+			}
+		}
+	}
+	return sent, flush()
+}
+
+// revisionsInRanges lists A's revisions in the ranges (PUT
+// /revisions/ranges, following resume), ascending.
+func (s *Source) revisionsInRanges(ctx context.Context, b *batch, ranges []revtree.Range) ([]uint64, error) {
+	body := []byte{'['}
+	for i, r := range ranges {
+		if i > 0 {
+			body = append(body, ',')
+		}
+		body = append(body, `["`...)
+		body = revtree.AppendHLC(body, r.Min)
+		body = append(body, `","`...)
+		body = revtree.AppendHLC(body, r.Max)
+		body = append(body, `"]`...)
+	}
+	body = append(body, ']')
+	var out []uint64
+	resume := ""
+	for {
+		q := s.idQuery()
+		q.Set("collection", s.shard.Name)
+		q.Set("batchId", b.id)
+		q.Set("encodeAsHLC", "true")
+		if resume != "" {
+			q.Set("resumeHLC", resume)
+		}
+		resp, err := b.conn.Do(ctx, client.Request{Method: "PUT", Path: client.DBPath(b.db, "_api/replication/revisions/ranges"),
+			Query: q, Body: body, What: s.what()}, 200)
+		if err != nil {
+			return nil, err
+		}
+		var ans struct {
+			Ranges    [][]string `json:"ranges"`
+			ResumeHLC string     `json:"resumeHLC"`
+			Resume    string     `json:"resume"`
+		}
+		if err := json.Unmarshal(resp.Body, &ans); err != nil {
+			return nil, failure.Permanent(fmt.Errorf("revisions/ranges of %s on %s: %w", s.what(), b.conn.Endpoint(), err))
+		}
+		for _, rg := range ans.Ranges {
+			for _, r := range rg {
+				v, err := revtree.DecodeHLC(r)
+				if err != nil {
+					return nil, failure.Permanent(fmt.Errorf("revisions/ranges of %s: %w", s.what(), err))
+				}
+				if len(out) > 0 && v <= out[len(out)-1] {
+					return nil, failure.Permanent(fmt.Errorf("revisions/ranges of %s: revision %s not ascending", s.what(), r))
+				}
+				out = append(out, v)
+			}
+		}
+		next := ans.ResumeHLC
+		if next == "" {
+			next = ans.Resume
+		}
+		if next == "" {
+			return out, nil
+		}
+		if next == resume {
+			return nil, failure.Permanent(fmt.Errorf("revisions/ranges of %s: resume %s does not advance", s.what(), next))
+		}
+		resume = next
+	}
+}
+
+// fetchDocuments reads documents by revision (PUT /revisions/documents). The
+// answer may hold fewer documents than asked for (the server truncates);
+// the caller asks again for the rest.
+func (s *Source) fetchDocuments(ctx context.Context, b *batch, revs []uint64) ([]json.RawMessage, error) {
+	body := []byte{'['}
+	for i, r := range revs {
+		if i > 0 {
+			body = append(body, ',')
+		}
+		body = append(body, '"')
+		body = revtree.AppendHLC(body, r)
+		body = append(body, '"')
+	}
+	body = append(body, ']')
+	q := s.idQuery()
+	q.Set("collection", s.shard.Name)
+	q.Set("batchId", b.id)
+	q.Set("encodeAsHLC", "true")
+	resp, err := b.conn.Do(ctx, client.Request{Method: "PUT", Path: client.DBPath(b.db, "_api/replication/revisions/documents"),
+		Query: q, Body: body, What: s.what()}, 200)
+	if err != nil {
+		return nil, err
+	}
+	var docs []json.RawMessage
+	if err := json.Unmarshal(resp.Body, &docs); err != nil {
+		return nil, failure.Permanent(fmt.Errorf("revisions/documents of %s on %s: %w", s.what(), b.conn.Endpoint(), err))
+	}
+	if len(docs) > len(revs) {
+		return nil, failure.Permanent(fmt.Errorf("revisions/documents of %s: %d documents for %d revisions", s.what(), len(docs), len(revs)))
+	}
+	return docs, nil
+}

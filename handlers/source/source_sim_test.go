@@ -1,0 +1,217 @@
+package source
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	driver "github.com/arangodb/go-driver"
+
+	"github.com/dc2dc/dc2dc/events"
+)
+
+type doc struct {
+	Key string `json:"_key"`
+	N   int    `json:"n"`
+	Pad string `json:"pad,omitempty"`
+}
+
+// op is one write as the client saw it.
+type op struct {
+	key    string
+	rev    string // the new revision; "" for a remove
+	remove bool
+	trx    bool
+}
+
+// TestTailEveryLeaderExactlyOnce tails the three shards of a collection with
+// replicationFactor 2 on their leaders while a client inserts, updates,
+// removes and runs a stream transaction; every operation must arrive exactly
+// once, in order, on its shard's stream, the transaction's part between its
+// start and commit in one Emit.
+func TestTailEveryLeaderExactlyOnce(t *testing.T) {
+	e := newEnv(t, 3)
+	col, shards, id := e.collection("shop", "orders", 3, 2)
+	ctx := context.Background()
+
+	reps := make([]*replica, len(shards))
+	runners := make([]*runner, len(shards))
+	for i, s := range shards {
+		reps[i] = newReplica()
+		runners[i] = e.run(testConfig(), shardOf("shop", "orders", id, s), reps[i], false, Start{Epoch: 1})
+	}
+	// Wait until every source finished its (empty) snapshot.
+	for i := range shards {
+		e.waitFor("snapshot end", func() bool {
+			p, ok := reps[i].lastPos()
+			return ok && p.Phase == PhaseTailing
+		})
+	}
+
+	var ops []op
+	for i := 0; i < 150; i++ {
+		meta, err := col.CreateDocument(ctx, doc{Key: key(i), N: i})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ops = append(ops, op{key: key(i), rev: meta.Rev})
+	}
+	for i := 0; i < 150; i += 3 {
+		meta, err := col.UpdateDocument(ctx, key(i), map[string]any{"n": -i})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ops = append(ops, op{key: key(i), rev: meta.Rev})
+	}
+	for i := 1; i < 150; i += 5 {
+		if _, err := col.RemoveDocument(ctx, key(i)); err != nil {
+			t.Fatal(err)
+		}
+		ops = append(ops, op{key: key(i), remove: true})
+	}
+	// A stream transaction over several shards.
+	db, _ := e.drv.Database(ctx, "shop")
+	tid, err := db.BeginTransaction(ctx, driver.TransactionCollections{Write: []string{"orders"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tctx := driver.WithTransactionID(ctx, tid)
+	var trxOps []op
+	for i := 1000; i < 1010; i++ {
+		meta, err := col.CreateDocument(tctx, doc{Key: key(i), N: i})
+		if err != nil {
+			t.Fatal(err)
+		}
+		trxOps = append(trxOps, op{key: key(i), rev: meta.Rev, trx: true})
+	}
+	meta, err := col.UpdateDocument(tctx, key(3), map[string]any{"n": 3333})
+	if err != nil {
+		t.Fatal(err)
+	}
+	trxOps = append(trxOps, op{key: key(3), rev: meta.Rev, trx: true})
+	if _, err := col.RemoveDocument(tctx, key(9)); err != nil {
+		t.Fatal(err)
+	}
+	trxOps = append(trxOps, op{key: key(9), remove: true, trx: true})
+	if err := db.CommitTransaction(ctx, tid, nil); err != nil {
+		t.Fatal(err)
+	}
+	ops = append(ops, trxOps...)
+	for i := 2000; i < 2020; i++ {
+		meta, err := col.CreateDocument(ctx, doc{Key: key(i), N: i})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ops = append(ops, op{key: key(i), rev: meta.Rev})
+	}
+
+	// Which shard holds which key: from A's final state and from the
+	// removed keys' first insert.
+	shardOfKey := map[string]int{}
+	for i, s := range shards {
+		e.waitFor("shard "+s.Name+" to catch up", func() bool {
+			return sameState(e.leaderDocs("shop", s.Name), reps[i].state()) == ""
+		})
+	}
+	for i := range shards {
+		for _, em := range reps[i].allEmits() {
+			for _, r := range em.recs {
+				if d, ok := r.Event.(*events.Document); ok {
+					if prev, seen := shardOfKey[d.Key]; seen && prev != i {
+						t.Fatalf("key %s on shards %d and %d", d.Key, prev, i)
+					}
+					shardOfKey[d.Key] = i
+				}
+			}
+		}
+	}
+	total := 0
+	for i, s := range shards {
+		var want []string
+		for _, o := range ops {
+			if shardOfKey[o.key] != i {
+				continue
+			}
+			if o.remove {
+				want = append(want, "remove "+o.key)
+			} else {
+				want = append(want, "document "+o.key+" "+o.rev)
+			}
+		}
+		var got []string
+		inTrx := false
+		trxRecords := 0
+		for _, em := range reps[i].allEmits() {
+			openInEmit := false
+			for _, r := range em.recs {
+				switch ev := r.Event.(type) {
+				case *events.Document:
+					got = append(got, "document "+ev.Key+" "+ev.Rev)
+					if inTrx {
+						trxRecords++
+						if ev.TID == "0" || ev.TID == "" {
+							t.Errorf("shard %d: document %s inside a transaction without tid", i, ev.Key)
+						}
+					}
+				case *events.Remove:
+					got = append(got, "remove "+ev.Key)
+					if inTrx {
+						trxRecords++
+					}
+				case *events.TransactionStart:
+					inTrx, openInEmit = true, true
+				case *events.TransactionCommit:
+					if !openInEmit {
+						t.Errorf("shard %d: commit without its start in the same Emit", i)
+					}
+					inTrx, openInEmit = false, false
+				}
+			}
+			if openInEmit {
+				t.Errorf("shard %d: transaction start without commit in one Emit", i)
+			}
+		}
+		if strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Errorf("shard %d (%s): stream\n%s\nwant\n%s", i, s.Name, strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+		// Every transactional op of this shard travelled inside a transaction
+		// (multi-op write batches are transactions too, so there may be more).
+		n := 0
+		for _, o := range trxOps {
+			if shardOfKey[o.key] == i {
+				n++
+			}
+		}
+		if trxRecords < n {
+			t.Errorf("shard %d: %d records inside transactions, want at least %d", i, trxRecords, n)
+		}
+		total += len(got)
+	}
+	if total != len(ops) {
+		t.Errorf("%d operations arrived, want %d", total, len(ops))
+	}
+	for i, r := range runners {
+		if err := r.stopped(); err != nil {
+			t.Errorf("runner %d: %v", i, err)
+		}
+		if ep := r.newEpochs(); len(ep) != 0 {
+			t.Errorf("runner %d: unexpected new epochs %v", i, ep)
+		}
+	}
+	// Positions never go back.
+	for i := range reps {
+		var prev Position
+		for _, em := range reps[i].allEmits() {
+			if em.pos.Phase == PhaseTailing && em.pos.Tick < prev.Tick {
+				t.Errorf("shard %d: position went back from %d to %d", i, prev.Tick, em.pos.Tick)
+			}
+			if em.pos.Phase == PhaseTailing {
+				prev = em.pos
+			}
+		}
+	}
+	_ = fmt.Sprint
+	_ = errors.New
+}
