@@ -181,7 +181,9 @@ func (s *Source) createBatch(ctx context.Context, conn *client.Conn) (*batch, er
 	return &batch{conn: conn, db: db, id: ans.ID, tick: tick}, nil
 }
 
-func (b *batch) path() string { return client.DBPath(b.db, "_api/replication/batch", url.PathEscape(b.id)) }
+func (b *batch) path() string {
+	return client.DBPath(b.db, "_api/replication/batch", url.PathEscape(b.id))
+}
 
 // delete removes the batch; it runs on its own short deadline so it also
 // happens when the source's context has ended.
