@@ -90,10 +90,6 @@ func renderItemError(e *ArangoError) []byte {
 	b = strconv.AppendInt(b, int64(e.Num), 10)
 	b = append(b, `,"errorMessage":`...)
 	b = appendQuoted(b, e.Message)
-	if len(e.Extra) > 0 {
-		b = append(b, ',')
-		b = appendFields(b, e.Extra)
-	}
 	return append(b, '}')
 }
 
@@ -353,6 +349,8 @@ func handleDocumentRead(w http.ResponseWriter, r *Request) {
 	etag := `"` + EncodeRev(d.Rev) + `"`
 	w.Header().Set("Etag", etag)
 	if inm := r.Header.Get("If-None-Match"); inm != "" && ifMatch(inm) == d.Rev {
+		w.Header().Set("Content-Type", "text/plain")
+		w.Header().Set("Content-Length", "0")
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
@@ -364,11 +362,7 @@ func handleDocumentRead(w http.ResponseWriter, r *Request) {
 		writeErr(w, conflictErr(col, d))
 		return
 	}
-	if head {
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusOK)
-		return
-	}
+	// For HEAD the server drops the body but keeps its Content-Length.
 	writeRaw(w, http.StatusOK, d.JSON(col.Name))
 }
 

@@ -144,7 +144,7 @@ func (col *Collection) parseDocOp(kind opKind, raw []byte, keyHint string, o wri
 						op.err = newErr(http.StatusBadRequest, errNumDocumentRevBad, "illegal document revision")
 						return op
 					}
-					continue
+					v = ^uint64(0) // matches no stored revision
 				}
 				op.hasRev, op.rev = true, v
 			}

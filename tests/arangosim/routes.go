@@ -1,5 +1,7 @@
 package arangosim
 
+import "net/http"
+
 // setupRoutes registers the arangod API of the server's role, then every routeSetups hook.
 func (s *Server) setupRoutes() {
 	// Both roles.
@@ -12,6 +14,9 @@ func (s *Server) setupRoutes() {
 	s.Handle("POST /_open/auth", AccessOpen, handleOpenAuth)
 	s.Handle("GET /_api/database/current", AccessUser, handleDatabaseCurrent)
 	s.Handle("GET /_api/replication/logger-state", AccessUser, handleLoggerState)
+	s.Handle("GET /_api/engine", AccessUser, func(w http.ResponseWriter, r *Request) {
+		writeRaw(w, http.StatusOK, []byte(`{"name":"rocksdb","supports":{"indexes":["primary","edge","hash","skiplist","ttl","persistent","geo","fulltext","mdi","mdi-prefixed","inverted"],"aliases":{"indexes":{"hash":"persistent","skiplist":"persistent","zkd":"mdi"}}},"endianness":"big"}`))
+	})
 	if s.Role == RoleDBServer {
 		s.Handle("GET /_api/wal/tail", AccessSuperuser, handleWalTail)
 		s.Handle("PUT /_api/wal/tail", AccessSuperuser, handleWalTail)

@@ -382,7 +382,7 @@ func handleUserGrant(w http.ResponseWriter, r *Request) {
 	if coll != "" {
 		key = db + "/" + coll
 	}
-	writeRaw(w, http.StatusOK, fieldsToObject([]field{{key, quoteJSON(req.Grant)}, {"error", boolJSON(false)}, {"code", intJSON(200)}}))
+	writeRaw(w, http.StatusOK, fieldsToObject([]field{{key, quoteJSON(req.Grant)}, {"code", intJSON(200)}, {"error", boolJSON(false)}}))
 }
 
 func handleUserRevoke(w http.ResponseWriter, r *Request) {
