@@ -155,6 +155,11 @@ func BenchmarkSaramaConsumerGroup(b *testing.B) {
 }
 
 func benchWatermillPublish(b *testing.B, goroutines int, codec string) {
+	benchWatermillPublishBatch(b, goroutines, 1, codec)
+}
+
+// benchWatermillPublishBatch publishes batch messages per Publish call.
+func benchWatermillPublishBatch(b *testing.B, goroutines, batch int, codec string) {
 	cfg, topic := benchSetup(b)
 	cfg.Compression = codec
 	pub := kafkatest.NewPublisher(b, cfg)
@@ -168,14 +173,19 @@ func benchWatermillPublish(b *testing.B, goroutines int, codec string) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			msgs := make([]*message.Message, 0, batch)
 			for {
-				i := next.Add(1)
-				if i > int64(b.N) {
+				i := next.Add(int64(batch)) - int64(batch)
+				if i >= int64(b.N) {
 					return
 				}
-				m := message.NewMessage("m", p)
-				m.Metadata.Set(kafka.MetaShard, "db/c/"+strconv.Itoa(int(i%64)))
-				if err := pub.Publish(topic, m); err != nil {
+				msgs = msgs[:0]
+				for j := i; j < min(i+int64(batch), int64(b.N)); j++ {
+					m := message.NewMessage("m", p)
+					m.Metadata.Set(kafka.MetaShard, "db/c/"+strconv.Itoa(int(j%64)))
+					msgs = append(msgs, m)
+				}
+				if err := pub.Publish(topic, msgs...); err != nil {
 					b.Error(err)
 					return
 				}
@@ -190,6 +200,8 @@ func BenchmarkWatermillPublish(b *testing.B) {
 	b.Run("1goroutine", func(b *testing.B) { benchWatermillPublish(b, 1, "none") })
 	b.Run("32goroutines", func(b *testing.B) { benchWatermillPublish(b, 32, "none") })
 	b.Run("32goroutines-lz4", func(b *testing.B) { benchWatermillPublish(b, 32, "lz4") })
+	b.Run("1goroutine-100perCall", func(b *testing.B) { benchWatermillPublishBatch(b, 1, 100, "none") })
+	b.Run("4goroutines-100perCall", func(b *testing.B) { benchWatermillPublishBatch(b, 4, 100, "none") })
 }
 
 func BenchmarkWatermillSubscribe(b *testing.B) {

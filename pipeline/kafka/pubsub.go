@@ -43,11 +43,13 @@ func logAdapter(l *slog.Logger) watermill.LoggerAdapter {
 // Close safe to call concurrently with Publish (watermill-kafka's closed flag
 // is a plain bool).
 type publisher struct {
-	cfg    Config
-	m      *metrics
-	inner  *wmkafka.Publisher
-	mu     sync.RWMutex // Publish holds it shared, Close exclusively
-	closed bool
+	cfg       Config
+	m         *metrics
+	inner     *wmkafka.Publisher
+	marshaler wmkafka.Marshaler
+	producer  sarama.SyncProducer // inner's producer, for pipelined multi-message sends
+	mu        sync.RWMutex        // Publish holds it shared, Close exclusively
+	closed    bool
 }
 
 // NewPublisher returns a Watermill publisher on watermill-kafka: idempotent
@@ -68,15 +70,18 @@ func NewPublisher(cfg Config) (message.Publisher, error) {
 	if err != nil {
 		return nil, err
 	}
+	marshaler := wmkafka.NewWithPartitioningMarshaler(PartitionKey)
+	capture := &producerCapture{}
 	inner, err := wmkafka.NewPublisher(wmkafka.PublisherConfig{
 		Brokers:               cfg.Brokers,
-		Marshaler:             wmkafka.NewWithPartitioningMarshaler(PartitionKey),
+		Marshaler:             marshaler,
 		OverwriteSaramaConfig: sc,
+		Tracer:                capture,
 	}, logAdapter(cfg.Logger))
 	if err != nil {
 		return nil, classify(err, cfg, "connecting the Kafka publisher")
 	}
-	f := NewFragmenter(&publisher{cfg: cfg, m: m, inner: inner}, cfg.MaxMessageBytes)
+	f := NewFragmenter(&publisher{cfg: cfg, m: m, inner: inner, marshaler: marshaler, producer: capture.p}, cfg.MaxMessageBytes)
 	f.m = m
 	return f, nil
 }
@@ -86,6 +91,9 @@ func (p *publisher) Publish(topic string, msgs ...*message.Message) error {
 	defer p.mu.RUnlock()
 	if p.closed {
 		return newError(ErrClosed, false, "kafka: publish to "+topic+" after Close", nil)
+	}
+	if len(msgs) > 1 && p.producer != nil {
+		return p.publishPipelined(topic, msgs)
 	}
 	for i, msg := range msgs {
 		start := time.Now()
@@ -99,6 +107,51 @@ func (p *publisher) Publish(topic string, msgs ...*message.Message) error {
 		}
 	}
 	return nil
+}
+
+// publishPipelined sends several messages with one SendMessages call:
+// sarama keeps them in flight together instead of waiting for one ack before
+// sending the next, and keeps their order within each partition (idempotent
+// producer, one request in flight per broker). Each failed message is
+// reported with its own classified error (joined in message order).
+func (p *publisher) publishPipelined(topic string, msgs []*message.Message) error {
+	pms := make([]*sarama.ProducerMessage, len(msgs))
+	index := make(map[*sarama.ProducerMessage]int, len(msgs))
+	for i, msg := range msgs {
+		pm, err := p.marshaler.Marshal(topic, msg)
+		if err != nil {
+			return newError(ErrKafka, false, fmt.Sprintf("kafka: cannot marshal message %s", msg.UUID), err)
+		}
+		pms[i] = pm
+		index[pm] = i
+	}
+	start := time.Now()
+	err := p.producer.SendMessages(pms)
+	took := time.Since(start)
+	failed := make([]error, len(msgs))
+	var perrs sarama.ProducerErrors
+	switch {
+	case err == nil:
+	case errors.As(err, &perrs):
+		for _, pe := range perrs {
+			if i, ok := index[pe.Msg]; ok {
+				failed[i] = classify(pe.Err, p.cfg, fmt.Sprintf("publishing message %s (%d of %d) to %s", msgs[i].UUID, i+1, len(msgs), topic))
+			}
+		}
+	default:
+		cerr := classify(err, p.cfg, fmt.Sprintf("publishing %d messages to %s", len(msgs), topic))
+		for i := range failed {
+			failed[i] = cerr
+		}
+	}
+	var errs []error
+	for i, msg := range msgs {
+		p.m.published(topic, len(msg.Payload), took, failed[i])
+		if failed[i] != nil && (len(errs) == 0 || failed[i] != errs[len(errs)-1]) {
+			errs = append(errs, failed[i])
+		}
+	}
+	return errors.Join(errs...)
 }
 
 func (p *publisher) Close() error {
@@ -192,6 +245,22 @@ func (s *subscriber) Close() error {
 type reassemblingTracer struct {
 	limit int
 	m     *metrics
+}
+
+// producerCapture hooks into watermill-kafka's publisher (through its tracer
+// interface) to get hold of its sarama SyncProducer for pipelined sends.
+type producerCapture struct{ p sarama.SyncProducer }
+
+func (*producerCapture) WrapConsumer(c sarama.Consumer) sarama.Consumer { return c }
+func (*producerCapture) WrapPartitionConsumer(pc sarama.PartitionConsumer) sarama.PartitionConsumer {
+	return pc
+}
+func (*producerCapture) WrapConsumerGroupHandler(h sarama.ConsumerGroupHandler) sarama.ConsumerGroupHandler {
+	return h
+}
+func (c *producerCapture) WrapSyncProducer(_ *sarama.Config, p sarama.SyncProducer) sarama.SyncProducer {
+	c.p = p
+	return p
 }
 
 func (reassemblingTracer) WrapConsumer(c sarama.Consumer) sarama.Consumer { return c }

@@ -10,6 +10,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"math/big"
 	"net"
 	"os"
@@ -239,6 +240,27 @@ func TestBrokerRejectsTooLargeRecord(t *testing.T) {
 	if err := pub.Publish("dc2dc.nosuch.data", kafkatest.Msg("db/c/0", 0, []byte("x"))); !errors.Is(err, kafka.ErrUnknownTopic) {
 		t.Fatalf("unknown topic: %v", err)
 	}
+
+	// Several messages in one call: every failed message is named (records
+	// batched with the too-large one fail with it), every other one lands.
+	msgs := []*message.Message{kafkatest.Msg("db/c/0", 1, []byte("a")), kafkatest.Msg("db/c/1", 2, random), kafkatest.Msg("db/c/2", 3, []byte("b"))}
+	err = pub.Publish(name, msgs...)
+	if !errors.Is(err, kafka.ErrMessageTooLarge) || !strings.Contains(err.Error(), msgs[1].UUID+" (2 of 3)") {
+		t.Fatalf("got %v, want message 2 of 3 reported as too large", err)
+	}
+	var landed []string
+	for i, m := range msgs {
+		if !strings.Contains(err.Error(), fmt.Sprintf("%s (%d of 3)", m.UUID, i+1)) {
+			landed = append(landed, m.UUID)
+		}
+	}
+	ch := kafkatest.Subscribe(t, kafkatest.NewSubscriber(t, cfg, "g"), name)
+	for i, m := range kafkatest.Receive(t, ch, len(landed)) {
+		if m.UUID != landed[i] {
+			t.Fatalf("delivered %s, want %s (not reported as failed)", m.UUID, landed[i])
+		}
+	}
+	kafkatest.ExpectNone(t, ch, 300*time.Millisecond)
 }
 
 func TestPublishAfterClose(t *testing.T) {
