@@ -59,13 +59,33 @@
 //
 // Retriable problems (brokers down, rebalances, timeouts, a produce error
 // after a broker lost state) restart the route with an exponential backoff;
-// the restart resumes from the target, so they cost time, not records. Two
-// conditions stop the mirror (Run returns a *StopError wrapping
-// ErrPermanent), because continuing would lose a record silently:
-// CodeRefused (the target refuses a record for good: too large, not
-// authorized) and CodeGap (a refused record is missing while a later record
-// of its partition reached the target). A CodeGap is detected only within
-// one process: after a restart the hole is invisible to the resume logic.
+// the restart resumes from the target, so they cost time, not records. The
+// target client rides out a target outage of up to a minute without failing
+// records (metadata retries), and retries failed produce requests.
+//
+// One hazard remains: sarama may give up on a record (no leader found) and
+// still deliver a later record of the same partition once the target is
+// back, which leaves a hole that resuming after the last record would keep.
+// So whenever a record fails, its offset is committed on the source with the
+// metadata "dc2dc-mirror:failed" (acknowledgements past it clear the mark),
+// and every (re)start checks, for each partition with such a failed offset,
+// that the target does not hold a later record without holding the failed
+// one. Two conditions stop the mirror (Run returns a *StopError wrapping
+// ErrPermanent), because continuing would lose a record:
+//
+//   - CodeRefused: the target refuses a record for good (larger than
+//     MaxMessageBytes or the broker's limit, not authorized, invalid).
+//   - CodeGap: the hole above was found. Re-forward the record by hand or
+//     reset the target partition, then commit the group's offset without the
+//     mark (e.g. kafka-consumer-groups --reset-offsets) and restart.
+//
+// A mirror killed within a second of a failure may die before the mark is
+// committed; the hole is then not detected.
+//
+// Shutdown is bounded: when Run's context ends, metadata retries stop at
+// once, records in flight get ShutdownTimeout to be acknowledged, then the
+// target connection is closed under them (the next run resumes from the
+// target anyway).
 //
 // # What is not guaranteed
 //

@@ -117,17 +117,22 @@ func (ps *partState) ack(off int64) bool {
 	return ps.failedAt < 0
 }
 
-func (ps *partState) refuse(off int64) {
+// refuse records that the target did not take off; it reports whether off
+// is now the partition's lowest failed offset.
+func (ps *partState) refuse(off int64) bool {
 	ps.mu.Lock()
+	defer ps.mu.Unlock()
 	if ps.failedAt < 0 || off < ps.failedAt {
 		ps.failedAt = off
+		return true
 	}
-	ps.mu.Unlock()
+	return false
 }
 
-// refusedMark is the metadata of a committed offset whose record the target
-// refused for good.
-const refusedMark = "dc2dc-mirror:refused"
+// failedMark is the metadata of a committed offset whose record the target
+// did not take (refused, or given up on); later records of the partition may
+// have reached the target.
+const failedMark = "dc2dc-mirror:failed"
 
 // ackRef travels in ProducerMessage.Metadata.
 type ackRef struct {
@@ -188,15 +193,15 @@ func (g *generation) Setup(sess sarama.ConsumerGroupSession) error {
 	}
 
 	g.parts = make(map[topicPartition]*partState, len(res))
-	// A record refused for good in an earlier run left its offset committed
-	// with refusedMark: treat it like a refusal of this process.
+	// A record that failed in an earlier run left its offset committed with
+	// failedMark: treat it like a failure of this process.
 	committed, err := g.srcAdmin.ListConsumerGroupOffsets(r.cfg.GroupID, claims)
 	if err != nil {
 		r.m.met.error(r.cfg.Name, errKindResume)
 		return fmt.Errorf("read committed offsets of group %s: %w", r.cfg.GroupID, err)
 	}
 	for tp := range res {
-		if b := committed.GetBlock(tp.topic, tp.partition); b != nil && b.Metadata == refusedMark && b.Offset >= 0 {
+		if b := committed.GetBlock(tp.topic, tp.partition); b != nil && b.Metadata == failedMark && b.Offset >= 0 {
 			if fa, ok := r.failedAt[tp]; !ok || b.Offset < fa {
 				r.failedAt[tp] = b.Offset
 			}
@@ -262,18 +267,21 @@ func (g *generation) ackLoop() {
 func (g *generation) errorLoop() {
 	for perr := range g.producer.Errors() {
 		ref := perr.Msg.Metadata.(ackRef)
-		ref.ps.refuse(ref.off)
+		lowest := ref.ps.refuse(ref.off)
 		r := g.r
 		r.m.met.error(r.cfg.Name, errKindProduce)
 		pos := SourcePos{r.cfg.From, ref.ps.tp.topic, ref.ps.tp.partition, ref.off}
+		if lowest {
+			// Commit the failed offset, marked, so that a later run (after
+			// a crash or a restart) that finds newer records of the
+			// partition in the target reports the hole (CodeGap) instead
+			// of resuming after it. Acknowledgements past it clear the mark.
+			g.sess.MarkOffset(pos.Topic, pos.Partition, pos.Offset, failedMark)
+			g.sess.ResetOffset(pos.Topic, pos.Partition, pos.Offset, failedMark)
+		}
 		var err error
 		if isRefusedForGood(perr.Err) {
 			err = &StopError{Code: CodeRefused, Route: r.cfg.Name, Pos: pos, Err: perr.Err}
-			// Commit the refused offset, marked, so a later run that finds
-			// newer records in the target reports the hole (CodeGap)
-			// instead of resuming after it.
-			g.sess.MarkOffset(pos.Topic, pos.Partition, pos.Offset, refusedMark)
-			g.sess.ResetOffset(pos.Topic, pos.Partition, pos.Offset, refusedMark)
 		} else {
 			err = fmt.Errorf("forward source record %s: %w", pos, perr.Err)
 		}

@@ -130,11 +130,12 @@ func newRoute(m *Mirror, rc Route) (*route, error) {
 	if err != nil {
 		return nil, err
 	}
-	dst, err := targetConfig(m.cfg.Clusters[rc.To], &m.cfg)
+	r := &route{}
+	dst, err := targetConfig(m.cfg.Clusters[rc.To], &m.cfg, &r.stopping)
 	if err != nil {
 		return nil, err
 	}
-	r := &route{
+	*r = route{
 		m: m, cfg: rc, srcCfg: src, dstCfg: dst,
 		names:    map[string]bool{},
 		log:      m.log.With("route", rc.Name, "from", rc.From, "to", rc.To),

@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -31,6 +32,9 @@ type route struct {
 	re             *regexp.Regexp
 	log            *slog.Logger
 	readyOnce      sync.Once
+	// stopping is set when Run's context ends; it cuts the target client's
+	// metadata retries short (see targetConfig).
+	stopping atomic.Bool
 
 	// failedAt holds, per partition, the lowest source offset the target
 	// refused in the previous generation. The next generation checks that
@@ -40,6 +44,8 @@ type route struct {
 
 // run keeps the route going until ctx is done or it stops for good.
 func (r *route) run(ctx context.Context) error {
+	stop := context.AfterFunc(ctx, func() { r.stopping.Store(true) })
+	defer stop()
 	backoff := 100 * time.Millisecond
 	for {
 		start := time.Now()

@@ -15,6 +15,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -87,7 +88,9 @@ func sourceConfig(cl ClusterConfig, c *Config) (*sarama.Config, error) {
 // idempotent producer that keeps the source partition (manual partitioner)
 // and retries retriable errors until the route gives up, plus a consumer to
 // read the last record of each target partition.
-func targetConfig(cl ClusterConfig, c *Config) (*sarama.Config, error) {
+//
+// stopping, once set, cuts metadata retries short.
+func targetConfig(cl ClusterConfig, c *Config, stopping *atomic.Bool) (*sarama.Config, error) {
 	sc, err := clientConfig(cl)
 	if err != nil {
 		return nil, err
@@ -108,6 +111,12 @@ func targetConfig(cl ClusterConfig, c *Config) (*sarama.Config, error) {
 	sc.Producer.Retry.Max = producerRetries
 	backoffMax := c.RetryBackoffMax.D()
 	sc.Producer.Retry.BackoffFunc = func(retries, _ int) time.Duration {
+		if stopping.Load() {
+			// sarama sleeps this long per record when it cannot find a
+			// leader; at shutdown let the records in flight fail fast
+			// (the next run resumes from the target).
+			return 0
+		}
 		d := 50 * time.Millisecond << min(retries, 16)
 		return min(d, backoffMax)
 	}
@@ -116,8 +125,13 @@ func targetConfig(cl ClusterConfig, c *Config) (*sarama.Config, error) {
 	// which leaves a hole. Let leader look-ups ride out a target outage of up
 	// to a minute (a broker restart) instead.
 	sc.Metadata.Retry.Max = 240
-	sc.Metadata.Retry.BackoffFunc = func(retries, maxRetries int) time.Duration {
-		return min(50*time.Millisecond<<min(maxRetries-retries, 4), 250*time.Millisecond)
+	sc.Metadata.Retry.BackoffFunc = func(retries, _ int) time.Duration {
+		if stopping.Load() {
+			// Longer than Metadata.Timeout: sarama gives up the look-up
+			// at once instead of waiting, so shutdown stays bounded.
+			return time.Hour
+		}
+		return min(50*time.Millisecond<<min(retries, 4), 250*time.Millisecond)
 	}
 	sc.Metadata.Timeout = time.Minute
 	sc.Consumer.IsolationLevel = sarama.ReadCommitted
