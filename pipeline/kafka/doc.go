@@ -15,7 +15,11 @@
 //     idempotent by default (acks=all, one in-flight request per broker,
 //     retries), so retries neither reorder nor duplicate records within a
 //     partition. Publish is synchronous: when it returns nil, every record
-//     was acknowledged by all in-sync replicas.
+//     was acknowledged by all in-sync replicas. A Publish of several
+//     messages keeps them in flight together (much faster than one call per
+//     message) in order within each partition; if it fails, the error names
+//     every failed message (records batched with a rejected one fail with
+//     it) and the messages it does not name were written.
 //   - Acked. A subscriber hands out one message per partition at a time.
 //     Acking it marks its offset; sarama commits marked offsets every
 //     Consumer.AutoCommitInterval and when the subscriber closes; the one
