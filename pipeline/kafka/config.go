@@ -324,6 +324,10 @@ func (c Config) saramaConfig() (*sarama.Config, error) {
 	sc.Version = v
 	sc.ClientID = c.ClientID
 	sc.Net.DialTimeout = c.DialTimeout
+	// Never let a metadata request create a topic with the broker's
+	// defaults (auto.create.topics.enable is on in many clusters): topics
+	// are created explicitly by EnsureTopics with their partition count.
+	sc.Metadata.AllowAutoTopicCreation = false
 	sc.Metadata.Retry.Max = 3
 	sc.Metadata.Retry.Backoff = c.Producer.RetryBackoff
 

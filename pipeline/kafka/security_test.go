@@ -323,8 +323,14 @@ func TestCloseWhilePublishing(t *testing.T) {
 	}
 }
 
-func TestSubscribeToMissingTopic(t *testing.T) {
-	c := startBroker(t, broker.Config{})
+// TestMissingTopicIsNotAutoCreated runs against a broker that would
+// auto-create topics (like many Kafka clusters): we never let it.
+func TestMissingTopicIsNotAutoCreated(t *testing.T) {
+	c := startBroker(t, broker.Config{AutoCreateTopics: true})
+	pub := kafkatest.NewPublisher(t, testConfig(c))
+	if err := pub.Publish("dc2dc.missing.data", kafkatest.Msg("db/c/0", 0, []byte("x"))); !errors.Is(err, kafka.ErrUnknownTopic) {
+		t.Fatalf("publish: %v, want ErrUnknownTopic", err)
+	}
 	sub := kafkatest.NewSubscriber(t, testConfig(c), "g")
 	_, err := sub.Subscribe(context.Background(), "dc2dc.missing.data")
 	if !errors.Is(err, kafka.ErrUnknownTopic) || !errors.Is(err, kafka.ErrPermanent) || !strings.Contains(err.Error(), "EnsureTopics") {
