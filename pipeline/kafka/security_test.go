@@ -167,6 +167,8 @@ func TestTLS(t *testing.T) {
 		roundTrip(t, cfg)
 		cfg.TLS.ServerName = "kafka.test"
 		roundTrip(t, cfg)
+		cfg.TLS = kafka.TLSConfig{Enable: true, InsecureSkipVerify: true}
+		roundTrip(t, cfg)
 
 		cfg.TLS = kafka.TLSConfig{Enable: true, CAFile: p.otherCAFile}
 		_, err := kafka.NewPublisher(cfg)
