@@ -46,10 +46,11 @@
 //
 // # Encoding and versioning
 //
-// The payload is JSON (documents are carried verbatim as they came from
-// ArangoDB, never re-encoded), with the envelope's major version in field "v"
-// and in the Kafka header dc2dc-v. Within a major version fields are only
-// added; decoders ignore unknown fields. A payload of a newer major version, an
+// The payload is a compact binary framing (codec.go) in which documents and
+// definitions are carried verbatim as the JSON bytes ArangoDB produced, never
+// re-encoded. The envelope's major version is its third byte and the Kafka
+// header dc2dc-v. Within a major version fields are only appended to a
+// record's body; decoders ignore bytes after the fields they know. A payload of a newer major version, an
 // unknown kind, or anything undecodable yields a *DecodeError (errors.Is
 // ErrUnsupportedVersion, ErrUnknownKind or ErrMalformed): the consumer routes
 // it to the poison topic with the reason and keeps going. Decoders never panic

@@ -26,7 +26,12 @@ type DecodeError struct {
 	err    error
 }
 
-func (e *DecodeError) Error() string { return e.err.Error() + ": " + e.Detail }
+func (e *DecodeError) Error() string {
+	if e.err == nil {
+		return "dc2dc decode error (" + e.Reason + "): " + e.Detail
+	}
+	return e.err.Error() + ": " + e.Detail
+}
 func (e *DecodeError) Unwrap() error { return e.err }
 
 func decodeErr(marker error, format string, args ...any) error {

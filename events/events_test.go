@@ -152,6 +152,13 @@ func TestDecodeRejects(t *testing.T) {
 	}
 }
 
+func TestHandBuiltDecodeErrorDoesNotPanic(t *testing.T) {
+	e := &DecodeError{Reason: "malformed", Detail: "x"}
+	if e.Error() == "" || errors.Unwrap(e) != nil {
+		t.Fatal("a hand-built DecodeError must still describe itself")
+	}
+}
+
 func TestNewerMinorFieldsAreIgnored(t *testing.T) {
 	// A body with bytes after the known fields (a newer minor revision) decodes.
 	body, err := appendBody(nil, &Remove{TID: "0", Key: "k", Rev: "r"})

@@ -81,6 +81,11 @@ func Consume(ctx context.Context, cfg ConsumeConfig) error {
 	if err := kafka.EnsureTopics(ctx, cfg.Kafka, []kafka.TopicSpec{{Name: topics.Poison, Partitions: 1}}); err != nil {
 		return err
 	}
+	// The data topic is created on this side by the mirror: subscribe only
+	// once it exists.
+	if _, err := kafka.WaitTopics(ctx, cfg.Kafka, 0, topics.Data); err != nil {
+		return err
+	}
 	ledger, err := OpenLedger(cfg.LedgerDir)
 	if err != nil {
 		return err
