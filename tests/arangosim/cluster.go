@@ -43,9 +43,11 @@ func (r Role) healthRole() string {
 
 // Cluster is a running simulated cluster.
 //
-// Locking order (never the reverse): Cluster.mu (catalog) → Shard.mu (one shard's
-// writes, all replicas) → Server.commitMu (read side for writes, write side for
-// snapshots) → Replica.mu → WAL.mu. No lock is held across network I/O.
+// Locking order (never the reverse): Shard.mu (one shard's writes, all replicas) →
+// Cluster.mu (catalog) → Server.commitMu (read side for writes, write side for
+// snapshots) → Server.mu (brief, never held while taking another lock but Replica.mu)
+// → Replica.mu → WAL.mu → persister.mu. Nothing takes Cluster.mu while holding
+// commitMu or a replica lock. No lock is held across network I/O.
 type Cluster struct {
 	cfg   Config
 	log   *slog.Logger

@@ -520,8 +520,14 @@ func (c *Cluster) commitChanges(changes []change, oneTrx bool) {
 			ch.data = ch.doc.JSON(ch.sh.Coll.Name)
 		}
 	}
+	placement := map[*Shard][]*Server{}
 	for _, ch := range changes {
-		for _, s := range ch.sh.Servers() {
+		servers, ok := placement[ch.sh]
+		if !ok {
+			servers = ch.sh.Servers()
+			placement[ch.sh] = servers
+		}
+		for _, s := range servers {
 			if !s.up.Load() && s.everStarted() {
 				continue
 			}
@@ -552,6 +558,14 @@ func (s *Server) applyChanges(chs []change, forceTrx bool) {
 		tid = s.c.tids.Add(1)
 		ms = append(ms, trxMarker(MarkerTrxStart, db, tid))
 	}
+	// Unique index definitions are read from the catalog before any data lock is taken
+	// (the catalog lock is never acquired while holding commitMu or a replica lock).
+	uniq := map[*Collection][]*Index{}
+	for _, ch := range chs {
+		if _, ok := uniq[ch.sh.Coll]; !ok {
+			uniq[ch.sh.Coll] = ch.sh.Coll.uniqueIndexes()
+		}
+	}
 	s.commitMu.RLock()
 	defer s.commitMu.RUnlock()
 	var cur *Replica
@@ -569,17 +583,18 @@ func (s *Server) applyChanges(chs []change, forceTrx bool) {
 		}
 		m := r.mutable()
 		old := m[ch.key]
+		ixs := uniq[ch.sh.Coll]
 		if ch.doc == nil {
 			delete(m, ch.key)
-			r.unindex(old)
+			r.unindex(old, ixs)
 			if old != nil {
 				ms = append(ms, documentMarker(MarkerRemove, ch.sh, tid, removeData(old.Key, old.Rev)))
 			}
 			continue
 		}
 		m[ch.key] = ch.doc
-		r.unindex(old)
-		r.index(ch.doc)
+		r.unindex(old, ixs)
+		r.index(ch.doc, ixs)
 		data := ch.data
 		if data == nil {
 			data = ch.doc.JSON(ch.sh.Coll.Name)

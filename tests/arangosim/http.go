@@ -50,7 +50,13 @@ type reqKey struct{}
 // Body returns the whole request body (read once).
 func (r *Request) Body() ([]byte, error) {
 	if !r.bodyOK {
-		r.body, r.bodyErr = io.ReadAll(r.Request.Body)
+		if n := r.ContentLength; n > 0 && n < 1<<30 {
+			buf := make([]byte, n)
+			_, r.bodyErr = io.ReadFull(r.Request.Body, buf)
+			r.body = buf
+		} else {
+			r.body, r.bodyErr = io.ReadAll(r.Request.Body)
+		}
 		r.bodyOK = true
 	}
 	return r.body, r.bodyErr

@@ -347,12 +347,12 @@ func uniqueErr(ix *Index, key string) *ArangoError {
 }
 
 // index adds d to this replica's unique indexes. Callers hold r.mu.
-func (r *Replica) index(d *Doc) {
+func (r *Replica) index(d *Doc, ixs []*Index) {
 	if len(r.unique) == 0 || d == nil {
 		return
 	}
 	fs := d.Fields()
-	for _, ix := range r.Shard.Coll.uniqueIndexes() {
+	for _, ix := range ixs {
 		m := r.unique[ix.ID]
 		if m == nil {
 			continue
@@ -364,12 +364,12 @@ func (r *Replica) index(d *Doc) {
 }
 
 // unindex removes d from this replica's unique indexes. Callers hold r.mu.
-func (r *Replica) unindex(d *Doc) {
+func (r *Replica) unindex(d *Doc, ixs []*Index) {
 	if len(r.unique) == 0 || d == nil {
 		return
 	}
 	fs := d.Fields()
-	for _, ix := range r.Shard.Coll.uniqueIndexes() {
+	for _, ix := range ixs {
 		m := r.unique[ix.ID]
 		if m == nil {
 			continue

@@ -196,7 +196,7 @@ func (e *replEnv) dumpAll(endpoint, query string) []map[string]any {
 	}
 }
 
-func shardLeaders(col *Collection) map[string]*Server {
+func replShardLeaders(col *Collection) map[string]*Server {
 	out := map[string]*Server{}
 	for _, sh := range col.Shards {
 		out[sh.Name] = sh.Leader()
@@ -380,8 +380,8 @@ func TestReplInventoryAndErrors(t *testing.T) {
 }
 
 // stripDoc returns the user attributes plus _key of a dumped document.
-func docIdentity(m map[string]any) string {
-	b, _ := json.Marshal(m) // map keys are sorted
+func replDocIdentity(m map[string]any) string {
+	b, _ := json.Marshal(m) // map replKeys are sorted
 	return string(b)
 }
 
@@ -400,11 +400,11 @@ func TestReplDumpOfThreeShardsEqualsTheDocuments(t *testing.T) {
 	want := map[string]string{}
 	for _, d := range in {
 		full := map[string]any{"_key": d["_key"], "_id": "dumped/" + d["_key"].(string), "_rev": revOf[d["_key"].(string)], "n": d["n"], "s": d["s"]}
-		want[d["_key"].(string)] = docIdentity(full)
+		want[d["_key"].(string)] = replDocIdentity(full)
 	}
 	for _, envelope := range []bool{true, false} {
 		got := map[string]string{}
-		for shard, leader := range shardLeaders(col) {
+		for shard, leader := range replShardLeaders(col) {
 			id, _ := e.batch(leader, 60)
 			q := url.Values{"collection": {shard}, "batchId": {id}, "chunkSize": {"700"}, "useEnvelope": {fmt.Sprint(envelope)}}
 			docs := e.dumpAll(leader.Endpoint(), q.Encode())
@@ -420,7 +420,7 @@ func TestReplDumpOfThreeShardsEqualsTheDocuments(t *testing.T) {
 				if _, dup := got[k]; dup {
 					t.Fatalf("document %s dumped twice", k)
 				}
-				got[k] = docIdentity(d)
+				got[k] = replDocIdentity(d)
 				rev, _ := revtree.DecodeHLC(d["_rev"].(string))
 				if p, _ := revtree.DecodeHLC(prev); prev != "" && rev < p {
 					t.Fatalf("dump not in revision order")
@@ -549,7 +549,7 @@ func TestReplRevisionProtocolFindsExactlyTheChangedDocuments(t *testing.T) {
 		}
 	}
 	after, tickAfter := e.batch(s, 120)
-	if a, b := mustUint(t, tickAfter), mustUint(t, tickBefore); a <= b {
+	if a, b := replMustUint(t, tickAfter), replMustUint(t, tickBefore); a <= b {
 		t.Fatalf("ticks %d then %d", b, a)
 	}
 
@@ -576,12 +576,12 @@ func TestReplRevisionProtocolFindsExactlyTheChangedDocuments(t *testing.T) {
 	}
 	leaderRevs := e.revisionsIn(s, sh.Name, after, ranges)
 	localRevs := e.revisionsIn(s, sh.Name, before, ranges)
-	onlyLeader := setMinus(leaderRevs, localRevs)
-	onlyLocal := setMinus(localRevs, leaderRevs)
-	if !sameSet(onlyLeader, changedRevs) {
+	onlyLeader := replSetMinus(leaderRevs, localRevs)
+	onlyLocal := replSetMinus(localRevs, leaderRevs)
+	if !replSameSet(onlyLeader, changedRevs) {
 		t.Fatalf("revisions to fetch %v, want the 5 new versions %v", onlyLeader, changedRevs)
 	}
-	if !sameSet(onlyLocal, goneRevs) {
+	if !replSameSet(onlyLocal, goneRevs) {
 		t.Fatalf("revisions to remove %v, want the 4 old versions %v", onlyLocal, goneRevs)
 	}
 
@@ -622,7 +622,7 @@ func TestReplRevisionProtocolFindsExactlyTheChangedDocuments(t *testing.T) {
 	}
 }
 
-func mustUint(t *testing.T, s string) uint64 {
+func replMustUint(t *testing.T, s string) uint64 {
 	t.Helper()
 	v, err := strconv.ParseUint(s, 10, 64)
 	if err != nil {
@@ -631,7 +631,7 @@ func mustUint(t *testing.T, s string) uint64 {
 	return v
 }
 
-func setMinus(a, b []string) []string {
+func replSetMinus(a, b []string) []string {
 	in := map[string]bool{}
 	for _, x := range b {
 		in[x] = true
@@ -645,7 +645,7 @@ func setMinus(a, b []string) []string {
 	return out
 }
 
-func sameSet(a, b []string) bool {
+func replSameSet(a, b []string) bool {
 	a, b = slices.Clone(a), slices.Clone(b)
 	slices.Sort(a)
 	slices.Sort(b)
