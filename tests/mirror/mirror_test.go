@@ -65,7 +65,9 @@ func createTopic(t *testing.T, addr, topic string, parts int32) {
 
 // produceSeq writes n records spread over the shards, each shard's values
 // numbered 0, 1, 2, ... ("<shard>:<seq>"), and counts acknowledgements.
-func produceSeq(ctx context.Context, addr, topic string, parts int32, n int, acked *atomic.Int64) error {
+// Every 1000 records it calls gate (when not nil), which may block to keep
+// the producer from running too far ahead.
+func produceSeq(ctx context.Context, addr, topic string, parts int32, n int, acked *atomic.Int64, gate func(sent int) error) error {
 	p, err := sarama.NewAsyncProducer([]string{addr}, saramaConfig())
 	if err != nil {
 		return err
@@ -85,6 +87,12 @@ func produceSeq(ctx context.Context, addr, topic string, parts int32, n int, ack
 	}()
 	seq := make([]int, shards)
 	for i := range n {
+		if gate != nil && i%1000 == 0 {
+			if err := gate(i); err != nil {
+				p.AsyncClose()
+				return err
+			}
+		}
 		k := i % shards
 		m := &sarama.ProducerMessage{Topic: topic, Partition: int32(k) % parts,
 			Key:     sarama.StringEncoder("shard-" + strconv.Itoa(k)),
@@ -244,16 +252,12 @@ func TestMirrorSurvivesKill9(t *testing.T) {
 
 	// The reverse direction: ctl.down written in B reaches A.
 	var downAcked atomic.Int64
-	if err := produceSeq(context.Background(), b.Addr, downTopic, 2, 100, &downAcked); err != nil {
+	if err := produceSeq(context.Background(), b.Addr, downTopic, 2, 100, &downAcked, nil); err != nil {
 		t.Fatal(err)
 	}
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var acked atomic.Int64
-	prodDone := make(chan error, 1)
-	go func() { prodDone <- produceSeq(ctx, a.Addr, dataTopic, partitions, records, &acked) }()
-
 	forwarded := func() int64 {
 		n, err := total(b.Addr, dataTopic, partitions)
 		if err != nil {
@@ -261,6 +265,28 @@ func TestMirrorSurvivesKill9(t *testing.T) {
 		}
 		return n
 	}
+	// The producer stays at most a fifth of the records ahead of B, so it
+	// is still writing into A while the mirror and broker B are killed.
+	ahead := int64(records / 5)
+	gate := func(sent int) error {
+		tick := time.NewTicker(5 * time.Millisecond)
+		defer tick.Stop()
+		deadline := time.Now().Add(120 * time.Second)
+		for forwarded() < int64(sent)-ahead {
+			if time.Now().After(deadline) {
+				return fmt.Errorf("B did not reach %d records within 120s", int64(sent)-ahead)
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-tick.C:
+			}
+		}
+		return nil
+	}
+	var acked atomic.Int64
+	prodDone := make(chan error, 1)
+	go func() { prodDone <- produceSeq(ctx, a.Addr, dataTopic, partitions, records, &acked, gate) }()
 	waitFor := func(frac float64) {
 		t.Helper()
 		want := int64(frac * float64(records))
@@ -272,17 +298,17 @@ func TestMirrorSurvivesKill9(t *testing.T) {
 
 	start := time.Now()
 	waitFor(0.2)
-	t.Logf("%s: kill -9 the mirror at %d records in B", time.Since(start).Round(time.Millisecond), forwarded())
+	t.Logf("%s: kill -9 the mirror at %d records in B, %d in A", time.Since(start).Round(time.Millisecond), forwarded(), acked.Load())
 	m.Kill9()
 	m.Restart()
 	m.MustReady(60 * time.Second)
 
 	waitFor(0.45)
-	t.Logf("%s: kill -9 broker B at %d records in B", time.Since(start).Round(time.Millisecond), forwarded())
+	t.Logf("%s: kill -9 broker B at %d records in B, %d in A", time.Since(start).Round(time.Millisecond), forwarded(), acked.Load())
 	b.Kill9AndRestart(t)
 
 	waitFor(0.7)
-	t.Logf("%s: kill -9 the mirror at %d records in B", time.Since(start).Round(time.Millisecond), forwarded())
+	t.Logf("%s: kill -9 the mirror at %d records in B, %d in A", time.Since(start).Round(time.Millisecond), forwarded(), acked.Load())
 	m.Kill9()
 	m.Restart()
 	ready = m.MustReady(60 * time.Second)
