@@ -250,7 +250,15 @@ func (r *reassembler) push(m *sarama.ConsumerMessage) []*sarama.ConsumerMessage 
 	}
 	if r.run == nil {
 		r.run = &fragRun{id: h.id, n: h.n, first: m}
-		if h.idx != 0 {
+		if h.idx == 0 {
+			// Every fragment but the last is as long as the first: size the
+			// buffer once (within the limit) instead of growing it.
+			size := r.limit
+			if len(m.Value) > 0 && h.n <= r.limit/len(m.Value) { // no overflow
+				size = h.n * len(m.Value)
+			}
+			r.run.buf = make([]byte, 0, size)
+		} else {
 			r.breakRun(fmt.Sprintf("run starts at fragment %d of %d (the earlier ones are missing)", h.idx, h.n))
 		}
 	} else if h.n != r.run.n || h.idx != r.run.next {

@@ -205,6 +205,21 @@ func TestReassembleBrokenRuns(t *testing.T) {
 	}
 }
 
+func TestReassembleHugeFragmentCount(t *testing.T) {
+	r := reassembler{limit: 1 << 20}
+	rec := &sarama.ConsumerMessage{Offset: 5, Value: []byte("abc"), Headers: []*sarama.RecordHeader{
+		{Key: []byte(MetaFragID), Value: []byte("x")},
+		{Key: []byte(MetaFragIdx), Value: []byte("0")},
+		{Key: []byte(MetaFragN), Value: []byte("9223372036854775807")},
+	}}
+	if out := r.push(rec); len(out) != 0 || cap(r.run.buf) > r.limit {
+		t.Fatalf("delivered %d, buffer capacity %d", len(out), cap(r.run.buf))
+	}
+	if out := r.push(plain(6)); len(out) != 2 {
+		t.Fatalf("interrupting the run delivered %d records, want the broken run and the plain one", len(out))
+	}
+}
+
 func TestBrokenFragmentsMiddleware(t *testing.T) {
 	m := message.NewMessage("u", nil)
 	m.Metadata.Set(MetaFragError, "run x: gap")
@@ -263,6 +278,38 @@ func FuzzReassembler(f *testing.F) {
 			if r.run != nil && len(r.run.buf) > r.limit {
 				t.Fatalf("buffered %d bytes over the limit %d", len(r.run.buf), r.limit)
 			}
+		}
+	})
+}
+
+// FuzzFragmentHeaders feeds arbitrary header values (ids, indexes, counts)
+// in runs of two records and an interruption: no panic, no buffer over the
+// limit, and every run ends in exactly one delivery.
+func FuzzFragmentHeaders(f *testing.F) {
+	f.Add("a", "0", "2", "a", "1", "2", []byte("xy"))
+	f.Add("a", "0", "9223372036854775807", "a", "1", "-1", []byte("z"))
+	f.Add("", "x", "", "b", "0", "1", []byte{})
+	f.Fuzz(func(t *testing.T, id1, idx1, n1, id2, idx2, n2 string, value []byte) {
+		r := reassembler{limit: 1024}
+		rec := func(off int64, id, idx, n string) *sarama.ConsumerMessage {
+			return &sarama.ConsumerMessage{Offset: off, Value: value, Headers: []*sarama.RecordHeader{
+				{Key: []byte(MetaFragID), Value: []byte(id)},
+				{Key: []byte(MetaFragIdx), Value: []byte(idx)},
+				{Key: []byte(MetaFragN), Value: []byte(n)},
+			}}
+		}
+		delivered := len(r.push(rec(0, id1, idx1, n1))) + len(r.push(rec(1, id2, idx2, n2)))
+		if r.run != nil && cap(r.run.buf) > r.limit {
+			t.Fatalf("buffer capacity %d over the limit", cap(r.run.buf))
+		}
+		open := r.run != nil
+		out := r.push(plain(2))
+		delivered += len(out)
+		if out[len(out)-1].Offset != 2 || (open && len(out) != 2) || (!open && len(out) != 1) {
+			t.Fatalf("run open %v: interruption delivered %d", open, len(out))
+		}
+		if delivered < 2 || delivered > 4 {
+			t.Fatalf("%d deliveries for two fragments and a plain record", delivered)
 		}
 	})
 }
