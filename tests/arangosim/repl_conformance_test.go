@@ -49,11 +49,30 @@ var confOutOfScope = map[string]string{
 // confKnownFailures are in-scope fixtures arangosim does not match yet, with the
 // difference seen; the core engineer burns this list down. A listed fixture
 // that starts to pass is reported in the log so it can be removed.
-var confKnownFailures = map[string]string{}
+var confKnownFailures = map[string]string{
+	"RestAnalyzerDeleteForce_single": "DELETE /_api/analyzer/{name}?force=true answers 404: the preceding force=false " +
+		"delete (not logged; arangod answers 409 because a view link uses the analyzer) removed it",
+	"RestDocumentHandlerDeleteDocumentRevConflictMulti_single": "multi-document DELETE answers 200, arangod 202",
+	"RestDocumentHandlerDeleteDocumentUnknownMulti_single":     "multi-document DELETE with only failing items answers 200, arangod 202",
+	"RestDocumentHandlerDeleteDocument_single":                 "DELETE /_api/document/{coll}/{key} lacks the location header",
+	"RestFetchUserDatabaseList_single":                         "GET /_api/user/{user}/database/ (trailing slash) answers 404 unknown path",
+	"RestImportCsvEdgeInvalid_single":                          "POST /_api/import without type (tabular list-of-arrays format) answers 400 'expecting a JSON array'",
+	"RestImportCsvEdge_single":                                 "import of the tabular format (no type) is not supported",
+	"RestImportCsvExample_single":                              "import of the tabular format (no type) is not supported",
+	"RestVersion_single":                                       "GET /_api/version lacks apiVersions, deprecatedApiVersions, requestedApiVersion (3.12.10)",
+	"RestVersionDetails_single":                                "GET /_api/version?details=true lacks apiVersions, deprecatedApiVersions and most details members",
+	"RestViewGetViewPropertiesIdentifierArangoSearch_single":   "arangosearch link properties lack the defaults analyzers, includeAllFields, storeValues, trackListPositions",
+	"RestViewGetViewPropertiesNameArangoSearch_single":         "arangosearch link properties lack their defaults",
+	"RestViewPatchPropertiesArangoSearch_single":               "arangosearch link properties lack their defaults (and fields)",
+	"RestViewPutPropertiesArangoSearch_single":                 "arangosearch link properties lack their defaults",
+}
 
 // confHarnessLimits are fixtures whose script the mini interpreter cannot
 // reproduce faithfully (so a difference says nothing about arangosim).
-var confHarnessLimits = map[string]string{}
+var confHarnessLimits = map[string]string{
+	"RestFetchUserDatabaseListFull_single": "the recording lists collections (animals, demo, ignore, mycollection) other " +
+		"examples left in the documentation server's _system; a fresh cluster has none",
+}
 
 func replInGroups(name string, groups []string) bool {
 	for _, g := range groups {
@@ -72,7 +91,16 @@ var confClusterOnlyKeys = []string{
 }
 
 // confSingleOnlyKeys appear in single-server answers only.
-var confSingleOnlyKeys = []string{"objectId", "path", "tempObjectId", "cacheInUse", "engine", "documentsSize"}
+var confSingleOnlyKeys = []string{"objectId", "path", "tempObjectId", "cacheInUse", "engine", "documentsSize", "lastValue"}
+
+// confOutOfScopeFixtures are single fixtures of replayed groups that are out
+// of scope, with the reason.
+var confOutOfScopeFixtures = map[string]string{
+	"RestTransactionSingle_single":        "JavaScript transactions (POST /_api/transaction with an action): no V8",
+	"RestTransactionMulti_single":         "JavaScript transactions: no V8",
+	"RestTransactionAbort_single":         "JavaScript transactions: no V8",
+	"RestTransactionAbortInternal_single": "JavaScript transactions: no V8",
+}
 
 // confTarget runs one fixture's script against a fresh cluster.
 type confTarget struct {
@@ -213,7 +241,14 @@ func (c *jsColl) get(name string) any {
 		})
 	case "remove":
 		return jsFunc(func(args []any) any {
-			return st.api("DELETE", "/_api/document/"+esc+"/"+url.PathEscape(jsDocKey(args[0])), nil)
+			if many, ok := jsArgAt(args, 0).([]any); ok {
+				keys := make([]any, len(many))
+				for i, d := range many {
+					keys[i] = jsDocKey(d)
+				}
+				return st.api("DELETE", "/_api/document/"+esc, keys)
+			}
+			return st.api("DELETE", "/_api/document/"+esc+"/"+url.PathEscape(jsDocKey(jsArgAt(args, 0))), nil)
 		})
 	case "document":
 		return jsFunc(func(args []any) any {
@@ -467,8 +502,12 @@ func (st *confTarget) globals(logRequest jsFunc) func(string) (any, bool) {
 		switch name {
 		case "db":
 			return db, true
-		case "logCurlRequest":
+		case "logCurlRequest", "logCurlRequestRaw":
 			return logRequest, true
+		case "users":
+			return users, true
+		case "analyzers":
+			return analyzers, true
 		case "require":
 			return jsFunc(func(args []any) any {
 				switch jsArgString(args, 0) {
@@ -508,14 +547,19 @@ func (st *confTarget) globals(logRequest jsFunc) func(string) (any, bool) {
 func confReplayFixture(t *testing.T, f *fixtures.Fixture) ([]*fixtures.Response, []string, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	c, err := Start(ctx, Config{})
+	cfg := Config{}
+	walFixture := f.Variant == "single" && (strings.HasPrefix(f.Name, "RestWalAccess") || strings.HasPrefix(f.Name, "RestReplicationLoggerState"))
+	if walFixture {
+		cfg.DBServers = 1 // a single server tails its own WAL; with one DB-Server every shard is on it
+	}
+	c, err := Start(ctx, cfg)
 	if err != nil {
 		return nil, nil, err
 	}
 	defer c.Close()
 	st := &confTarget{t: t, c: c, coord: c.Endpoint(), base: c.Endpoint(), curDB: "_system"}
-	if f.Variant == "single" && (strings.HasPrefix(f.Name, "RestWalAccess") || strings.HasPrefix(f.Name, "RestReplicationLoggerState")) {
-		st.base = c.DBServers()[0].Endpoint() // a single server tails its own WAL; in a cluster a DB-Server does
+	if walFixture {
+		st.base = c.DBServers()[0].Endpoint()
 	}
 	rp := &fixtures.Replayer{BaseURL: st.base}
 	logRequest := jsFunc(func(args []any) any {
@@ -589,8 +633,8 @@ func TestFixtureConformance(t *testing.T) {
 	var pass, fail, skipped []string
 	report := map[string][]string{}
 	for _, f := range all {
-		if !replInGroups(f.Name, confGroups) {
-			if !replInGroups(f.Name, replKeys(confOutOfScope)) {
+		if _, ok := confOutOfScopeFixtures[f.Name]; ok || !replInGroups(f.Name, confGroups) {
+			if _, ok := confOutOfScopeFixtures[f.Name]; !ok && !replInGroups(f.Name, replKeys(confOutOfScope)) {
 				t.Errorf("%s is neither replayed nor listed as out of scope", f.Name)
 			}
 			skipped = append(skipped, f.Name)
@@ -615,8 +659,13 @@ func TestFixtureConformance(t *testing.T) {
 			if f.Requests[p.Request].Method == http.MethodHead {
 				opts.IgnoreBody = true
 			}
-			for _, d := range fixtures.Compare(&f.Responses[p.Response], got, opts) {
+			ds := fixtures.Compare(&f.Responses[p.Response], got, opts)
+			for _, d := range ds {
 				diffs = append(diffs, fmt.Sprintf("response %d: %s", p.Response, d))
+			}
+			if len(ds) > 0 && got.Status != f.Responses[p.Response].Status {
+				diffs = append(diffs, fmt.Sprintf("response %d: replayed %s %s?%s, answer %.200s", p.Response,
+					f.Requests[p.Request].Method, f.Requests[p.Request].Path, f.Requests[p.Request].RawQuery, got.Body))
 			}
 		}
 		if len(diffs) > 0 && len(setupErrs) > 0 {
