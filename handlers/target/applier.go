@@ -257,9 +257,11 @@ func (a *Applier) flush(ctx context.Context) error {
 		if u.tid != "" && !u.done {
 			break
 		}
-		if u.tid == "" {
+		switch {
+		case len(u.ops) == 0: // a transaction without writes to this shard
+		case u.tid == "":
 			err = w.apply(ctx, "", u.ops)
-		} else {
+		default:
 			err = w.transaction(ctx, u.ops)
 		}
 		if err != nil {

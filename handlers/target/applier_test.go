@@ -201,6 +201,55 @@ func TestUniqueConstraintConflictIsRepaired(t *testing.T) {
 	if _, ok := got["x"]; ok || got["y"] == "" || got["z"] == "" {
 		t.Fatalf("B holds %v, want y and z (x removed)", sortedKeys(got))
 	}
+	// The repair is bounded: with one try the conflict is a permanent error.
+	strict, _ := NewApplier(conn, resolverFor(shard, "single"), shard, Config{UniqueRetries: 1})
+	err = strict.Apply(context.Background(), s.batch(docEvent("w", 4, `,"u":2`)))
+	if !failure.IsPermanent(err) || !strings.Contains(err.Error(), "unique constraint") {
+		t.Fatalf("conflict without repairs left: %v", err)
+	}
+	// Inside a transaction the repair happens in the transaction.
+	err = a.Apply(context.Background(), s.batch(&events.TransactionStart{TID: "5"}, tdoc("5", "v", 5), &events.TransactionCommit{TID: "5"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	vdoc := docEvent("v2", 6, `,"u":2`)
+	vdoc.TID = "6"
+	if err := a.Apply(context.Background(), s.batch(&events.TransactionStart{TID: "6"}, vdoc, &events.TransactionCommit{TID: "6"})); err != nil {
+		t.Fatalf("conflict inside a transaction: %v", err)
+	}
+	got = contents(t, c, "shop", "single")
+	if _, ok := got["z"]; ok || got["v2"] == "" {
+		t.Fatalf("B holds %v, want v2 instead of z", sortedKeys(got))
+	}
+}
+
+// TestEdgesAndForeignIDs: documents from A carry _id with A's collection
+// name (which may differ in B after a rename) and edges carry _from/_to; B
+// keeps _from/_to verbatim and builds its own _id.
+func TestEdgesAndForeignIDs(t *testing.T) {
+	c, conn := setupShop(t)
+	mustDo(t, conn, Request{Method: "POST", Path: DBPath("shop", "/_api/collection"), Body: []byte(`{"name":"links","type":3,"numberOfShards":2}`)}, 200)
+	shard := events.ShardRef{Database: "shop", CollectionID: "55", Index: 1}
+	a, err := NewApplier(conn, resolverFor(shard, "links"), shard, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := fmt.Sprintf(`{"_key":"e1","_id":"oldname/e1","_from":"orders/a","_to":"orders/b","_rev":%q,"w":1}`, rev(1))
+	n := fmt.Sprintf(`{"_key":"n1","_id":"oldname/n1","_rev":%q}`, rev(2))
+	err = a.Apply(context.Background(), newStream(shard, 1).batch(&events.Document{Key: "e1", Doc: json.RawMessage(e)}, &events.Document{Key: "n1", Doc: json.RawMessage(n)}))
+	if err == nil {
+		t.Fatal("an edge without _from/_to was accepted")
+	}
+	if !failure.IsPermanent(err) || !strings.Contains(err.Error(), `"n1"`) {
+		t.Fatalf("invalid edge: %v, want a permanent error naming n1", err)
+	}
+	if err := a.Apply(context.Background(), newStream(shard, 1).batch(&events.Document{Key: "e1", Doc: json.RawMessage(e)})); err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf(`{"_key":"e1","_id":"links/e1","_from":"orders/a","_to":"orders/b","_rev":%q,"w":1}`, rev(1))
+	if got := contents(t, c, "shop", "links")["e1"]; got != want {
+		t.Fatalf("edge in B = %s, want %s", got, want)
+	}
 }
 
 func TestLargeDocuments(t *testing.T) {

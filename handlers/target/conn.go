@@ -124,11 +124,17 @@ func (c *Conn) Client() driver.Client { return c.client }
 func (c *Conn) Close() { c.http.CloseIdleConnections() }
 
 // Server returns a connection to one server of the cluster (a DB-Server's
-// endpoint as /_admin/cluster/health reports it) with the same credentials.
+// endpoint as /_admin/cluster/health reports it) with the same credentials
+// and the same HTTP transport. Its Client is nil: go-driver is for the
+// Coordinators.
 func (c *Conn) Server(endpoint string) (*Conn, error) {
+	ep := strings.TrimSuffix(httpEndpoint(endpoint), "/")
+	if u, err := url.Parse(ep); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, failure.Permanent(fmt.Errorf("server endpoint %q: not an http(s), tcp or ssl URL", endpoint))
+	}
 	cfg := c.cfg
 	cfg.Endpoints = []string{endpoint}
-	return Dial(cfg)
+	return &Conn{cfg: cfg, eps: []string{ep}, auth: c.auth, http: c.http}, nil
 }
 
 // Request is one raw request. Path is relative to the server root and

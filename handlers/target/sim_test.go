@@ -36,6 +36,7 @@ func dialSim(t testing.TB, c *arangosim.Cluster) *Conn {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(conn.Close)
 	return conn
 }
 

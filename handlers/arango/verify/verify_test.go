@@ -31,6 +31,7 @@ func start(t *testing.T) (*arangosim.Cluster, *target.Conn) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(conn.Close)
 	do := func(req target.Request, ok ...int) {
 		t.Helper()
 		resp, err := conn.Do(context.Background(), req)
