@@ -25,7 +25,8 @@
 //   - Partition and order: a record of source partition p goes to target
 //     partition p of the topic of the same name, in source order. The target
 //     topic is created explicitly with the source's partition count (and grown
-//     with it); the producer is idempotent with one request in flight per
+//     with it) and the source topic's retention, cleanup policy and record size
+//     limit; the producer is idempotent with one request in flight per
 //     broker and retries retriable errors without limit, so it neither
 //     reorders nor duplicates within a session.
 //   - Content: key, value (nil stays nil), headers and timestamp are copied.

@@ -153,7 +153,7 @@ func (g *generation) Setup(sess sarama.ConsumerGroupSession) error {
 			r.m.met.error(r.cfg.Name, errKindTopics)
 			return fmt.Errorf("partitions of source topic %s: %w", topic, err)
 		}
-		if err := r.ensureTarget(ctx, g.admin, g.dst, topic, len(ps)); err != nil {
+		if err := r.ensureTarget(ctx, g.admin, g.srcAdmin, g.dst, topic, len(ps)); err != nil {
 			r.m.met.error(r.cfg.Name, errKindTopics)
 			return err
 		}

@@ -318,3 +318,42 @@ func TestStopsWhenTargetRefusesRecord(t *testing.T) {
 		t.Fatalf("second Run = %v, want a %s StopError at offset 1", err, CodeGap)
 	}
 }
+
+// TestCopiesTopicSettings: a created target topic takes over the source
+// topic's retention, cleanup policy and record size limit.
+func TestCopiesTopicSettings(t *testing.T) {
+	a := newKfake(t, nil)
+	b := newKfake(t, nil)
+	admin, err := sarama.NewClusterAdmin(a.ListenAddrs(), saramaCfg())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	str := func(s string) *string { return &s }
+	if err := admin.CreateTopic(dataTopic, &sarama.TopicDetail{NumPartitions: 3, ReplicationFactor: 1, ConfigEntries: map[string]*string{
+		"retention.ms": str("123456789"), "cleanup.policy": str("compact"), "max.message.bytes": str("2097152"),
+	}}, false); err != nil {
+		t.Fatal(err)
+	}
+	produce(t, a.ListenAddrs(), dataTopic, seqRecords(3, 0, 2))
+	startMirror(t, testConfig(a, b, Route{From: "A", To: "B", Topics: []string{dataTopic}}))
+	waitMirrored(t, a, b, dataTopic, 3, 30*time.Second)
+	badmin, err := sarama.NewClusterAdmin(b.ListenAddrs(), saramaCfg())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer badmin.Close()
+	entries, err := badmin.DescribeConfig(sarama.ConfigResource{Type: sarama.TopicResource, Name: dataTopic})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, e := range entries {
+		got[e.Name] = e.Value
+	}
+	for k, v := range map[string]string{"retention.ms": "123456789", "cleanup.policy": "compact", "max.message.bytes": "2097152"} {
+		if got[k] != v {
+			t.Errorf("target %s = %q, want %q", k, got[k], v)
+		}
+	}
+}

@@ -220,7 +220,7 @@ func (r *route) watchTopics(ctx context.Context, cancel context.CancelFunc, src 
 // or adds partitions to an existing one. Topics are always created
 // explicitly: a broker that auto-creates topics may not keep them (kfake
 // loses auto-created topics on a crash) and would pick its own count.
-func (r *route) ensureTarget(ctx context.Context, admin sarama.ClusterAdmin, dst sarama.Client, topic string, partitions int) error {
+func (r *route) ensureTarget(ctx context.Context, admin, srcAdmin sarama.ClusterAdmin, dst sarama.Client, topic string, partitions int) error {
 	md, err := admin.DescribeTopics([]string{topic})
 	if err != nil {
 		return fmt.Errorf("describe target topic %s: %w", topic, err)
@@ -238,11 +238,13 @@ func (r *route) ensureTarget(ctx context.Context, admin sarama.ClusterAdmin, dst
 	}
 	switch {
 	case !exists:
-		err := admin.CreateTopic(topic, &sarama.TopicDetail{NumPartitions: int32(partitions), ReplicationFactor: r.m.cfg.ReplicationFactor}, false)
+		configs := r.copiedConfigs(srcAdmin, topic)
+		err := admin.CreateTopic(topic, &sarama.TopicDetail{NumPartitions: int32(partitions), ReplicationFactor: r.m.cfg.ReplicationFactor,
+			ConfigEntries: configs}, false)
 		if err != nil && !errors.Is(err, sarama.ErrTopicAlreadyExists) {
 			return fmt.Errorf("create target topic %s with %d partitions: %w", topic, partitions, err)
 		}
-		r.log.Info("created target topic", "topic", topic, "partitions", partitions)
+		r.log.Info("created target topic", "topic", topic, "partitions", partitions, "configs", len(configs))
 	case have < partitions:
 		if err := admin.CreatePartitions(topic, int32(partitions), nil, false); err != nil {
 			return fmt.Errorf("grow target topic %s from %d to %d partitions: %w", topic, have, partitions, err)
@@ -267,4 +269,32 @@ func (r *route) ensureTarget(ctx context.Context, admin sarama.ClusterAdmin, dst
 			return ctx.Err()
 		}
 	}
+}
+
+// copiedTopicConfigs are the topic settings a created target topic takes
+// over from its source topic when they are set there: how long records are
+// kept and how large they may be. message.timestamp.type is not copied: the
+// mirror writes the source's timestamps, which LogAppendTime would replace.
+var copiedTopicConfigs = []string{
+	"cleanup.policy", "retention.ms", "retention.bytes", "max.message.bytes",
+	"min.compaction.lag.ms", "delete.retention.ms",
+}
+
+// copiedConfigs reads the settings of copiedTopicConfigs that are set on the
+// source topic itself. A failure to read them is logged, not fatal: the
+// topic is then created with the target broker's defaults.
+func (r *route) copiedConfigs(srcAdmin sarama.ClusterAdmin, topic string) map[string]*string {
+	entries, err := srcAdmin.DescribeConfig(sarama.ConfigResource{Type: sarama.TopicResource, Name: topic})
+	if err != nil {
+		r.log.Warn("cannot read the source topic's configuration: creating the target topic with broker defaults", "topic", topic, "err", err)
+		return nil
+	}
+	out := map[string]*string{}
+	for _, e := range entries {
+		if e.Source == sarama.SourceTopic && slices.Contains(copiedTopicConfigs, e.Name) {
+			v := e.Value
+			out[e.Name] = &v
+		}
+	}
+	return out
 }
