@@ -370,5 +370,23 @@ func sameState(a, b map[string]string) string {
 
 func key(i int) string { return "k" + strconv.Itoa(i) }
 
-// waitTimeout bounds every waitFor.
-var waitTimeout = 20 * time.Second
+// waitTimeout bounds every wait. It is long because a revision resync parses
+// a depth-6 tree of 8^6 buckets (revtree.Parse: ~0.3 s, ~6 s under -race).
+var waitTimeout = 90 * time.Second
+
+// waitSame waits until the replica holds exactly the shard leader's documents.
+func (e *env) waitSame(db, shard string, rep *replica) {
+	e.t.Helper()
+	var diff string
+	deadline := time.Now().Add(waitTimeout)
+	for {
+		diff = sameState(e.leaderDocs(db, shard), rep.state())
+		if diff == "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("shard %s never converged: A vs replica: %s", shard, diff)
+		}
+		time.Sleep(5 * time.Millisecond) // polling interval, not synchronization
+	}
+}

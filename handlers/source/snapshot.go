@@ -35,6 +35,8 @@ func (s *Source) snapshot(ctx context.Context) (uint64, error) {
 		b     *batch
 		aTree *revtree.Tree
 		bTree *revtree.Tree
+		kctx  context.Context
+		stop  func()
 		err   error
 	)
 	for n := 1; ; n++ {
@@ -51,10 +53,18 @@ func (s *Source) snapshot(ctx context.Context) (uint64, error) {
 		if err == nil {
 			b, err = s.createBatch(ctx, conn)
 		}
-		if err == nil && bTree != nil && bTree.Count() > 0 {
-			// A's tree is only needed to compare: a full dump does without it.
-			if aTree, err = s.fetchTree(ctx, b); err != nil {
-				b.delete()
+		if err == nil {
+			kctx, stop = s.startKeepAlive(ctx, b)
+			if bTree != nil && bTree.Count() > 0 {
+				// A's tree is only needed to compare: a full dump does without it.
+				aTree, err = s.fetchTree(kctx, b)
+				if err != nil {
+					if cause := context.Cause(kctx); cause != nil && ctx.Err() == nil {
+						err = cause
+					}
+					stop()
+					b.delete()
+				}
 			}
 		}
 		if err == nil {
@@ -71,19 +81,7 @@ func (s *Source) snapshot(ctx context.Context) (uint64, error) {
 		}
 	}
 	defer b.delete()
-
-	// Keep the batch alive while it is used; a failed extension cancels the snapshot.
-	kctx, cancel := context.WithCancelCause(ctx)
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		s.keepAlive(kctx, b, cancel)
-	}()
-	defer func() {
-		cancel(nil)
-		wg.Wait()
-	}()
+	defer stop()
 
 	mode := events.SnapshotFull
 	if bTree != nil && bTree.Count() > 0 {
@@ -191,6 +189,22 @@ func (b *batch) delete() {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	_, _ = b.conn.Do(ctx, client.Request{Method: "DELETE", Path: b.path()}, 204, 200, 404)
+}
+
+// startKeepAlive extends the batch in the background until stop is called;
+// a failed extension cancels the returned context with the cause.
+func (s *Source) startKeepAlive(ctx context.Context, b *batch) (context.Context, func()) {
+	kctx, cancel := context.WithCancelCause(ctx)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		s.keepAlive(kctx, b, cancel)
+	}()
+	return kctx, func() {
+		cancel(nil)
+		wg.Wait()
+	}
 }
 
 // keepAlive extends the batch every ttl/4 until ctx ends. A batch the
