@@ -20,13 +20,15 @@ func handleVersion(w http.ResponseWriter, r *Request) {
 		if r.Server.Role == RoleDBServer {
 			role = "PRIMARY"
 		}
-		fs = append(fs, field{"details", obj(
-			"architecture", "64bit", "build-date", "2026-08-04 14:46:15", "endianness", "little",
-			"full-version-string", "ArangoDB "+arangoVersion+" enterprise [linux] 64bit (arangosim)",
-			"license", "enterprise", "mode", "server", "role", role, "server-version", arangoVersion,
-			"host", r.Server.ID, "platform", "linux", "reactor-type", "epoll",
-		)})
+		var d []field
+		for i := 0; i+1 < len(versionDetails); i += 2 {
+			d = append(d, field{versionDetails[i], quoteJSON(versionDetails[i+1])})
+		}
+		d = append(d, field{"mode", quoteJSON("server")}, field{"role", quoteJSON(role)}, field{"host", quoteJSON(r.Server.c.cfg.Host)})
+		fs = append(fs, field{"details", fieldsToObject(d)})
 	}
+	fs = append(fs, field{"apiVersions", []byte(`["v0"]`)}, field{"deprecatedApiVersions", []byte(`[]`)},
+		field{"requestedApiVersion", quoteJSON("v0")})
 	writeRaw(w, http.StatusOK, fieldsToObject(fs))
 }
 
@@ -275,4 +277,21 @@ func handleMoveShard(w http.ResponseWriter, r *Request) {
 
 func handleWalOnCoordinator(w http.ResponseWriter, r *Request) {
 	WriteError(w, http.StatusNotImplemented, errNumClusterUnsupported, "'/_api/wal' is not yet supported in a cluster")
+}
+
+// versionDetails mirrors the details a 3.12.10 build reports (GET /_api/version?details=true).
+var versionDetails = []string{
+	"architecture", "64bit", "arm", "false", "asan", "false", "assertions", "false", "avx", "true", "avx2", "false",
+	"boost-version", "1.78.0", "build-date", "2026-08-04 14:46:15", "build-id", "arangosim",
+	"build-repository", "refs/3.12.10 arangosim", "compiler", "go", "coverage", "false", "cplusplus", "202002",
+	"curl-version", "none", "debug", "false", "endianness", "little", "enterprise-build-repository", "refs/3.12.10 arangosim",
+	"enterprise-version", "enterprise", "failure-tests", "false", "faiss", "1.14.2", "fd-client-event-handler", "poll",
+	"fd-setsize", "1024", "full-version-string", "ArangoDB 3.12.10 enterprise [linux] 64bit (arangosim simulator)",
+	"icu-version", "64.2", "ipo", "false", "iresearch-version", "1.3.0.0", "jemalloc", "false", "libunwind", "false",
+	"license", "enterprise", "maintainer-mode", "false", "memory-profiler", "false", "ndebug", "true", "openmp", "5.1",
+	"openssl-version-compile-time", "none", "openssl-version-run-time", "none", "optimization-flags", "",
+	"pic", "2", "pie", "2", "platform", "linux", "reactor-type", "epoll", "replication2-enabled", "false",
+	"rocksdb-version", "9.6.0", "server-version", arangoVersion, "sizeof int", "4", "sizeof long", "8",
+	"sizeof void*", "8", "sse42", "true", "tsan", "false", "unaligned-access", "false", "v8-version", "12.1.165",
+	"vpack-version", "0.2.1", "zlib-version", "1.2.13",
 }

@@ -105,9 +105,7 @@ func writeSingle(w http.ResponseWriter, r *Request, col *Collection, res *opResu
 		return
 	}
 	w.Header().Set("Etag", `"`+EncodeRev(res.rev)+`"`)
-	if kind != opRemove {
-		w.Header().Set("Location", docLocation(r, col, res.key))
-	}
+	w.Header().Set("Location", docLocation(r, col, res.key))
 	code := col.syncStatus(o)
 	if kind == opRemove && code == http.StatusCreated {
 		code = http.StatusOK
@@ -162,6 +160,9 @@ func writeMulti(w http.ResponseWriter, col *Collection, results []opResult, kind
 		w.Header().Set("X-Arango-Error-Codes", string(h))
 	}
 	code := col.syncStatus(o)
+	if len(codes) > 0 && len(order) > 0 && allFailed(results) {
+		code = http.StatusAccepted // nothing was written, nothing synced
+	}
 	if kind == opRemove && code == http.StatusCreated {
 		code = http.StatusOK
 	}
@@ -412,4 +413,13 @@ func handleReadMany(w http.ResponseWriter, r *Request) {
 		w.Header().Set("X-Arango-Error-Codes", string(mustJSON(codes)))
 	}
 	writeRaw(w, http.StatusOK, b)
+}
+
+func allFailed(results []opResult) bool {
+	for i := range results {
+		if results[i].err == nil {
+			return false
+		}
+	}
+	return true
 }

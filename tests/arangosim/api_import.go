@@ -31,7 +31,10 @@ func handleImport(w http.ResponseWriter, r *Request) {
 	}
 	typ := r.Query("type")
 	trimmed := bytes.TrimSpace(raw)
-	if typ == "auto" || typ == "" && len(trimmed) > 0 && trimmed[0] == '[' {
+	if typ == "" {
+		typ = "tabular"
+	}
+	if typ == "auto" {
 		if len(trimmed) > 0 && trimmed[0] == '[' {
 			typ = "array"
 		} else {
@@ -56,6 +59,44 @@ func handleImport(w http.ResponseWriter, r *Request) {
 			}
 			lines = append(lines, ln)
 		}
+	case "tabular":
+		// First line: JSON array of attribute names; then one JSON array of values per line.
+		var names []field
+		for i, ln := range bytes.Split(raw, []byte("\n")) {
+			ln = bytes.TrimSpace(ln)
+			if i == 0 {
+				elems, err := arrayElems(ln)
+				if err != nil || len(elems) == 0 {
+					WriteError(w, http.StatusBadRequest, errNumHTTPBadParameter, "no JSON array found in second line")
+					return
+				}
+				for _, e := range elems {
+					n, err := unquote(e)
+					if err != nil {
+						WriteError(w, http.StatusBadRequest, errNumHTTPBadParameter, "header is not a list of attribute names")
+						return
+					}
+					names = append(names, field{Key: n})
+				}
+				lines = append(lines, nil) // position 0 is the header
+				continue
+			}
+			if len(ln) == 0 {
+				continue
+			}
+			vals, err := arrayElems(ln)
+			if err != nil {
+				lines = append(lines, ln)
+				continue
+			}
+			var fs []field
+			for j, v := range vals {
+				if j < len(names) && jsonKind(v) != 'z' {
+					fs = append(fs, field{Key: names[j].Key, Val: v})
+				}
+			}
+			lines = append(lines, fieldsToObject(fs))
+		}
 	default:
 		WriteError(w, http.StatusBadRequest, errNumHTTPBadParameter, "invalid value for 'type'")
 		return
@@ -73,6 +114,9 @@ func handleImport(w http.ResponseWriter, r *Request) {
 		IgnoreRevs: true, OverwriteMode: mode}
 	ops := make([]*docOp, len(lines))
 	for i, ln := range lines {
+		if ln == nil {
+			continue // tabular header
+		}
 		cb, err := compactJSON(ln)
 		if err != nil {
 			ops[i] = &docOp{err: newErr(http.StatusBadRequest, errNumCorruptedJSON, "invalid JSON type (expecting object)")}
@@ -109,6 +153,14 @@ func handleImport(w http.ResponseWriter, r *Request) {
 			msg := res.err.Message
 			if res.err.Num == errNumUniqueViolated {
 				msg = "unique constraint violated"
+			}
+			if res.err.Num == errNumInvalidEdgeAttr {
+				if complete {
+					WriteError(w, res.err.Code, res.err.Num, msg)
+					return
+				}
+				details = append(details, "at position "+strconv.Itoa(pos[i])+": missing '_from' or '_to' attribute, offending document: "+string(lines[pos[i]]))
+				continue
 			}
 			if complete {
 				WriteError(w, res.err.Code, res.err.Num, msg)

@@ -109,6 +109,10 @@ func (col *Collection) parseDocOp(kind opKind, raw []byte, keyHint string, o wri
 			return op
 		}
 		if i := strings.IndexByte(s, '/'); i >= 0 {
+			if s[:i] != col.Name {
+				op.err = notFoundErr() // a handle of another collection
+				return op
+			}
 			s = s[i+1:]
 		}
 		op.key = s

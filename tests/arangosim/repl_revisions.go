@@ -87,7 +87,7 @@ func replRevisionParam(s string) (uint64, bool) {
 // 64Ki revisions per answer; a partial answer carries resume and resumeHLC
 // (the next revision to ask for) and the client repeats the same body with it.
 func handleReplRevisionRanges(w http.ResponseWriter, r *Request) {
-	b, ss, ok := replRevisionContext(w, r)
+	_, ss, ok := replRevisionContext(w, r)
 	if !ok {
 		return
 	}
@@ -110,8 +110,7 @@ func handleReplRevisionRanges(w http.ResponseWriter, r *Request) {
 	}
 	var pairs [][]string
 	badFormat := json.Unmarshal(body, &pairs) != nil
-	type rng struct{ lo, hi uint64 }
-	ranges := make([]rng, 0, len(pairs))
+	ranges := make([]replRange, 0, len(pairs))
 	var prevHi uint64
 	for i, p := range pairs {
 		if badFormat || len(p) != 2 {
@@ -125,14 +124,24 @@ func handleReplRevisionRanges(w http.ResponseWriter, r *Request) {
 			break
 		}
 		prevHi = hi
-		ranges = append(ranges, rng{lo, hi})
+		ranges = append(ranges, replRange{lo, hi})
 	}
 	if badFormat {
 		WriteError(w, http.StatusBadRequest, errNumHTTPBadParameter, "body needs to be an array of pairs of revisions")
 		return
 	}
-	_ = b
-	docs := ss.ByRev()
+	writeRaw(w, http.StatusOK, replRangesAnswer(ss.ByRev(), ranges, resume, replMaxRangeRevisions))
+}
+
+// replRange is one requested [lo, hi] revision interval (inclusive).
+type replRange struct{ lo, hi uint64 }
+
+// replRangesAnswer renders the ranges answer: for each range the revisions
+// of docs (ascending by revision) inside it and at or after resume, at most
+// limit revisions in all; when the limit cuts the answer short it ends after
+// the range being filled and carries resume/resumeHLC = the first revision
+// not delivered.
+func replRangesAnswer(docs []*Doc, ranges []replRange, resume uint64, limit int) []byte {
 	out := []byte(`{"ranges":[`)
 	total := 0
 	var next uint64
@@ -146,7 +155,7 @@ func handleReplRevisionRanges(w http.ResponseWriter, r *Request) {
 		k := sort.Search(len(docs), func(j int) bool { return docs[j].Rev >= start })
 		first := true
 		for ; k < len(docs) && docs[k].Rev <= rg.hi; k++ {
-			if total >= replMaxRangeRevisions {
+			if total >= limit {
 				partial = true
 				next = docs[k].Rev
 				break
@@ -173,8 +182,7 @@ func handleReplRevisionRanges(w http.ResponseWriter, r *Request) {
 		out = revtree.AppendHLC(out, next)
 		out = append(out, '"')
 	}
-	out = append(out, '}')
-	writeRaw(w, http.StatusOK, out)
+	return append(out, '}')
 }
 
 // handleReplRevisionDocuments serves PUT /_api/replication/revisions/documents:

@@ -67,6 +67,9 @@ func viewProps(typ string, body []field, base []field, partial bool, creating bo
 			if !creating && slices.Contains(viewImmutable, f.Key) {
 				continue
 			}
+			if f.Key == "links" {
+				f.Val = normalizeLinks(f.Val)
+			}
 			if f.Key == "links" && partial {
 				old, _ := getField(def, "links")
 				of, _ := objectFields(rawOrNull(old))
@@ -489,6 +492,11 @@ func handleAnalyzerDelete(w http.ResponseWriter, r *Request) {
 		WriteError(w, http.StatusNotFound, errNumAnalyzerNotFound, "analyzer not found")
 		return
 	}
+	if !r.QueryBool("force", false) && r.DB.analyzerInUse(a.Name, short) {
+		c.mu.Unlock()
+		WriteError(w, http.StatusConflict, errNumConflict, "analyzer '"+a.Name+"' is in use")
+		return
+	}
 	delete(r.DB.analyzers, short)
 	c.persistCatalogLocked()
 	c.mu.Unlock()
@@ -631,6 +639,7 @@ func (s *Server) setupExtraCoordinatorRoutes() {
 	s.Handle("PATCH /_api/user/{user}", AccessUser, handleUserModify(false))
 	s.Handle("DELETE /_api/user/{user}", AccessUser, handleUserDelete)
 	s.Handle("GET /_api/user/{user}/database", AccessUser, handleUserDatabases)
+	s.Handle("GET /_api/user/{user}/database/{$}", AccessUser, handleUserDatabases)
 	s.Handle("GET /_api/user/{user}/database/{db}", AccessUser, handleUserDatabase)
 	s.Handle("GET /_api/user/{user}/database/{db}/{coll}", AccessUser, handleUserDatabase)
 	s.Handle("PUT /_api/user/{user}/database/{db}", AccessUser, handleUserGrant)
@@ -648,4 +657,43 @@ func (s *Server) setupExtraCoordinatorRoutes() {
 	s.Handle("GET /_api/key-generators", AccessUser, func(w http.ResponseWriter, r *Request) {
 		writeRaw(w, http.StatusOK, obj("keyGenerators", []string{"padded", "uuid", "autoincrement", "traditional"}))
 	})
+}
+
+// normalizeLinks fills each link definition with arangod's defaults.
+func normalizeLinks(raw []byte) []byte {
+	links, err := objectFields(raw)
+	if err != nil {
+		return raw
+	}
+	for i, l := range links {
+		if jsonKind(l.Val) != 'o' {
+			continue
+		}
+		fs, err := objectFields(l.Val)
+		if err != nil {
+			continue
+		}
+		def := []field{{"analyzers", []byte(`["identity"]`)}, {"fields", []byte("{}")}, {"includeAllFields", []byte("false")},
+			{"storeValues", quoteJSON("none")}, {"trackListPositions", []byte("false")}}
+		for _, f := range fs {
+			def = setField(def, f.Key, f.Val)
+		}
+		links[i].Val = fieldsToObject(def)
+	}
+	return fieldsToObject(links)
+}
+
+// analyzerInUse reports a view link that uses the analyzer (db::name or name).
+func (db *Database) analyzerInUse(full, short string) bool {
+	for _, v := range db.views {
+		lv, ok := getField(v.Def, "links")
+		if !ok {
+			continue
+		}
+		s := string(lv)
+		if strings.Contains(s, `"`+full+`"`) || strings.Contains(s, `"`+short+`"`) {
+			return true
+		}
+	}
+	return false
 }
