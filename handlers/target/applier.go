@@ -60,6 +60,7 @@ type Applier struct {
 	epoch        uint64
 	units        []unit // not yet applied, in stream order; units[0] is blocked by an open transaction
 	missingSince time.Time
+	buffered     int64 // bytes held after the last Apply (for the metric)
 }
 
 // NewApplier returns an applier for one shard stream.
@@ -119,7 +120,9 @@ func (a *Applier) Apply(ctx context.Context, b *events.Batch) error {
 		a.units = nil
 		a.epoch = b.Pos.Epoch
 	}
+	start := time.Now()
 	saved := a.save()
+	defer a.account()
 	stop, err := a.collect(b)
 	if err == nil {
 		err = a.flush(ctx)
@@ -127,6 +130,10 @@ func (a *Applier) Apply(ctx context.Context, b *events.Batch) error {
 	if err == nil && stop != nil {
 		// Records after a truncate or drop are not applied; nothing stays buffered.
 		a.units = nil
+		var re *ResyncError
+		if errors.As(stop, &re) {
+			a.cfg.Metrics.resync(re.Reason)
+		}
 		return stop
 	}
 	if err != nil {
@@ -135,9 +142,21 @@ func (a *Applier) Apply(ctx context.Context, b *events.Batch) error {
 	}
 	if n := a.blockedBytes(); n > a.cfg.MaxTxnBytes {
 		a.units = nil
+		a.cfg.Metrics.resync(ReasonTxnTooLarge)
 		return resyncErr(a.shard, ReasonTxnTooLarge, "%d bytes of an open transaction are buffered, more than MaxTxnBytes = %d; it cannot be applied atomically", n, a.cfg.MaxTxnBytes)
 	}
+	a.cfg.Metrics.applied(time.Since(start))
 	return nil
+}
+
+// account updates the buffered-bytes metric.
+func (a *Applier) account() {
+	if a.cfg.Metrics == nil {
+		return
+	}
+	n := a.blockedBytes()
+	a.cfg.Metrics.bufferedDelta(n - a.buffered)
+	a.buffered = n
 }
 
 // save returns a copy of the unit list that restores the state before a batch.
@@ -221,7 +240,8 @@ func (a *Applier) collect(b *events.Batch) (stop error, err error) {
 		case *events.TransactionAbort:
 			for i := range a.units {
 				if a.units[i].tid == ev.TID && !a.units[i].done {
-					a.units = append(a.units[:i], a.units[i+1:]...)
+					a.units = append(a.units[:i:i], a.units[i+1:]...)
+					a.cfg.Metrics.transaction("aborted")
 					break
 				}
 			}
@@ -262,7 +282,11 @@ func (a *Applier) flush(ctx context.Context) error {
 		case u.tid == "":
 			err = w.apply(ctx, "", u.ops)
 		default:
-			err = w.transaction(ctx, u.ops)
+			if err = w.transaction(ctx, u.ops); err == nil {
+				a.cfg.Metrics.transaction("committed")
+			} else {
+				a.cfg.Metrics.transaction("failed")
+			}
 		}
 		if err != nil {
 			var sm *structureMissing

@@ -30,6 +30,8 @@ type Config struct {
 	ValidateSchema bool
 	// Logger receives diagnostics; nil discards them.
 	Logger *slog.Logger
+	// Metrics records the apply stage's metrics (NewMetrics); nil is off.
+	Metrics *Metrics
 	// Now is the clock (tests); nil is time.Now.
 	Now func() time.Time
 }

@@ -62,6 +62,11 @@ func (w *writer) apply(ctx context.Context, trx string, ops []op) error {
 		if err != nil {
 			return err
 		}
+		if ops[i].remove {
+			w.cfg.Metrics.wrote(0, j-i, 0)
+		} else {
+			w.cfg.Metrics.wrote(j-i, 0, int64(size))
+		}
 		i = j
 	}
 	return nil
@@ -154,6 +159,7 @@ func (w *writer) insert(ctx context.Context, trx string, ops []op, attempt int) 
 		if err := w.remove(ctx, trx, []op{{remove: true, key: conflict}}); err != nil {
 			return err
 		}
+		w.cfg.Metrics.repaired()
 		retry = append(retry, ops[i])
 	}
 	if len(retry) > 0 {
