@@ -50,9 +50,11 @@ type Config struct {
 	// RetryBackoffMax caps the exponential backoff of produce retries and of
 	// restarting a route after an error.
 	RetryBackoffMax Duration `json:"retry_backoff_max"`
-	// MaxMessageBytes is the largest record batch the producer sends. Keep
-	// it at least the source's max.message.bytes, or large records cannot
-	// be forwarded.
+	// MaxMessageBytes is the largest record batch the producer sends, so it
+	// must not exceed the target topics' max.message.bytes (topics the
+	// mirror creates allow max(source limit + 4 KiB, MaxMessageBytes)). A
+	// source record larger than it minus the mirror's header (about 60
+	// bytes) cannot be forwarded. Default: Kafka's default, 1048588.
 	MaxMessageBytes int `json:"max_message_bytes"`
 	// Compression of produced batches: none, gzip, snappy, lz4 or zstd.
 	Compression string `json:"compression"`

@@ -320,7 +320,8 @@ func TestStopsWhenTargetRefusesRecord(t *testing.T) {
 }
 
 // TestCopiesTopicSettings: a created target topic takes over the source
-// topic's retention, cleanup policy and record size limit.
+// topic's retention and cleanup policy, and its record size limit plus
+// room for the mirror's header.
 func TestCopiesTopicSettings(t *testing.T) {
 	a := newKfake(t, nil)
 	b := newKfake(t, nil)
@@ -351,9 +352,48 @@ func TestCopiesTopicSettings(t *testing.T) {
 	for _, e := range entries {
 		got[e.Name] = e.Value
 	}
-	for k, v := range map[string]string{"retention.ms": "123456789", "cleanup.policy": "compact", "max.message.bytes": "2097152"} {
+	for k, v := range map[string]string{"retention.ms": "123456789", "cleanup.policy": "compact", "max.message.bytes": "2101248"} {
 		if got[k] != v {
 			t.Errorf("target %s = %q, want %q", k, got[k], v)
 		}
 	}
+}
+
+// TestRecordAtTheSourceLimitFitsTheTarget: a record batch as large as the
+// source topic allows is still accepted by the target topic the mirror
+// created, although the mirror adds a header.
+func TestRecordAtTheSourceLimitFitsTheTarget(t *testing.T) {
+	a := newKfake(t, nil)
+	b := newKfake(t, nil)
+	admin, err := sarama.NewClusterAdmin(a.ListenAddrs(), saramaCfg())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	limit := "8192"
+	if err := admin.CreateTopic(dataTopic, &sarama.TopicDetail{NumPartitions: 1, ReplicationFactor: 1,
+		ConfigEntries: map[string]*string{"max.message.bytes": &limit}}, false); err != nil {
+		t.Fatal(err)
+	}
+	// Grow the value until the source refuses it, then keep the largest accepted.
+	sc := saramaCfg()
+	sc.Producer.Idempotent, sc.Net.MaxOpenRequests = false, 5
+	p, err := sarama.NewSyncProducer(a.ListenAddrs(), sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	accepted := 0
+	for size := 7900; size < 8300; size += 4 {
+		_, _, err := p.SendMessage(&sarama.ProducerMessage{Topic: dataTopic, Value: sarama.ByteEncoder(bytes.Repeat([]byte("v"), size))})
+		if err != nil {
+			break
+		}
+		accepted++
+	}
+	_ = p.Close()
+	if accepted == 0 || accepted == 100 {
+		t.Fatalf("accepted %d sizes: the source limit was not reached", accepted)
+	}
+	startMirror(t, testConfig(a, b, Route{From: "A", To: "B", Topics: []string{dataTopic}}))
+	waitMirrored(t, a, b, dataTopic, 1, 30*time.Second)
 }

@@ -8,6 +8,7 @@ import (
 	"maps"
 	"regexp"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -273,10 +274,10 @@ func (r *route) ensureTarget(ctx context.Context, admin, srcAdmin sarama.Cluster
 
 // copiedTopicConfigs are the topic settings a created target topic takes
 // over from its source topic when they are set there: how long records are
-// kept and how large they may be. message.timestamp.type is not copied: the
+// kept. (max.message.bytes is always taken over, with headroom.) message.timestamp.type is not copied: the
 // mirror writes the source's timestamps, which LogAppendTime would replace.
 var copiedTopicConfigs = []string{
-	"cleanup.policy", "retention.ms", "retention.bytes", "max.message.bytes",
+	"cleanup.policy", "retention.ms", "retention.bytes",
 	"min.compaction.lag.ms", "delete.retention.ms",
 }
 
@@ -291,10 +292,29 @@ func (r *route) copiedConfigs(srcAdmin sarama.ClusterAdmin, topic string) map[st
 	}
 	out := map[string]*string{}
 	for _, e := range entries {
-		if e.Source == sarama.SourceTopic && slices.Contains(copiedTopicConfigs, e.Name) {
+		switch {
+		case e.Name == "max.message.bytes":
+			// The source's limit in force (explicit or default) plus room
+			// for the header the mirror adds, so that a record that fits the
+			// source fits the target; and at least the producer's batch
+			// limit, since the mirror may batch small records together.
+			if n, err := strconv.Atoi(e.Value); err == nil && n > 0 {
+				v := strconv.Itoa(max(n+headerHeadroom, r.m.cfg.MaxMessageBytes))
+				out[e.Name] = &v
+				if n+headerHeadroom > r.m.cfg.MaxMessageBytes {
+					r.log.Warn("source topic allows larger records than the mirror sends: raise max_message_bytes or records near the limit are refused",
+						"topic", topic, "source_max_message_bytes", n, "max_message_bytes", r.m.cfg.MaxMessageBytes)
+				}
+			}
+		case e.Source == sarama.SourceTopic && slices.Contains(copiedTopicConfigs, e.Name):
 			v := e.Value
 			out[e.Name] = &v
 		}
 	}
 	return out
 }
+
+// headerHeadroom is how many bytes more than the source topic a created
+// target topic allows per record batch, for the SourceHeader the mirror adds
+// to each record (about 60 bytes each).
+const headerHeadroom = 4096
