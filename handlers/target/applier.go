@@ -137,7 +137,12 @@ func (a *Applier) Apply(ctx context.Context, b *events.Batch) error {
 		return stop
 	}
 	if err != nil {
-		a.units = saved
+		var re *ResyncError
+		if errors.As(err, &re) {
+			a.units = nil // the shard starts over with a new epoch
+		} else {
+			a.units = saved
+		}
 		return err
 	}
 	if n := a.blockedBytes(); n > a.cfg.MaxTxnBytes {
@@ -292,6 +297,11 @@ func (a *Applier) flush(ctx context.Context) error {
 			var sm *structureMissing
 			if errors.As(err, &sm) {
 				return a.missing(sm.coll, sm.err)
+			}
+			if u.tid != "" && ErrorNum(err) == numResourceLimit {
+				a.units = nil
+				a.cfg.Metrics.resync(ReasonTxnTooLarge)
+				return resyncErr(a.shard, ReasonTxnTooLarge, "cluster B refused transaction %s of %d writes for its size (raise --transaction.streaming-max-transaction-size on B or lower MaxTxnBytes): %v", u.tid, len(u.ops), err)
 			}
 			return err
 		}

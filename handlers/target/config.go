@@ -15,8 +15,11 @@ type Config struct {
 	// a single larger document is sent alone).
 	MaxRequestBytes int
 	// MaxTxnBytes bounds the bytes buffered for open transactions of a shard,
-	// waiting for their commit (default 256 MiB). A transaction that grows
+	// waiting for their commit (default 96 MiB). A transaction that grows
 	// beyond it cannot be applied atomically: the shard is resynchronised.
+	// Keep it below B's --transaction.streaming-max-transaction-size (128 MiB
+	// by default per DB-Server), which bounds the stream transaction it
+	// becomes; B refusing it for size (errorNum 32) also asks for a resync.
 	MaxTxnBytes int64
 	// StructureWait is how long a missing collection or database stays a
 	// retryable error before it becomes permanent (default 10 minutes).
@@ -45,7 +48,7 @@ func (c Config) WithDefaults() Config {
 		c.MaxRequestBytes = 4 << 20
 	}
 	if c.MaxTxnBytes == 0 {
-		c.MaxTxnBytes = 256 << 20
+		c.MaxTxnBytes = 96 << 20
 	}
 	if c.StructureWait == 0 {
 		c.StructureWait = 10 * time.Minute
@@ -72,7 +75,7 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("target: MaxRequestBytes = %d: use at least 1024 (default 4 MiB)", c.MaxRequestBytes))
 	}
 	if c.MaxTxnBytes < int64(c.MaxRequestBytes) {
-		errs = append(errs, fmt.Errorf("target: MaxTxnBytes = %d is below MaxRequestBytes = %d: raise it (default 256 MiB)", c.MaxTxnBytes, c.MaxRequestBytes))
+		errs = append(errs, fmt.Errorf("target: MaxTxnBytes = %d is below MaxRequestBytes = %d: raise it (default 96 MiB)", c.MaxTxnBytes, c.MaxRequestBytes))
 	}
 	if c.StructureWait < 0 {
 		errs = append(errs, fmt.Errorf("target: StructureWait = %v: must not be negative (default 10m)", c.StructureWait))

@@ -264,6 +264,7 @@ func HTTPStatus(err error) int {
 // ArangoDB error numbers this package acts on (spec §6.2).
 const (
 	numForbidden           = 11
+	numResourceLimit       = 32
 	numLockTimeout         = 18
 	numConflict            = 1200
 	numDocumentNotFound    = 1202
