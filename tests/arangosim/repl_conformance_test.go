@@ -49,23 +49,7 @@ var confOutOfScope = map[string]string{
 // confKnownFailures are in-scope fixtures arangosim does not match yet, with the
 // difference seen; the core engineer burns this list down. A listed fixture
 // that starts to pass is reported in the log so it can be removed.
-var confKnownFailures = map[string]string{
-	"RestAnalyzerDeleteForce_single": "DELETE /_api/analyzer/{name}?force=true answers 404: the preceding force=false " +
-		"delete (not logged; arangod answers 409 because a view link uses the analyzer) removed it",
-	"RestDocumentHandlerDeleteDocumentRevConflictMulti_single": "multi-document DELETE answers 200, arangod 202",
-	"RestDocumentHandlerDeleteDocumentUnknownMulti_single":     "multi-document DELETE with only failing items answers 200, arangod 202",
-	"RestDocumentHandlerDeleteDocument_single":                 "DELETE /_api/document/{coll}/{key} lacks the location header",
-	"RestFetchUserDatabaseList_single":                         "GET /_api/user/{user}/database/ (trailing slash) answers 404 unknown path",
-	"RestImportCsvEdgeInvalid_single":                          "POST /_api/import without type (tabular list-of-arrays format) answers 400 'expecting a JSON array'",
-	"RestImportCsvEdge_single":                                 "import of the tabular format (no type) is not supported",
-	"RestImportCsvExample_single":                              "import of the tabular format (no type) is not supported",
-	"RestVersion_single":                                       "GET /_api/version lacks apiVersions, deprecatedApiVersions, requestedApiVersion (3.12.10)",
-	"RestVersionDetails_single":                                "GET /_api/version?details=true lacks apiVersions, deprecatedApiVersions and most details members",
-	"RestViewGetViewPropertiesIdentifierArangoSearch_single":   "arangosearch link properties lack the defaults analyzers, includeAllFields, storeValues, trackListPositions",
-	"RestViewGetViewPropertiesNameArangoSearch_single":         "arangosearch link properties lack their defaults",
-	"RestViewPatchPropertiesArangoSearch_single":               "arangosearch link properties lack their defaults (and fields)",
-	"RestViewPutPropertiesArangoSearch_single":                 "arangosearch link properties lack their defaults",
-}
+var confKnownFailures = map[string]string{}
 
 // confHarnessLimits are fixtures whose script the mini interpreter cannot
 // reproduce faithfully (so a difference says nothing about arangosim).
