@@ -157,3 +157,29 @@ func rawJSONL(req Request) Request {
 	req.Query = q
 	return req
 }
+
+// BenchmarkReceive1KiB is BenchmarkApply1KiB through the Receiver: dedupe
+// check, apply, and the applied position written to B's _dc2dc per batch.
+func BenchmarkReceive1KiB(b *testing.B) {
+	_, conn := benchCluster(b)
+	r := NewReceiver("bench", newTestApplier(b, conn, Config{}), NewPositions(conn, nil))
+	s := newStream(shopShard, 1)
+	const perBatch = 1000
+	docs := make([][]byte, 8*perBatch)
+	for i := range docs {
+		docs[i] = oneKiBDoc(i)
+	}
+	b.SetBytes(perBatch * 1024)
+	b.ResetTimer()
+	start := time.Now()
+	for i := 0; i < b.N; i++ {
+		evs := make([]events.Event, perBatch)
+		for j := range evs {
+			evs[j] = &events.Document{Doc: docs[(i%8)*perBatch+j]}
+		}
+		if _, err := r.Receive(context.Background(), s.batch(evs...), 0, int64(i)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N*perBatch)/time.Since(start).Seconds(), "docs/s")
+}
