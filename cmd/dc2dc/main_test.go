@@ -39,6 +39,7 @@ func TestEventsDecode(t *testing.T) {
 		Sync:  "b-from-a",
 		Shard: events.ShardRef{Database: "shop", CollectionID: "42", Index: 1},
 		Pos:   events.Position{Epoch: 1, Tick: 7},
+		Prev:  events.Position{Epoch: 1},
 		Records: []events.Record{{Tick: 7, Event: &events.Document{
 			TID: "0", Key: "k", Rev: "_a", Doc: []byte(`{"_key":"k"}`),
 		}}},
