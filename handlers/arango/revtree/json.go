@@ -87,96 +87,77 @@ type wireTree struct {
 // The summary count and hash must equal the sum of the counts and the XOR of
 // the hashes. Every error matches ErrMalformed.
 func Parse(data []byte) (*Tree, error) {
-	var w wireTree
-	if err := strictUnmarshal(data, &w); err != nil {
-		return nil, malformed("document", "%v", err)
+	if t, ok, err := parseFast(data); ok {
+		return t, err
 	}
-	version, err := uintField("version", w.Version)
+	return parseSlow(data)
+}
+
+// parseSlow parses with encoding/json throughout.
+func parseSlow(data []byte) (*Tree, error) {
+	t, nodes, err := parseHeader(data)
 	if err != nil {
 		return nil, err
 	}
-	if version != CurrentVersion {
-		return nil, malformed("version", "got %d, only version %d is known", version, CurrentVersion)
-	}
-	depth, err := uintField("maxDepth", w.MaxDepth)
-	if err != nil {
-		return nil, err
-	}
-	if depth < MinDepth || depth > MaxDepth {
-		return nil, malformed("maxDepth", "%d is outside %d..%d", depth, MinDepth, MaxDepth)
-	}
-	rangeMax, err := hlcField("rangeMax", w.RangeMax)
-	if err != nil {
-		return nil, err
-	}
-	rangeMin, err := hlcField("rangeMin", w.RangeMin)
-	if err != nil {
-		return nil, err
-	}
-	initialRangeMin, err := hlcField("initialRangeMin", w.InitialRangeMin)
-	if err != nil {
-		return nil, err
-	}
-	count, err := uintField("count", w.Count)
-	if err != nil {
-		return nil, err
-	}
-	hash, err := uintField("hash", w.Hash)
-	if err != nil {
-		return nil, err
-	}
-	t, err := NewWithRange(int(depth), rangeMin, rangeMax, initialRangeMin)
-	if err != nil {
-		return nil, err
-	}
-	if len(w.Nodes) == 0 || isNull(w.Nodes) {
+	if len(nodes) == 0 || isNull(nodes) {
 		return nil, malformed("nodes", "missing")
 	}
-	var nodes []wireNode
-	if err := json.Unmarshal(w.Nodes, &nodes); err != nil {
-		return nil, malformed("nodes", "not an array of objects: %v", err)
+	if err := parseNodesSlow(nodes, t, NodeCount(t.depth)); err != nil {
+		return nil, err
 	}
-	n := NodeCount(int(depth))
-	if uint64(len(nodes)) > n {
-		return nil, malformed("nodes", "%d entries, a tree of depth %d has %d buckets", len(nodes), depth, n)
-	}
-	index := uint64(0)
-	for k, wn := range nodes {
-		field := fmt.Sprintf("nodes[%d]", k)
-		if wn.Skip != nil {
-			skip, err := uintField(field+".skip", wn.Skip)
-			if err != nil {
-				return nil, err
-			}
-			if skip > n-index {
-				return nil, malformed(field+".skip", "skipping %d buckets from %d passes the %d buckets", skip, index, n)
-			}
-			index += skip
-			continue
-		}
-		if index >= n {
-			return nil, malformed(field, "bucket %d does not exist in a tree of depth %d", index, depth)
-		}
-		if wn.Count != nil || wn.Hash != nil {
-			c, err := uintField(field+".count", wn.Count)
-			if err != nil {
-				return nil, err
-			}
-			h, err := uintField(field+".hash", wn.Hash)
-			if err != nil {
-				return nil, err
-			}
-			if c != 0 || h != 0 {
-				*t.node(index) = Node{Count: c, Hash: h}
-			}
-		}
-		index++
-	}
-	t.summary = Node{Count: count, Hash: hash}
 	if err := t.checkSummary(); err != nil {
 		return nil, err
 	}
 	return t, nil
+}
+
+// parseHeader reads and validates everything but the buckets: it returns
+// the empty tree with the summary as given, and the raw nodes value.
+func parseHeader(data []byte) (*Tree, json.RawMessage, error) {
+	var w wireTree
+	if err := strictUnmarshal(data, &w); err != nil {
+		return nil, nil, malformed("document", "%v", err)
+	}
+	version, err := uintField("version", w.Version)
+	if err != nil {
+		return nil, nil, err
+	}
+	if version != CurrentVersion {
+		return nil, nil, malformed("version", "got %d, only version %d is known", version, CurrentVersion)
+	}
+	depth, err := uintField("maxDepth", w.MaxDepth)
+	if err != nil {
+		return nil, nil, err
+	}
+	if depth < MinDepth || depth > MaxDepth {
+		return nil, nil, malformed("maxDepth", "%d is outside %d..%d", depth, MinDepth, MaxDepth)
+	}
+	rangeMax, err := hlcField("rangeMax", w.RangeMax)
+	if err != nil {
+		return nil, nil, err
+	}
+	rangeMin, err := hlcField("rangeMin", w.RangeMin)
+	if err != nil {
+		return nil, nil, err
+	}
+	initialRangeMin, err := hlcField("initialRangeMin", w.InitialRangeMin)
+	if err != nil {
+		return nil, nil, err
+	}
+	count, err := uintField("count", w.Count)
+	if err != nil {
+		return nil, nil, err
+	}
+	hash, err := uintField("hash", w.Hash)
+	if err != nil {
+		return nil, nil, err
+	}
+	t, err := NewWithRange(int(depth), rangeMin, rangeMax, initialRangeMin)
+	if err != nil {
+		return nil, nil, err
+	}
+	t.summary = Node{Count: count, Hash: hash}
+	return t, w.Nodes, nil
 }
 
 func strictUnmarshal(data []byte, v any) error {
@@ -226,4 +207,212 @@ func hlcField(field string, raw json.RawMessage) (uint64, error) {
 		return 0, &FormatError{Field: field, Reason: err.Error()}
 	}
 	return v, nil
+}
+
+// parseNodesSlow reads the nodes array with encoding/json.
+func parseNodesSlow(raw json.RawMessage, t *Tree, n uint64) error {
+	var nodes []wireNode
+	if err := json.Unmarshal(raw, &nodes); err != nil {
+		return malformed("nodes", "not an array of objects: %v", err)
+	}
+	if uint64(len(nodes)) > n {
+		return malformed("nodes", "%d entries, a tree of depth %d has %d buckets", len(nodes), t.depth, n)
+	}
+	index := uint64(0)
+	for k, wn := range nodes {
+		field := fmt.Sprintf("nodes[%d]", k)
+		if wn.Skip != nil {
+			skip, err := uintField(field+".skip", wn.Skip)
+			if err != nil {
+				return err
+			}
+			if skip > n-index {
+				return malformed(field+".skip", "skipping %d buckets from %d passes the %d buckets", skip, index, n)
+			}
+			index += skip
+			continue
+		}
+		if index >= n {
+			return malformed(field, "bucket %d does not exist in a tree of depth %d", index, t.depth)
+		}
+		if wn.Count != nil || wn.Hash != nil {
+			c, err := uintField(field+".count", wn.Count)
+			if err != nil {
+				return err
+			}
+			h, err := uintField(field+".hash", wn.Hash)
+			if err != nil {
+				return err
+			}
+			if c != 0 || h != 0 {
+				*t.node(index) = Node{Count: c, Hash: h}
+			}
+		}
+		index++
+	}
+	return nil
+}
+
+// parseFast handles the form arangod writes (and AppendJSON writes): a
+// nodes array of {"count":c,"hash":h} and {} objects with plain integers.
+// It finds the array, scans it with a strict hand-written scanner, replaces
+// it with [] and lets parseSlow read the rest. ok=false means "use
+// parseSlow for the whole document" (unusual forms, skip nodes, escapes,
+// duplicate keys); it never accepts a document parseSlow would refuse.
+func parseFast(data []byte) (*Tree, bool, error) {
+	start, ok := nodesStart(data)
+	if !ok {
+		return nil, false, nil
+	}
+	entries, total, end, ok := scanNodes(data, start)
+	if !ok {
+		return nil, false, nil
+	}
+	rest := make([]byte, 0, start+2+len(data)-end)
+	rest = append(append(append(rest, data[:start]...), "[]"...), data[end:]...)
+	t, nodes, err := parseHeader(rest)
+	if err != nil {
+		return nil, false, nil // let parseSlow report it exactly
+	}
+	if string(bytes.TrimSpace(nodes)) != "[]" {
+		return nil, false, nil // a second "nodes" key won
+	}
+	n := NodeCount(t.depth)
+	if total > n {
+		return nil, true, malformed("nodes", "%d entries, a tree of depth %d has %d buckets", total, t.depth, n)
+	}
+	for _, e := range entries {
+		*t.node(e.index) = e.node
+	}
+	if err := t.checkSummary(); err != nil {
+		return nil, true, err
+	}
+	return t, true, nil
+}
+
+type indexedNode struct {
+	index uint64
+	node  Node
+}
+
+// nodesStart returns the offset of the value of the top-level "nodes" key.
+func nodesStart(data []byte) (int, bool) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return 0, false
+	}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return 0, false
+		}
+		key, ok := tok.(string)
+		if !ok {
+			return 0, false
+		}
+		if key == "nodes" {
+			i := skipSpace(data, int(dec.InputOffset()))
+			if i >= len(data) || data[i] != ':' {
+				return 0, false
+			}
+			i = skipSpace(data, i+1)
+			if i >= len(data) || data[i] != '[' {
+				return 0, false
+			}
+			return i, true
+		}
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return 0, false
+		}
+	}
+	return 0, false
+}
+
+// scanNodes strictly scans a nodes array of {} and {"count":c,"hash":h}
+// objects (in either key order, integers without sign, fraction or
+// exponent) starting at data[i] == '['. It returns the non-empty buckets,
+// the number of entries and the offset after ']'; ok=false for anything else.
+func scanNodes(data []byte, i int) (entries []indexedNode, total uint64, end int, ok bool) {
+	i = skipSpace(data, i+1)
+	if i < len(data) && data[i] == ']' {
+		return nil, 0, i + 1, true
+	}
+	for {
+		if i >= len(data) || data[i] != '{' {
+			return nil, 0, 0, false
+		}
+		i = skipSpace(data, i+1)
+		var c, h uint64
+		var haveC, haveH bool
+		if i < len(data) && data[i] != '}' {
+			for {
+				var isCount bool
+				switch {
+				case bytes.HasPrefix(data[i:], []byte(`"count"`)):
+					isCount, i = true, i+7
+				case bytes.HasPrefix(data[i:], []byte(`"hash"`)):
+					i += 6
+				default:
+					return nil, 0, 0, false
+				}
+				i = skipSpace(data, i)
+				if i >= len(data) || data[i] != ':' {
+					return nil, 0, 0, false
+				}
+				i = skipSpace(data, i+1)
+				startNum := i
+				for i < len(data) && data[i] >= '0' && data[i] <= '9' {
+					i++
+				}
+				if i == startNum || (i-startNum > 1 && data[startNum] == '0') {
+					return nil, 0, 0, false
+				}
+				v, err := strconv.ParseUint(string(data[startNum:i]), 10, 64)
+				if err != nil {
+					return nil, 0, 0, false
+				}
+				if isCount {
+					if haveC {
+						return nil, 0, 0, false
+					}
+					c, haveC = v, true
+				} else {
+					if haveH {
+						return nil, 0, 0, false
+					}
+					h, haveH = v, true
+				}
+				i = skipSpace(data, i)
+				if i < len(data) && data[i] == ',' {
+					i = skipSpace(data, i+1)
+					continue
+				}
+				break
+			}
+		}
+		if i >= len(data) || data[i] != '}' || haveC != haveH {
+			return nil, 0, 0, false
+		}
+		if c != 0 || h != 0 {
+			entries = append(entries, indexedNode{index: total, node: Node{Count: c, Hash: h}})
+		}
+		total++
+		i = skipSpace(data, i+1)
+		if i < len(data) && data[i] == ',' {
+			i = skipSpace(data, i+1)
+			continue
+		}
+		if i < len(data) && data[i] == ']' {
+			return entries, total, i + 1, true
+		}
+		return nil, 0, 0, false
+	}
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
 }

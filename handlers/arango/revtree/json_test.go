@@ -195,3 +195,28 @@ func BenchmarkParseDepth6(b *testing.B) {
 		}
 	}
 }
+
+// FuzzParseFastMatchesSlow checks that the fast path of Parse agrees with the
+// plain encoding/json path on every input it claims.
+func FuzzParseFastMatchesSlow(f *testing.F) {
+	tr, _ := New(2, 0)
+	_ = tr.Insert(1, 2, 3000)
+	f.Add(tr.AppendJSON(nil, false))
+	f.Add(tr.AppendJSON(nil, true))
+	f.Add([]byte(`{"version":1,"maxDepth":2,"rangeMax":"-A--","rangeMin":"","initialRangeMin":"","count":0,"hash":0,"nodes":[ {} , {"hash":0,"count":0} ]}`))
+	f.Add([]byte(`{"nodes":[{"count":1,"hash":5}],"version":1,"maxDepth":2,"rangeMax":"-A--","rangeMin":"","initialRangeMin":"","count":1,"hash":5}`))
+	f.Add([]byte(`{"version":1,"nodes":[],"nodes":[{}]}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		fast, ok, ferr := parseFast(data)
+		if !ok {
+			return
+		}
+		slow, serr := parseSlow(data)
+		if (ferr == nil) != (serr == nil) {
+			t.Fatalf("fast error %v, slow error %v", ferr, serr)
+		}
+		if ferr == nil && !fast.Equal(slow) {
+			t.Fatal("fast and slow parse differ")
+		}
+	})
+}
