@@ -62,6 +62,7 @@ func testLogger(t testing.TB) *slog.Logger {
 // running is a Mirror running in the background.
 type running struct {
 	m      *Mirror
+	reg    *prometheus.Registry
 	cancel context.CancelFunc
 	done   chan error
 	once   sync.Once
@@ -69,12 +70,13 @@ type running struct {
 
 func startMirror(t testing.TB, cfg Config, opts ...Option) *running {
 	t.Helper()
-	m, err := New(cfg, append([]Option{WithLogger(testLogger(t))}, opts...)...)
+	reg := prometheus.NewRegistry()
+	m, err := New(cfg, append([]Option{WithLogger(testLogger(t)), WithRegisterer(reg)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &running{m: m, cancel: cancel, done: make(chan error, 1)}
+	r := &running{m: m, reg: reg, cancel: cancel, done: make(chan error, 1)}
 	go func() { r.done <- m.Run(ctx) }()
 	t.Cleanup(func() { r.stop(t) })
 	return r
@@ -301,3 +303,7 @@ func gathered(t testing.TB, reg *prometheus.Registry, name, label, value string)
 	}
 	return sum, series
 }
+
+// registryOf returns the registry startMirror put the mirror's metrics on
+// (unless the caller passed its own WithRegisterer, which then wins).
+func registryOf(r *running) *prometheus.Registry { return r.reg }

@@ -397,3 +397,57 @@ func TestRecordAtTheSourceLimitFitsTheTarget(t *testing.T) {
 	startMirror(t, testConfig(a, b, Route{From: "A", To: "B", Topics: []string{dataTopic}}))
 	waitMirrored(t, a, b, dataTopic, 1, 30*time.Second)
 }
+
+// TestTwoMirrorsShareTheWork: a second mirror in the same group takes half
+// of the partitions while records flow, then the first one leaves; every
+// record arrives exactly once, because a mirror waits for its records in
+// flight before it gives partitions up and the next owner resumes from the
+// target.
+func TestTwoMirrorsShareTheWork(t *testing.T) {
+	const parts = 6
+	a := newKfake(t, map[string]int32{dataTopic: parts})
+	b := newKfake(t, nil)
+	cfg := testConfig(a, b, Route{From: "A", To: "B", Topics: []string{dataTopic}, GroupID: "g"})
+	ctx, cancel := context.WithCancel(context.Background())
+	produced := make(chan struct{})
+	go func() {
+		defer close(produced)
+		for n := 0; ctx.Err() == nil && n < 4000; n += 20 {
+			produce(t, a.ListenAddrs(), dataTopic, seqRecords(parts, n, 20))
+		}
+	}()
+	forwarded := func() int64 {
+		var s int64
+		for p := range int32(parts) {
+			s += max(0, hwm(b.ListenAddrs(), dataTopic, p))
+		}
+		return s
+	}
+	waitFor := func(n int64) {
+		harness.Eventually(t, 60*time.Second, 10*time.Millisecond, func() (bool, string) {
+			f := forwarded()
+			return f >= n, fmt.Sprintf("B holds %d records, waiting for %d", f, n)
+		})
+	}
+	first := startMirror(t, cfg)
+	waitFor(2000)
+	second := startMirror(t, cfg)
+	harness.Eventually(t, 30*time.Second, 20*time.Millisecond, func() (bool, string) {
+		// Both own partitions once the second one has a session.
+		n := 0
+		for _, m := range []*running{first, second} {
+			if _, series := gathered(t, registryOf(m), "dc2dc_mirror_lag_records", "", ""); series > 0 {
+				n++
+			}
+		}
+		return n == 2, fmt.Sprintf("%d of 2 mirrors own partitions", n)
+	})
+	waitFor(forwarded() + 2000)
+	first.stop(t)
+	waitFor(forwarded() + 2000)
+	cancel()
+	<-produced
+	waitMirrored(t, a, b, dataTopic, parts, 60*time.Second)
+	compareExactlyOnce(t, a, b, dataTopic, parts)
+	second.stop(t)
+}
