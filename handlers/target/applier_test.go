@@ -201,6 +201,16 @@ func TestUniqueConstraintConflictIsRepaired(t *testing.T) {
 	if _, ok := got["x"]; ok || got["y"] == "" || got["z"] == "" {
 		t.Fatalf("B holds %v, want y and z (x removed)", sortedKeys(got))
 	}
+	// A conflict with a document the same request moves away is not a
+	// reason to remove it: y2 takes u=2 from z, which the request rewrites
+	// with u=3 after it (z was written first on B, so y2 fails once).
+	if err := a.Apply(context.Background(), s.batch(docEvent("y2", 7, `,"u":2`), docEvent("z", 8, `,"u":3`))); err != nil {
+		t.Fatalf("conflict with a later write of the same request: %v", err)
+	}
+	got = contents(t, c, "shop", "single")
+	if got["z"] == "" || got["y2"] == "" || !strings.Contains(got["z"], `"u":3`) {
+		t.Fatalf("B holds %v (z = %s), want z with u=3 and y2", sortedKeys(got), got["z"])
+	}
 	// The repair is bounded: with one try the conflict is a permanent error.
 	strict, _ := NewApplier(conn, resolverFor(shard, "single"), shard, Config{UniqueRetries: 1})
 	err = strict.Apply(context.Background(), s.batch(docEvent("w", 4, `,"u":2`)))
@@ -218,8 +228,8 @@ func TestUniqueConstraintConflictIsRepaired(t *testing.T) {
 		t.Fatalf("conflict inside a transaction: %v", err)
 	}
 	got = contents(t, c, "shop", "single")
-	if _, ok := got["z"]; ok || got["v2"] == "" {
-		t.Fatalf("B holds %v, want v2 instead of z", sortedKeys(got))
+	if _, ok := got["y2"]; ok || got["v2"] == "" || got["z"] == "" {
+		t.Fatalf("B holds %v, want v2 instead of y2 (u=2)", sortedKeys(got))
 	}
 }
 

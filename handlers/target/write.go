@@ -138,6 +138,14 @@ func (w *writer) insert(ctx context.Context, trx string, ops []op, attempt int) 
 	if err != nil {
 		return err
 	}
+	// Keys this request wrote: a conflict with one of them is already gone
+	// (the request wrote its new version), so only the retry is needed.
+	written := make(map[string]bool)
+	for i, it := range items {
+		if !it.Error {
+			written[docKey(ops[i])] = true
+		}
+	}
 	var retry []op
 	for i, it := range items {
 		if !it.Error {
@@ -155,12 +163,15 @@ func (w *writer) insert(ctx context.Context, trx string, ops []op, attempt int) 
 			return failure.WithCode(failure.CodeApplyRejected, fmt.Errorf(
 				"%s: document %q violates a unique constraint and the conflicting document is not named: %s", w.coll, docKey(ops[i]), it.ErrorMessage))
 		}
+		retry = append(retry, ops[i])
+		if written[conflict] {
+			continue
+		}
 		w.cfg.Logger.Debug("removing a document that conflicts on a unique index", "collection", w.coll, "key", docKey(ops[i]), "conflicting", conflict)
 		if err := w.remove(ctx, trx, []op{{remove: true, key: conflict}}); err != nil {
 			return err
 		}
 		w.cfg.Metrics.repaired()
-		retry = append(retry, ops[i])
 	}
 	if len(retry) > 0 {
 		return w.insert(ctx, trx, retry, attempt+1)
