@@ -62,12 +62,44 @@
 // on _rev and monotonic: a writer behind the stored position loses with a
 // *StaleError (errors.Is ErrStale, CodeSyncFenced).
 //
+// # Structure (Structure)
+//
+// The master's operations, all idempotent: CreateDatabase, CreateCollection
+// from A's definition with identical sharding (numberOfShards, shardKeys,
+// shardingStrategy, distributeShardsLike, keyOptions, type, schema,
+// computedValues; replicationFactor bounded by B's DB-Server count,
+// writeConcern by the replication factor; an existing collection with other
+// sharding is CodeTargetMismatch), the shard-pairing check (ShardProbes and
+// ProbeShardIndexes on each side through its own Coordinators with
+// responsibleShard, VerifyPairing in B: no process talks to the other
+// datacenter's cluster), EnsureIndex, EnsureView, EnsureAnalyzer, renames
+// and drops, and users.
+//
+// Users: the user API takes plain passwords only, so A's password hashes
+// travel as _system/_users documents, replicated like any shard with
+// isRestore (the resolver maps the _users shard stream to "_users"; B's own
+// user of the same name, e.g. root, is replaced through the unique-index
+// repair, so B ends up with A's credentials), followed by ReloadUsers (POST
+// /_admin/auth/reload, which on a Coordinator triggers a cluster-wide
+// reload; UNCONFIRMED on a running 3.12, ARCHITECTURE §12 experiment 3).
+// EnsureUser/SetGrant/DropUser are the fallback through the user API (a new
+// password must then be given).
+//
 // # Connection
 //
-// conn.go is a minimal raw HTTP access over go-driver's connection and
-// authentication, kept until handlers/arango/client is committed. Errors are
-// classified once there with pipeline/failure: transport failures, 503,
-// 1457, 1491/1495/1496 and lock timeouts retryable; 401/403 permanent
-// (CodeArangoAuth); other answers permanent (CodeApplyRejected), keeping
-// the errorNum in *ArangoError.
+// conn.go is a minimal raw HTTP access, kept until handlers/arango/client
+// offers request headers (x-arango-trx-id, If-Match) and verbatim bodies.
+// Raw requests go through net/http with the same credentials as the
+// go-driver client (Conn.Client, used for databases and users): go-driver's
+// JSON body re-encodes every body, which cost a third of the CPU of an apply.
+// Errors are classified once there with pipeline/failure: transport
+// failures, 503, 1457, 1491/1495/1496 and lock timeouts retryable; 401/403
+// permanent (CodeArangoAuth); other answers permanent (CodeApplyRejected),
+// keeping the errorNum in *ArangoError.
+//
+// # Metrics
+//
+// NewMetrics (Config.Metrics): apply duration per batch, writes, bytes,
+// transactions by outcome, unique repairs, bytes held for open
+// transactions, resync requests. Lag per shard is pipeline/middleware's.
 package target
