@@ -27,6 +27,9 @@
 // extra in B. Memory is bounded by one page of revisions per side plus the
 // differences found (capped by Config.MaxDifferences).
 //
+// Collection is the cheap whole-collection check through a Coordinator:
+// count and GET /_api/collection/{name}/checksum?withRevisions=true.
+//
 // A compares against A's snapshot and B against B's, taken at slightly
 // different times: while replication runs, recent writes show up as
 // differences. Compare when the sync is idle (or stopped) for an exact answer.

@@ -89,6 +89,14 @@ func TestCompareFindsExactlyTheDifferingKeys(t *testing.T) {
 	if !rep.Equal || len(rep.Differences) != 0 || rep.A.Count != rep.B.Count || rep.A.Count == 0 || rep.A.Checksum != rep.B.Checksum {
 		t.Fatalf("shard 1 of equal collections: %+v", rep)
 	}
+	sa, err := Collection(ctx, ca, "shop", "orders", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sb, err := Collection(ctx, cb, "shop", "orders", true)
+	if err != nil || sa != sb || sa.Count != 3000 || sa.Checksum == "" {
+		t.Fatalf("collection summaries A %+v, B %+v, %v", sa, sb, err)
+	}
 	// Now make B differ: a newer revision, a missing key, an extra key; and A
 	// gets a key B lacks.
 	apply(t, cb, []events.Event{
@@ -118,6 +126,9 @@ func TestCompareFindsExactlyTheDifferingKeys(t *testing.T) {
 				t.Fatalf("difference %+v", d)
 			}
 		}
+	}
+	if sb2, err := Collection(ctx, cb, "shop", "orders", false); err != nil || sb2.Checksum == sa.Checksum {
+		t.Fatalf("B's checksum did not change: %+v, %v", sb2, err)
 	}
 	if fmt.Sprint(sorted(got)) != fmt.Sprint(sorted(want)) {
 		t.Fatalf("differences = %v, want %v", sorted(got), sorted(want))
