@@ -165,7 +165,7 @@ func (p *probeWriter) WriteHeader(code int)        { p.code = code }
 func splitDBPath(escaped string) (db, rest string, ok bool) {
 	if !strings.HasPrefix(escaped, "/_db/") {
 		p, err := url.PathUnescape(escaped)
-		if err != nil {
+		if err != nil || p == "" || p[0] != '/' {
 			return "", "", false
 		}
 		return "_system", p, true
