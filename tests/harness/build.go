@@ -85,7 +85,11 @@ func build(pkg string) (string, error) {
 		return "", err
 	}
 	out := filepath.Join(dir, sub, filepath.Base(strings.TrimSuffix(pkg, "/")))
-	cmd := exec.Command("go", "build", "-o", out, pkg)
+	args := []string{"build", "-o", out}
+	if os.Getenv("DC2DC_HARNESS_RACE") != "" {
+		args = append(args, "-race")
+	}
+	cmd := exec.Command("go", append(args, pkg)...)
 	cmd.Dir = root
 	if msg, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("go build %s: %v\n%s", pkg, err, msg)

@@ -21,5 +21,8 @@
 // $ARANGOSIM_BIN when set (make test sets them), else `go build` the command
 // once per test binary into a temporary directory. Build builds any main
 // package of the module the same way. Call RemoveBuilds from TestMain (see
-// the example in harness_test.go) to delete that directory.
+// the example in harness_test.go) to delete that directory. Set
+// $DC2DC_HARNESS_RACE=1 to build them with the race detector, and
+// $DC2DC_TEST_LOGS=1 to print every process's output even when the test
+// passes.
 package harness
