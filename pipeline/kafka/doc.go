@@ -22,10 +22,10 @@
 //     it) and the messages it does not name were written.
 //   - Acked. A subscriber hands out one message per partition at a time.
 //     Acking it marks its offset; sarama commits marked offsets every
-//     Consumer.AutoCommitInterval and when the subscriber closes; the one
-//     exception is the last message acked per partition right before Close,
-//     whose mark watermill-kafka may drop (it picks at random between the ack
-//     and the close), so it can be delivered once more. Nacking
+//     Consumer.AutoCommitInterval and when the subscriber closes (Close, and
+//     cancelling a subscription's context, first wait briefly until every
+//     acked message is marked: watermill-kafka would otherwise pick at random
+//     between marking a last-moment ack and stopping). Nacking
 //     redelivers the same message. A message that was not acked before a
 //     crash or rebalance is delivered again (at-least-once): consumers apply
 //     idempotently, and checkpoints, not Kafka offsets, are the source of

