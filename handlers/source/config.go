@@ -22,6 +22,9 @@ type Config struct {
 	// (defaults 10000 and 16 MiB).
 	MaxTxnRecords int
 	MaxTxnBytes   int
+	// MaxTailRecords bounds the records taken from one WAL answer (default
+	// 10000); the rest is read by the next request.
+	MaxTailRecords int
 	// DocumentsPerRequest is the number of revisions asked for in one
 	// /revisions/documents request (default 1000).
 	DocumentsPerRequest int
@@ -57,6 +60,7 @@ func (cfg Config) WithDefaults() Config {
 	def(&cfg.MaxTxnRecords, 10000)
 	def(&cfg.MaxTxnBytes, 16<<20)
 	def(&cfg.DocumentsPerRequest, 1000)
+	def(&cfg.MaxTailRecords, 10000)
 	if cfg.BatchTTL == 0 {
 		cfg.BatchTTL = 10 * time.Minute
 	}
@@ -93,6 +97,7 @@ func (cfg Config) Validate() error {
 	pos("max transaction records", cfg.MaxTxnRecords)
 	pos("max transaction bytes", cfg.MaxTxnBytes)
 	pos("documents per request", cfg.DocumentsPerRequest)
+	pos("max tail records", cfg.MaxTailRecords)
 	if cfg.ChunkSize > 128<<20 || cfg.DumpChunkSize > 128<<20 {
 		errs = append(errs, fmt.Errorf("source chunk sizes %d/%d: ArangoDB caps them at 128 MiB: lower them", cfg.ChunkSize, cfg.DumpChunkSize))
 	}

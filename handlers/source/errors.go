@@ -17,6 +17,7 @@ const (
 	ReasonFailover       = "leader-changed" // the shard's leader is another server now
 	ReasonPruned         = "wal-pruned"     // the leader's WAL no longer reaches the position
 	ReasonSnapshotFailed = "snapshot-failed"
+	ReasonInvalidWAL     = "invalid-wal" // the WAL broke the transaction framing (a commit never came)
 )
 
 // NewEpochError ends an epoch: the task must start a new epoch with a

@@ -215,3 +215,95 @@ func TestTailEveryLeaderExactlyOnce(t *testing.T) {
 	_ = fmt.Sprint
 	_ = errors.New
 }
+
+// TestHugeTransactionInChunks commits a 400-document stream transaction
+// while MaxTxnRecords is 60: the transaction arrives whole and in order,
+// start first and commit last, in several Emit calls whose positions stay
+// before its start until the commit. With a 16 KiB tail chunk the server
+// splits the write batch over several answers (lastScanned > 0).
+func TestHugeTransactionInChunks(t *testing.T) {
+	t.Run("one answer", func(t *testing.T) { testHugeTransaction(t, 1<<20) })
+	t.Run("split by the server", func(t *testing.T) { testHugeTransaction(t, 16384) })
+}
+
+func testHugeTransaction(t *testing.T, chunk int) {
+	e := newEnv(t, 2)
+	col, shards, id := e.collection("shop", "bulk", 1, 1)
+	ctx := context.Background()
+	cfg := testConfig()
+	cfg.MaxTxnRecords, cfg.ChunkSize, cfg.MaxRecords = 60, chunk, 100
+	rep := newReplica()
+	r := e.run(cfg, shardOf("shop", "bulk", id, shards[0]), rep, false, Start{Epoch: 1})
+	e.waitFor("snapshot end", func() bool { p, ok := rep.lastPos(); return ok && p.Phase == PhaseTailing })
+	db, _ := e.drv.Database(ctx, "shop")
+	tid, err := db.BeginTransaction(ctx, driver.TransactionCollections{Write: []string{"bulk"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tctx := driver.WithTransactionID(ctx, tid)
+	var want []string
+	for i := 0; i < 400; i++ {
+		meta, err := col.CreateDocument(tctx, doc{Key: key(i), N: i, Pad: strings.Repeat("x", 100)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, key(i)+" "+meta.Rev)
+	}
+	if err := db.CommitTransaction(ctx, tid, nil); err != nil {
+		t.Fatal(err)
+	}
+	e.waitSame("shop", shards[0].Name, rep)
+	if err := r.stopped(); err != nil {
+		t.Fatal(err)
+	}
+	if eps := r.newEpochs(); len(eps) > 0 {
+		if eps[0].Reason == ReasonInvalidWAL {
+			// The source refused a WAL without the transaction's commit and
+			// resynchronised (the replica converged above). arangosim prints a
+			// 2201 only when its 2200 is in the same answer, so a write batch
+			// split over answers loses its commit (reported).
+			t.Skipf("arangosim dropped the commit of a split write batch; the source resynchronised: %v", eps[0])
+		}
+		t.Fatalf("unexpected new epochs: %v", eps)
+	}
+	var got []string
+	var startTick uint64
+	chunks, started, committed := 0, false, false
+	for _, em := range rep.allEmits() {
+		if em.pos.Phase != PhaseTailing || len(em.recs) == 0 {
+			continue
+		}
+		inTrx := false
+		for i, rec := range em.recs {
+			switch ev := rec.Event.(type) {
+			case *events.TransactionStart:
+				if started || i != 0 {
+					t.Errorf("start at index %d (started before: %v)", i, started)
+				}
+				started, startTick, inTrx = true, rec.Tick, true
+			case *events.TransactionCommit:
+				if !started || i != len(em.recs)-1 {
+					t.Errorf("commit at index %d of %d", i, len(em.recs))
+				}
+				committed = true
+			case *events.Document:
+				if started && !committed {
+					inTrx = true
+				}
+				got = append(got, ev.Key+" "+ev.Rev)
+			}
+		}
+		if inTrx {
+			chunks++
+			if !committed && em.pos.Tick != startTick-1 {
+				t.Errorf("chunk position %d, want %d (before the start)", em.pos.Tick, startTick-1)
+			}
+		}
+	}
+	if !committed || chunks < 400/60 {
+		t.Errorf("committed %v in %d chunks", committed, chunks)
+	}
+	if strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Errorf("documents out of order or missing: %d of %d", len(got), len(want))
+	}
+}

@@ -3,6 +3,7 @@ package source
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/dc2dc/dc2dc/events"
@@ -28,6 +29,8 @@ type txnAssembler struct {
 	open      bool
 	tid       string
 	startTick uint64
+	lastTick  uint64 // tick of the latest record of the open transaction
+	broken    bool   // a record of another transaction arrived while one was open
 	flushed   bool // part of the open transaction was emitted already
 	buf       []events.Record
 	bufBytes  int
@@ -43,7 +46,7 @@ func (a *txnAssembler) add(r events.Record, out []group) []group {
 			// previous one on as it is rather than lose it.
 			out = a.flushAll(out)
 		}
-		a.open, a.tid, a.startTick, a.flushed = true, e.TID, r.Tick, false
+		a.open, a.tid, a.startTick, a.lastTick, a.flushed = true, e.TID, r.Tick, r.Tick, false
 		a.buf, a.bufBytes = append(a.buf[:0:0], r), recordSize(r)
 		return out
 	case *events.TransactionCommit:
@@ -78,6 +81,12 @@ func (a *txnAssembler) add(r events.Record, out []group) []group {
 	if !a.open {
 		return append(out, group{recs: []events.Record{r}, bytes: recordSize(r), resume: r.Tick})
 	}
+	if tid, ok := recordTID(r); ok && tid != a.tid {
+		// The open transaction's write batch ended without its commit.
+		a.broken = true
+		return out
+	}
+	a.lastTick = r.Tick
 	a.buf = append(a.buf, r)
 	a.bufBytes += recordSize(r)
 	if len(a.buf) >= a.maxRecs || a.bufBytes >= a.maxBytes {
@@ -96,7 +105,26 @@ func (a *txnAssembler) flushAll(out []group) []group {
 }
 
 func (a *txnAssembler) reset() {
-	a.open, a.tid, a.startTick, a.flushed, a.buf, a.bufBytes = false, "", 0, false, nil, 0
+	a.open, a.tid, a.startTick, a.lastTick, a.flushed, a.buf, a.bufBytes = false, "", 0, 0, false, nil, 0
+}
+
+// recordTID returns the transaction id of a document or remove record.
+func recordTID(r events.Record) (string, bool) {
+	switch e := r.Event.(type) {
+	case *events.Document:
+		return e.TID, true
+	case *events.Remove:
+		return e.TID, true
+	}
+	return "", false
+}
+
+// missingCommit reports an open transaction whose write batch the server has
+// scanned completely (lastScanned past its last record, in an answer the
+// tailer did not cut short) or that a record of another transaction
+// followed: its commit marker will never come.
+func (a *txnAssembler) missingCommit(lastScanned uint64, truncated bool) bool {
+	return a.broken || (a.open && !truncated && lastScanned > a.lastTick)
 }
 
 // resumeTick is the tick to resume from given the tailer's position: before
@@ -117,7 +145,7 @@ func (s *Source) tail(ctx context.Context, pos Position) error {
 	tl := &wal.Tailer{
 		DBServer: conn, Database: s.shard.Ref.Database, Shard: s.shard.Name,
 		From: pos.Tick, LastScanned: pos.LastScanned,
-		ChunkSize: s.cfg.ChunkSize, MaxRecords: s.cfg.MaxTxnRecords,
+		ChunkSize: s.cfg.ChunkSize, MaxRecords: s.cfg.MaxTailRecords,
 		SyncerID: s.cfg.SyncerID, ServerID: s.cfg.ServerID, ClientInfo: s.cfg.ClientInfo,
 		IncludeSystem: s.isSystem(),
 	}
@@ -161,14 +189,32 @@ func (s *Source) tail(ctx context.Context, pos Position) error {
 			continue
 		}
 		failures = 0
+		s.cfg.Logger.Debug("source: tail", "shard", s.shard.Ref.String(), "records", len(recs), "status", st.Status,
+			"from", tl.From, "lastScanned", tl.LastScanned, "lastIncluded", st.LastIncluded, "lastTick", st.LastTick,
+			"checkMore", st.CheckMore, "truncated", st.Truncated)
 		dropped := false
 		groups = groups[:0]
 		for _, r := range recs {
 			groups = asm.add(r, groups)
+			if asm.broken {
+				break
+			}
 			if _, ok := r.Event.(*events.CollectionDrop); ok {
 				dropped = true
 				break
 			}
+		}
+		if asm.missingCommit(tl.LastScanned, st.Truncated) {
+			// The WAL breaks the 2200 … 2201 framing. Emit what came before
+			// the transaction and resynchronise rather than guess.
+			resume := asm.startTick - 1
+			if err := s.emitGroups(ctx, groups, pos, resume, resume); err != nil {
+				return err
+			}
+			cause := fmt.Errorf("%w: shard %s: transaction %s (start tick %d, last record %d) has no commit marker, but the server scanned up to tick %d",
+				wal.ErrInvalidResponse, s.shard.Ref, asm.tid, asm.startTick, asm.lastTick, tl.LastScanned)
+			s.cfg.Logger.Warn("source: WAL transaction without commit; starting a new epoch", "shard", s.shard.Ref.String(), "error", cause)
+			return s.newEpoch(ReasonInvalidWAL, "", cause)
 		}
 		resume := asm.resumeTick(tl.From)
 		lastScanned := tl.LastScanned
