@@ -31,7 +31,7 @@ type txnAssembler struct {
 	startTick uint64
 	lastTick  uint64 // tick of the latest record of the open transaction
 	broken    bool   // a record of another transaction arrived while one was open
-	flushed   bool // part of the open transaction was emitted already
+	flushed   bool   // part of the open transaction was emitted already
 	buf       []events.Record
 	bufBytes  int
 	dropped   int // empty or foreign transactions dropped (stats)
