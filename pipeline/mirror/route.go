@@ -301,7 +301,7 @@ func (r *route) copiedConfigs(srcAdmin sarama.ClusterAdmin, topic string) map[st
 			if n, err := strconv.Atoi(e.Value); err == nil && n > 0 {
 				v := strconv.Itoa(max(n+headerHeadroom, r.m.cfg.MaxMessageBytes))
 				out[e.Name] = &v
-				if n+headerHeadroom > r.m.cfg.MaxMessageBytes {
+				if n > r.m.cfg.MaxMessageBytes {
 					r.log.Warn("source topic allows larger records than the mirror sends: raise max_message_bytes or records near the limit are refused",
 						"topic", topic, "source_max_message_bytes", n, "max_message_bytes", r.m.cfg.MaxMessageBytes)
 				}
