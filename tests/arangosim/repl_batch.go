@@ -57,6 +57,17 @@ func replBatchesOf(s *Server) *replBatchRegistry {
 	if v, ok := replRegistries.Load(s); ok {
 		return v.(*replBatchRegistry)
 	}
+	// A new server: forget the batches (and snapshots) of clusters that
+	// have shut down, so that test processes starting many clusters do not
+	// keep their data alive.
+	replRegistries.Range(func(k, _ any) bool {
+		select {
+		case <-k.(*Server).c.Done():
+			replRegistries.Delete(k)
+		default:
+		}
+		return true
+	})
 	v, _ := replRegistries.LoadOrStore(s, &replBatchRegistry{batches: make(map[uint64]*replBatch)})
 	return v.(*replBatchRegistry)
 }

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"testing"
 	"unicode"
 )
 
@@ -213,7 +214,9 @@ func (in *jsInterp) statement(exec bool) error {
 		if in.accept("catch") {
 			if in.accept("(") {
 				for !in.accept(")") {
-					in.next()
+					if in.next().kind == 0 {
+						return errors.New("unterminated catch clause")
+					}
 				}
 			}
 			if err := in.block(false); err != nil {
@@ -602,4 +605,26 @@ func (in *jsInterp) primary() (any, error) {
 		}
 	}
 	return nil, fmt.Errorf("unexpected token %q", t.text)
+}
+
+// FuzzJSMini checks that the script interpreter terminates without panicking
+// on any input (it reads the fixtures' scripts, which are data).
+func FuzzJSMini(f *testing.F) {
+	f.Add(`var cn = "products"; db._drop(cn); var x = { a: [1, 'b', {c: null}] }; try { f(x.a[2].c + "s"); } catch (e) {}`)
+	f.Add(`for (i = 0; i < 3; i++) { x = i; } if (a) b(); else { c(); } function g() { return 1; }`)
+	f.Add("var s = `t\\u0041`; /* c */ // d\n var t = -s.length * 2;")
+	f.Fuzz(func(t *testing.T, src string) {
+		toks, err := jsLex(src)
+		if err != nil {
+			return
+		}
+		calls := 0
+		in := &jsInterp{toks: toks, vars: map[string]any{}, globals: func(name string) (any, bool) {
+			if name == "f" {
+				return jsFunc(func([]any) any { calls++; return map[string]any{"k": "v"} }), true
+			}
+			return nil, false
+		}}
+		_ = in.run()
+	})
 }

@@ -23,12 +23,12 @@ const replTestSecret = "repl-test-secret"
 // replEnv is an in-process cluster with a superuser token for the tests of
 // the snapshot endpoints.
 type replEnv struct {
-	t     *testing.T
+	t     testing.TB
 	c     *Cluster
 	token string
 }
 
-func newReplEnv(t *testing.T) *replEnv {
+func newReplEnv(t testing.TB) *replEnv {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	c, err := Start(ctx, Config{JWTSecret: replTestSecret, RootPassword: "pw"})
@@ -53,7 +53,7 @@ type replResp struct {
 	body   []byte
 }
 
-func (r replResp) json(t *testing.T, v any) {
+func (r replResp) json(t testing.TB, v any) {
 	t.Helper()
 	if err := json.Unmarshal(r.body, v); err != nil {
 		t.Fatalf("status %d body %.300s: %v", r.status, r.body, err)
