@@ -216,25 +216,38 @@ func (c *Cluster) CreateIndex(col *Collection, body []byte) (*Index, bool, error
 	placement := c.shardPlacementLocked(col)
 	c.mu.Unlock()
 
+	// Writes are held off (every shard locked, in id order) while the entries are built
+	// and the index enters the catalog, so no write misses the new index.
+	shards := make([]*Shard, 0, len(placement))
+	for sh := range placement {
+		shards = append(shards, sh)
+	}
+	slices.SortFunc(shards, func(a, b *Shard) int { return cmpUint(a.ID, b.ID) })
+	for _, sh := range shards {
+		sh.mu.Lock()
+	}
+	unlock := func() {
+		for _, sh := range shards {
+			sh.mu.Unlock()
+		}
+	}
 	if unique && typ == "persistent" {
-		// Build the entries first; a duplicate makes the creation fail.
-		for sh, servers := range placement {
-			sh.mu.Lock()
-			for _, s := range servers {
+		for _, sh := range shards {
+			for _, s := range placement[sh] {
 				if r, ok := s.replica(sh.Name); ok {
 					if e := r.buildUnique(col, ix); e != nil {
-						sh.mu.Unlock()
+						unlock()
 						return nil, false, e
 					}
 				}
 			}
-			sh.mu.Unlock()
 		}
 	}
 	c.mu.Lock()
 	col.Indexes = append(col.Indexes, ix)
 	c.persistCatalogLocked()
 	c.mu.Unlock()
+	unlock()
 	data := indexJSON(col, ix)
 	for sh, servers := range placement {
 		for _, s := range servers {
