@@ -9,6 +9,9 @@ import (
 
 	driver "github.com/arangodb/go-driver"
 	dhttp "github.com/arangodb/go-driver/http"
+	"github.com/arangodb/go-driver/v2/arangodb"
+	"github.com/arangodb/go-driver/v2/arangodb/shared"
+	"github.com/arangodb/go-driver/v2/connection"
 
 	"github.com/dc2dc/dc2dc/handlers/arango/revtree"
 )
@@ -104,5 +107,46 @@ func TestReplGoDriverV1(t *testing.T) {
 	}
 	if _, err := rep.GetRevisionTree(ctx, db, batch.BatchID(), sh.Name); !driver.IsNotFoundGeneral(err) {
 		t.Fatalf("tree of a deleted batch: %v", err)
+	}
+}
+
+// TestReplGoDriverV2Trampoline drives batch and inventory through a
+// Coordinator with go-driver v2's replication client, which insists on
+// DBserver= there (arangod's trampoline), with basic auth as root.
+func TestReplGoDriverV2Trampoline(t *testing.T) {
+	e := newReplEnv(t)
+	col := e.createCollection("v2repl", 2)
+	cl := v2Client(t, e.c, connection.NewBasicAuth("root", "pw"))
+	ctx := context.Background()
+	rep := cl // ClientReplication is embedded in arangodb.Client
+	target := col.Shards[0].Leader()
+	id := target.ID
+	yes := true
+	b, err := rep.CreateNewBatch(ctx, "_system", &id, &yes, arangodb.CreateNewBatchOptions{Ttl: 60})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.ID == "" || b.LastTick == "" || b.State["running"] != true {
+		t.Fatalf("batch %+v", b)
+	}
+	if err := rep.ExtendBatch(ctx, "_system", &id, b.ID, arangodb.CreateNewBatchOptions{Ttl: 120}); err != nil {
+		t.Fatalf("extend: %v", err)
+	}
+	shard := col.Shards[0].Name
+	inv, err := rep.GetInventory(ctx, "_system", arangodb.InventoryQueryParams{BatchID: b.ID, DBserver: &id, Collection: &shard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(inv.Collections) != 1 || inv.State.LastLogTick == nil || *inv.State.LastLogTick != b.LastTick {
+		t.Fatalf("inventory %+v", inv)
+	}
+	if _, err := rep.CreateNewBatch(ctx, "_system", nil, nil, arangodb.CreateNewBatchOptions{Ttl: 60}); err == nil {
+		t.Fatal("go-driver v2 accepted a Coordinator batch without DBserver")
+	}
+	if err := rep.DeleteBatch(ctx, "_system", &id, b.ID); err != nil {
+		t.Fatalf("delete: %v", err)
+	}
+	if err := rep.DeleteBatch(ctx, "_system", &id, b.ID); !shared.IsNotFound(err) {
+		t.Fatalf("second delete: %v", err)
 	}
 }
