@@ -307,3 +307,28 @@ func gathered(t testing.TB, reg *prometheus.Registry, name, label, value string)
 // registryOf returns the registry startMirror put the mirror's metrics on
 // (unless the caller passed its own WithRegisterer, which then wins).
 func registryOf(r *running) *prometheus.Registry { return r.reg }
+
+func newClient(addrs []string, sc *sarama.Config) (sarama.Client, error) {
+	return sarama.NewClient(addrs, sc)
+}
+
+// waitCount waits until topic's partitions hold want records in total,
+// reading high-water marks through a client built from sc.
+func waitCount(t testing.TB, addrs []string, sc *sarama.Config, topic string, parts int32, want int64) {
+	t.Helper()
+	c, err := sarama.NewClient(addrs, sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	harness.Eventually(t, 30*time.Second, 20*time.Millisecond, func() (bool, string) {
+		_ = c.RefreshMetadata(topic)
+		var n int64
+		for p := range parts {
+			if o, err := c.GetOffset(topic, p, sarama.OffsetNewest); err == nil {
+				n += o
+			}
+		}
+		return n == want, fmt.Sprintf("%s holds %d of %d records", topic, n, want)
+	})
+}

@@ -1,14 +1,11 @@
 package mirror
 
 import (
-	"fmt"
 	"testing"
 	"time"
 
 	"github.com/IBM/sarama"
 	"github.com/twmb/franz-go/pkg/kfake"
-
-	"github.com/dc2dc/dc2dc/tests/harness"
 )
 
 // TestSASLBothSides runs a route from a SCRAM-SHA-512 cluster to a PLAIN
@@ -68,19 +65,5 @@ func TestSASLBothSides(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	client, err := sarama.NewClient(b.ListenAddrs(), bc)
-	if err != nil {
-		t.Fatalf("PLAIN login: %v", err)
-	}
-	defer client.Close()
-	harness.Eventually(t, 30*time.Second, 50*time.Millisecond, func() (bool, string) {
-		_ = client.RefreshMetadata(dataTopic)
-		var n int64
-		for part := range int32(2) {
-			if o, err := client.GetOffset(dataTopic, part, sarama.OffsetNewest); err == nil {
-				n += o
-			}
-		}
-		return n == 10, fmt.Sprintf("B holds %d of 10 records", n)
-	})
+	waitCount(t, b.ListenAddrs(), bc, dataTopic, 2, 10)
 }
