@@ -9,10 +9,12 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
+	wkafka "github.com/ThreeDotsLabs/watermill-kafka/v3/pkg/kafka"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/dc2dc/dc2dc/events"
 	"github.com/dc2dc/dc2dc/pipeline/kafka"
 	"github.com/dc2dc/dc2dc/pipeline/middleware"
 	"github.com/dc2dc/dc2dc/store"
@@ -32,9 +34,18 @@ type ConsumeConfig struct {
 	// been applied so far (over all shards, from the ledger).
 	Progress      func(Progress)
 	ProgressEvery time.Duration
-	// OnApply, when set, is called after each applied batch with its lag
-	// (now − the batch's SentAt), for latency measurement.
-	OnApply func(lag time.Duration, events int)
+	// OnApply, when set, is called after each batch that applied events,
+	// for latency measurement.
+	OnApply func(Applied)
+}
+
+// Applied describes one applied batch.
+type Applied struct {
+	Events    int         // events applied from the batch
+	Created   []time.Time // creation time of each document event in the batch (see CreatedAt)
+	SentAt    time.Time   // when the producer built the batch
+	KafkaTime time.Time   // the record's timestamp (the producer's, kept by the mirror); zero if unknown
+	AppliedAt time.Time   // when the apply and its checkpoint finished
 }
 
 // Progress is the consumer's running account.
@@ -142,7 +153,16 @@ func Consume(ctx context.Context, cfg ConsumeConfig) error {
 			return nil, err
 		}
 		if cfg.OnApply != nil && n > 0 {
-			cfg.OnApply(SentAtLag(b, time.Now()), n)
+			ts, _ := wkafka.MessageTimestampFromCtx(msg.Context())
+			a := Applied{Events: n, SentAt: b.SentAt, KafkaTime: ts, AppliedAt: time.Now()}
+			for _, r := range b.Records {
+				if d, ok := r.Event.(*events.Document); ok {
+					if c := CreatedAt(d.Doc); !c.IsZero() {
+						a.Created = append(a.Created, c)
+					}
+				}
+			}
+			cfg.OnApply(a)
 		}
 		mu.Lock()
 		prog.Batches++

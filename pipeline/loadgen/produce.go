@@ -1,6 +1,7 @@
 package loadgen
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -218,7 +219,7 @@ func produceShard(ctx context.Context, cfg ProduceConfig, st *store.Store, pub m
 		}
 		key := "k" + strconv.FormatUint(tick, 10)
 		rev := strconv.FormatUint(tick, 36)
-		doc = makeDoc(doc[:0], key, rev, tick, cfg.DocBytes)
+		doc = makeDoc(doc[:0], key, rev, tick, time.Now().UnixNano(), cfg.DocBytes)
 		rec := events.Record{Tick: tick, Event: &events.Document{TID: "0", Key: key, Rev: rev, Doc: append([]byte(nil), doc...)}}
 		if err := b.Add(ctx, rec); err != nil {
 			b.Close()
@@ -243,14 +244,18 @@ func countTicks(b *events.Batch) int {
 	return n
 }
 
-// makeDoc appends a JSON document of about size bytes.
-func makeDoc(buf []byte, key, rev string, seq uint64, size int) []byte {
+// makeDoc appends a JSON document of about size bytes. "t" is the event's
+// creation time in Unix nanoseconds, which the consumer reads back to measure
+// each event's latency (CreatedAt).
+func makeDoc(buf []byte, key, rev string, seq uint64, created int64, size int) []byte {
 	buf = append(buf, `{"_key":"`...)
 	buf = append(buf, key...)
 	buf = append(buf, `","_rev":"`...)
 	buf = append(buf, rev...)
 	buf = append(buf, `","seq":`...)
 	buf = strconv.AppendUint(buf, seq, 10)
+	buf = append(buf, `,"t":`...)
+	buf = strconv.AppendInt(buf, created, 10)
 	buf = append(buf, `,"pad":"`...)
 	for len(buf) < size-2 {
 		buf = append(buf, 'x')
@@ -258,10 +263,21 @@ func makeDoc(buf []byte, key, rev string, seq uint64, size int) []byte {
 	return append(buf, `"}`...)
 }
 
-// SentAtLag returns how long ago a batch was built (for latency measurement).
-func SentAtLag(b *events.Batch, now time.Time) time.Duration {
-	if b.SentAt.IsZero() {
-		return 0
+// CreatedAt returns the creation time makeDoc wrote into a document, or the
+// zero time when the document has none.
+func CreatedAt(doc []byte) time.Time {
+	i := bytes.Index(doc, []byte(`,"t":`))
+	if i < 0 {
+		return time.Time{}
 	}
-	return now.Sub(b.SentAt)
+	rest := doc[i+5:]
+	j := bytes.IndexByte(rest, ',')
+	if j < 0 {
+		return time.Time{}
+	}
+	n, err := strconv.ParseInt(string(rest[:j]), 10, 64)
+	if err != nil {
+		return time.Time{}
+	}
+	return time.Unix(0, n)
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/IBM/sarama"
 	"go.uber.org/goleak"
 
+	"github.com/dc2dc/dc2dc/pipeline/batcher"
 	"github.com/dc2dc/dc2dc/pipeline/broker"
 	"github.com/dc2dc/dc2dc/pipeline/kafka"
 	"github.com/dc2dc/dc2dc/pipeline/loadgen"
@@ -27,6 +28,13 @@ func TestMain(m *testing.M) {
 }
 
 const docBytes = 1024
+
+// benchLinger is the batcher's linger for the run (DC2DC_BENCH_LINGER, else
+// the batcher's default).
+func benchLinger() time.Duration {
+	d, _ := time.ParseDuration(os.Getenv("DC2DC_BENCH_LINGER"))
+	return d
+}
 
 // BenchmarkPipelineVsTransport measures, in one run on the same two
 // in-process kfake clusters: the raw sarama produce+consume rate of 1 KiB
@@ -63,7 +71,7 @@ func BenchmarkPipelineVsTransport(b *testing.B) {
 			"ceiling: sarama AsyncProducer (acks=all) + partition consumers on A, time from first send to last receive; "+
 			"pipeline: dc2dc loadgen producer on A, dc2dc mirror A→B, loadgen consumer on B with the full middleware chain, "+
 			"time from first send to last apply; latency: the same pipeline paced at half the measured pipeline rate for 10 s, "+
-			"lag = apply time − batch build time.")
+			"lag = apply time of an event − its creation time in the producer (linger and queueing included).")
 
 	ceiling := measureCeiling(b, a.Addrs(), records)
 	rep.add("transport ceiling (sarama produce+consume, A)", ceiling, "records/s", fmt.Sprintf("%d records", records))
@@ -200,7 +208,9 @@ func measurePipeline(b *testing.B, ctx context.Context, logger *slog.Logger, bro
 		mu      sync.Mutex
 		lags    []time.Duration
 		applied atomic.Uint64
-		allDone = make(chan time.Time, 1)
+		// per batch: built → Kafka A record time, Kafka A → applied in B
+		toKafka, fromKafka []time.Duration
+		allDone            = make(chan time.Time, 1)
 	)
 	// Set the topology up before timing: the data topic on A, the mirror
 	// (which creates it on B), then the consumer.
@@ -229,13 +239,17 @@ func measurePipeline(b *testing.B, ctx context.Context, logger *slog.Logger, bro
 		consumeErr <- loadgen.Consume(ctx, loadgen.ConsumeConfig{
 			Kafka: kB, Sync: syncID, Logger: logger,
 			StoreDir: filepath.Join(dir, "consumer"), LedgerDir: filepath.Join(dir, "ledger"),
-			OnApply: func(lag time.Duration, n int) {
+			OnApply: func(a loadgen.Applied) {
 				mu.Lock()
-				for i := 0; i < n; i++ {
-					lags = append(lags, lag)
+				for _, c := range a.Created {
+					lags = append(lags, a.AppliedAt.Sub(c))
+				}
+				if !a.KafkaTime.IsZero() {
+					toKafka = append(toKafka, a.KafkaTime.Sub(a.SentAt))
+					fromKafka = append(fromKafka, a.AppliedAt.Sub(a.KafkaTime))
 				}
 				mu.Unlock()
-				if applied.Add(uint64(n)) == total {
+				if applied.Add(uint64(a.Events)) == total {
 					allDone <- time.Now()
 				}
 			},
@@ -248,6 +262,7 @@ func measurePipeline(b *testing.B, ctx context.Context, logger *slog.Logger, bro
 		produceErr <- loadgen.Produce(ctx, loadgen.ProduceConfig{
 			Kafka: kA, Sync: syncID, Shards: shards, Events: perShard,
 			DocBytes: docBytes, Rate: rate, StoreDir: filepath.Join(dir, "producer"), Logger: logger,
+			Batch: batcher.Config{Linger: benchLinger()},
 		})
 	}()
 
@@ -279,5 +294,11 @@ func measurePipeline(b *testing.B, ctx context.Context, logger *slog.Logger, bro
 	<-mirrorErr
 	mu.Lock()
 	defer mu.Unlock()
+	if len(toKafka) > 0 {
+		slices.Sort(toKafka)
+		slices.Sort(fromKafka)
+		b.Logf("%s: per batch, built → Kafka A p50 %v p99 %v; Kafka A → applied p50 %v p99 %v (%d batches)", syncID,
+			percentile(toKafka, .5), percentile(toKafka, .99), percentile(fromKafka, .5), percentile(fromKafka, .99), len(toKafka))
+	}
 	return float64(total) / end.Sub(start).Seconds(), lags
 }
