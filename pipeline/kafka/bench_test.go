@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+	wmkafka "github.com/ThreeDotsLabs/watermill-kafka/v3/pkg/kafka"
 	"github.com/ThreeDotsLabs/watermill/message"
 
 	"github.com/dc2dc/dc2dc/pipeline/broker"
@@ -205,6 +206,31 @@ func BenchmarkWatermillPublish(b *testing.B) {
 }
 
 func BenchmarkWatermillSubscribe(b *testing.B) {
+	benchSubscribe(b, func(b *testing.B, cfg kafka.Config) message.Subscriber {
+		return kafkatest.NewSubscriber(b, cfg, "bench-"+kafkatest.RandomID())
+	})
+}
+
+// BenchmarkWatermillSubscribeRaw is BenchmarkWatermillSubscribe with
+// watermill-kafka's own subscriber (no reassembly, no ack tracking): the
+// difference is the cost of our layer.
+func BenchmarkWatermillSubscribeRaw(b *testing.B) {
+	benchSubscribe(b, func(b *testing.B, cfg kafka.Config) message.Subscriber {
+		sc := saramaBase()
+		sc.Consumer.Offsets.AutoCommit.Enable = true
+		sub, err := wmkafka.NewSubscriber(wmkafka.SubscriberConfig{
+			Brokers: cfg.Brokers, Unmarshaler: wmkafka.DefaultMarshaler{}, OverwriteSaramaConfig: sc,
+			ConsumerGroup: "bench-" + kafkatest.RandomID(),
+		}, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { _ = sub.Close() })
+		return sub
+	})
+}
+
+func benchSubscribe(b *testing.B, newSub func(*testing.B, kafka.Config) message.Subscriber) {
 	cfg, topic := benchSetup(b)
 	// Records as our publisher writes them (with the UUID header).
 	pub := kafkatest.NewPublisher(b, cfg)
@@ -221,7 +247,7 @@ func BenchmarkWatermillSubscribe(b *testing.B) {
 			batch = batch[:0]
 		}
 	}
-	sub := kafkatest.NewSubscriber(b, cfg, "bench-"+kafkatest.RandomID())
+	sub := newSub(b, cfg)
 	b.SetBytes(benchRecord)
 	b.ResetTimer()
 	ch := kafkatest.Subscribe(b, sub, topic)
