@@ -191,3 +191,30 @@ func TestReceiverGapAndStale(t *testing.T) {
 		t.Fatalf("stale receiver: %v", err)
 	}
 }
+
+// TestWithAuthentication runs apply and positions against a cluster with a
+// JWT secret: the superuser JWT made from it is accepted, a wrong secret is
+// a permanent CodeArangoAuth error.
+func TestWithAuthentication(t *testing.T) {
+	c := startSim(t, arangosim.Config{JWTSecret: "s3cret"})
+	conn, err := Dial(ConnConfig{Endpoints: []string{c.Endpoint()}, JWTSecret: "s3cret"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	createDB(t, conn, "shop")
+	createColl(t, conn, "shop", "orders", 2)
+	r := NewReceiver("s", newTestApplier(t, conn, Config{}), NewPositions(conn, nil))
+	if _, err := r.Receive(context.Background(), newStream(shopShard, 1).batch(docEvent("a", 1, "")), 0, 0); err != nil {
+		t.Fatalf("Receive with the superuser JWT: %v", err)
+	}
+	bad, err := Dial(ConnConfig{Endpoints: []string{c.Endpoint()}, JWTSecret: "wrong"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bad.Close()
+	err = newTestApplier(t, bad, Config{}).Apply(context.Background(), newStream(shopShard, 1).batch(docEvent("b", 2, "")))
+	if failure.CodeOf(err) != failure.CodeArangoAuth || !failure.IsPermanent(err) {
+		t.Fatalf("wrong secret: %v", err)
+	}
+}

@@ -245,3 +245,43 @@ func tdoc(tid, key string, n uint64) *events.Document {
 	d.TID = tid
 	return d
 }
+
+// TestFailureInsideTransactionLeavesNothing: a 503 in the middle of applying
+// a committed transaction aborts it on B (nothing visible), and the retry
+// applies it whole, once.
+func TestFailureInsideTransactionLeavesNothing(t *testing.T) {
+	c, conn := setupShop(t)
+	createColl(t, conn, "shop", "single", 1)
+	a, err := NewApplier(conn, resolverFor(shopShard, "single"), shopShard, Config{MaxRequestDocs: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := newStream(shopShard, 1)
+	evs := []events.Event{&events.TransactionStart{TID: "3"}}
+	for i := 0; i < 1000; i++ {
+		evs = append(evs, tdoc("3", fmt.Sprintf("k%04d", i), uint64(i+1)))
+	}
+	evs = append(evs, &events.TransactionCommit{TID: "3"})
+	b := s.batch(evs...)
+	coord := c.Coordinators()[0].ID
+	// Let the begin and four document requests through, then fail one.
+	if err := c.InjectFault(coord, arangosim.Fault{PathPrefix: "/_api/document", Latency: time.Millisecond, Count: 4}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.InjectFault(coord, arangosim.Fault{PathPrefix: "/_api/document", Status: 503, Count: 1}); err != nil {
+		t.Fatal(err)
+	}
+	err = a.Apply(context.Background(), b)
+	if !failure.IsRetryable(err) {
+		t.Fatalf("Apply with a 503 inside the transaction: %v", err)
+	}
+	if n := count(t, conn, "shop", "single"); n != 0 {
+		t.Fatalf("after the failed transaction B holds %d documents", n)
+	}
+	if err := a.Apply(context.Background(), b); err != nil {
+		t.Fatalf("retry: %v", err)
+	}
+	if n := count(t, conn, "shop", "single"); n != 1000 {
+		t.Fatalf("after the retry B holds %d documents", n)
+	}
+}

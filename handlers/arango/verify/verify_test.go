@@ -22,12 +22,13 @@ func (r oneResolver) Collection(context.Context, events.ShardRef) (string, error
 
 func start(t *testing.T) (*arangosim.Cluster, *target.Conn) {
 	t.Helper()
-	c, err := arangosim.Start(context.Background(), arangosim.Config{})
+	// With a JWT secret: DB-Servers accept only the superuser JWT.
+	c, err := arangosim.Start(context.Background(), arangosim.Config{JWTSecret: "verify-secret"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = c.Close() })
-	conn, err := target.Dial(target.ConnConfig{Endpoints: []string{c.Endpoint()}})
+	conn, err := target.Dial(target.ConnConfig{Endpoints: []string{c.Endpoint()}, JWTSecret: "verify-secret"})
 	if err != nil {
 		t.Fatal(err)
 	}
