@@ -9,6 +9,8 @@ package arangosim
 // with ticks <= its lastTick. Batches expire ttl seconds after creation or
 // their last extension; expiry is checked on every access (there is no
 // background goroutine), and an expired batch answers like an unknown one.
+// Like arangod's in-memory replication contexts, batches do not survive a
+// restart of their DB-Server.
 
 import (
 	"bytes"
@@ -31,6 +33,7 @@ const replDefaultBatchTTL = 7200 * time.Second
 type replBatch struct {
 	id       uint64
 	db       string
+	reboot   int64 // the server's reboot counter when the batch was created
 	snap     *Snapshot
 	expires  time.Time
 	serverID string
@@ -45,6 +48,7 @@ type replBatch struct {
 
 // replBatchRegistry holds the batches of one DB-Server.
 type replBatchRegistry struct {
+	s       *Server
 	mu      sync.Mutex
 	batches map[uint64]*replBatch
 }
@@ -68,17 +72,19 @@ func replBatchesOf(s *Server) *replBatchRegistry {
 		}
 		return true
 	})
-	v, _ := replRegistries.LoadOrStore(s, &replBatchRegistry{batches: make(map[uint64]*replBatch)})
+	v, _ := replRegistries.LoadOrStore(s, &replBatchRegistry{s: s, batches: make(map[uint64]*replBatch)})
 	return v.(*replBatchRegistry)
 }
 
 // replNow is the clock batch expiry uses.
 func replNow() time.Time { return time.Now() }
 
-// purgeLocked drops expired batches (and with them their snapshots).
+// purgeLocked drops expired batches and those of an earlier life of the
+// server (and with them their snapshots).
 func (br *replBatchRegistry) purgeLocked(now time.Time) {
+	reboot := br.s.rebootN.Load()
 	for id, b := range br.batches {
-		if !now.Before(b.expires) {
+		if !now.Before(b.expires) || b.reboot != reboot {
 			delete(br.batches, id)
 		}
 	}
@@ -158,7 +164,7 @@ func handleReplBatchCreate(w http.ResponseWriter, r *Request) {
 		return
 	}
 	b := &replBatch{
-		id: r.Server.c.nextID(), db: r.DBName, snap: sn, expires: replNow().Add(ttl),
+		id: r.Server.c.nextID(), db: r.DBName, reboot: r.Server.rebootN.Load(), snap: sn, expires: replNow().Add(ttl),
 		serverID: r.Query("serverId"), syncerID: r.Query("syncerId"), client: r.Query("clientInfo"),
 		cursors: make(map[string]int), trees: make(map[string]*revtree.Tree), byRev: make(map[string]map[uint64]*Doc),
 	}

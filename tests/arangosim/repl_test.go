@@ -300,6 +300,26 @@ func TestReplBatchExpires(t *testing.T) {
 	}
 }
 
+func TestReplBatchDoesNotSurviveARestart(t *testing.T) {
+	e := newReplEnv(t)
+	s := e.c.DBServers()[2]
+	id, _ := e.batch(s, 600)
+	if err := e.c.StopServer(s.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.c.RestartServer(s.ID); err != nil {
+		t.Fatal(err)
+	}
+	r := e.do("GET", s.Endpoint(), "/_api/replication/inventory?batchId="+id, "super", nil)
+	if r.status != 404 || r.errorNum() != 1600 {
+		t.Fatalf("batch after a restart: %d %s", r.status, r.body)
+	}
+	id2, _ := e.batch(s, 600)
+	if r := e.do("GET", s.Endpoint(), "/_api/replication/inventory?batchId="+id2, "super", nil); r.status != 200 {
+		t.Fatalf("new batch after the restart: %d %s", r.status, r.body)
+	}
+}
+
 func TestReplInventoryAndErrors(t *testing.T) {
 	e := newReplEnv(t)
 	col := e.createCollection("inv", 3)
