@@ -489,3 +489,40 @@ func (t *Tree) checkSummary() error {
 	}
 	return nil
 }
+
+// PartitionKeys splits the tree's range into at most count consecutive
+// ranges holding about the same number of revisions, on bucket boundaries,
+// like MerkleTree::partitionKeys (which arangod uses to split work). With
+// count <= 1 or an empty tree it returns the whole range [rangeMin, rangeMax].
+func (t *Tree) PartitionKeys(count int) []Range {
+	remaining := t.summary.Count
+	if count <= 1 || remaining == 0 {
+		return []Range{{Min: t.rangeMin, Max: t.rangeMax}}
+	}
+	var out []Range
+	target := max(uint64(1), remaining/uint64(count))
+	start := t.rangeMin
+	var inRange uint64
+	last := NodeCount(t.depth)
+	for chunk := uint64(0); chunk < last; chunk++ {
+		if len(out) == count-1 {
+			// the last partition takes everything that is left
+			for ; chunk < last-1; chunk++ {
+				inRange += t.Node(chunk).Count
+			}
+		}
+		inRange += t.Node(chunk).Count
+		if inRange >= target || chunk == last-1 {
+			end := t.BucketRange(chunk).Max
+			out = append(out, Range{Min: start, Max: end})
+			remaining -= inRange
+			if remaining == 0 || len(out) == count {
+				break
+			}
+			inRange = 0
+			start = end + 1
+			target = max(uint64(1), remaining/uint64(count-len(out)))
+		}
+	}
+	return out
+}

@@ -344,3 +344,48 @@ func BenchmarkDiffDepth6(b *testing.B) {
 		}
 	}
 }
+
+func TestPartitionKeys(t *testing.T) {
+	tr, _ := New(2, 0) // 64 buckets of 64
+	if got := tr.PartitionKeys(4); len(got) != 1 || got[0] != (Range{0, 4096}) {
+		t.Fatalf("empty tree: %v", got)
+	}
+	var revs []uint64
+	for i := uint64(0); i < 64; i++ {
+		revs = append(revs, i*64, i*64+1) // two per bucket
+	}
+	_ = tr.Insert(revs...)
+	parts := tr.PartitionKeys(4)
+	if len(parts) != 4 {
+		t.Fatalf("partitions %v", parts)
+	}
+	next := uint64(0)
+	for _, p := range parts {
+		if p.Min != next || (p.Max+1)%64 != 0 {
+			t.Fatalf("partitions %v are not consecutive bucket ranges", parts)
+		}
+		n := 0
+		for _, r := range revs {
+			if r >= p.Min && r <= p.Max {
+				n++
+			}
+		}
+		if n != 32 {
+			t.Fatalf("partition %v holds %d revisions, want 32", p, n)
+		}
+		next = p.Max + 1
+	}
+	if next != 4096 {
+		t.Fatalf("partitions end at %d", next)
+	}
+	if got := tr.PartitionKeys(1); len(got) != 1 {
+		t.Fatalf("one partition: %v", got)
+	}
+	// More partitions than revisions: never more than asked, all covered.
+	small, _ := New(2, 0)
+	_ = small.Insert(5, 4000)
+	got := small.PartitionKeys(10)
+	if len(got) > 10 || got[0].Min != 0 || got[len(got)-1].Max < 4000 {
+		t.Fatalf("small tree partitions %v", got)
+	}
+}
