@@ -54,6 +54,58 @@ type marker struct {
 // sequence of JSON objects (one per line as arangod writes it; any JSON
 // whitespace between them is accepted). Ticks must ascend strictly.
 func Parse(body []byte, dst []events.Record) ([]events.Record, error) {
+	if out, ok, err := parseLines(body, dst); ok {
+		return out, err
+	}
+	return parseStream(body, dst)
+}
+
+// parseLines is the fast path for arangod's one-object-per-line output. It
+// reports ok=false, having appended nothing, when a line is not one whole
+// object (pretty-printed input), so the caller falls back to parseStream.
+func parseLines(body []byte, dst []events.Record) ([]events.Record, bool, error) {
+	start := len(dst)
+	var prev uint64
+	off := 0
+	for off < len(body) {
+		end := bytes.IndexByte(body[off:], '\n')
+		if end < 0 {
+			end = len(body)
+		} else {
+			end += off
+		}
+		line := bytes.Trim(body[off:end], " \t\r\n") // JSON whitespace only
+		lineOff := off
+		off = end + 1
+		if len(line) == 0 {
+			continue
+		}
+		if line[0] != '{' || line[len(line)-1] != '}' {
+			return dst[:start], false, nil
+		}
+		rec, err := ParseMarker(line)
+		if err != nil {
+			var me *MalformedError
+			if errors.As(err, &me) {
+				if len(dst) == start {
+					// Maybe a pretty-printed object spread over lines.
+					return dst[:start], false, nil
+				}
+				me.Offset += int64(lineOff)
+			}
+			return dst, true, err
+		}
+		if rec.Tick <= prev {
+			return dst, true, &MalformedError{Offset: int64(lineOff), Reason: fmt.Sprintf("tick %d does not follow tick %d", rec.Tick, prev)}
+		}
+		prev = rec.Tick
+		dst = append(dst, rec)
+	}
+	return dst, true, nil
+}
+
+// parseStream decodes any sequence of JSON objects.
+func parseStream(body []byte, dst []events.Record) ([]events.Record, error) {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	var prev uint64
 	for {

@@ -141,6 +141,12 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(`{"tick":"5","type":2002,"db":"shop","cuid":"c1/s2","data":{"name":"x"}}`))
 	f.Add([]byte(``))
 	f.Fuzz(func(t *testing.T, body []byte) {
+		if fast, ok, ferr := parseLines(body, nil); ok && ferr == nil {
+			slow, serr := parseStream(body, nil)
+			if serr != nil || len(slow) != len(fast) {
+				t.Fatalf("line parser: %d records; stream parser: %d records, %v", len(fast), len(slow), serr)
+			}
+		}
 		recs, err := Parse(body, nil)
 		if err != nil {
 			if !errors.Is(err, ErrMalformed) {
