@@ -104,7 +104,9 @@
 // global): dc2dc_mirror_records_forwarded_total and
 // dc2dc_mirror_bytes_forwarded_total {route, topic} (acknowledged by the
 // target), dc2dc_mirror_lag_records {route, topic, partition} (source
-// high-water mark minus next offset; deleted when the partition is
-// released), dc2dc_mirror_errors_total {route, kind}, and
+// high-water mark minus the next offset the target lacks, updated on every
+// acknowledgement and every 5s; it exists while this mirror owns the
+// partition: while a route reconnects, the group's lag in Kafka tooling
+// shows it), dc2dc_mirror_errors_total {route, kind}, and
 // dc2dc_mirror_resumes_total {route, from=target|group}.
 package mirror

@@ -77,9 +77,10 @@ func (g *generation) fatal() error {
 // one in flight is acknowledged, so the committed offset never passes a
 // record the target does not hold.
 type partState struct {
-	tp  topicPartition
-	pm  *partMetrics
-	hwm atomic.Int64 // source high-water mark last seen
+	tp   topicPartition
+	pm   *partMetrics
+	hwm  atomic.Int64 // source high-water mark last seen
+	next atomic.Int64 // next source offset the target lacks; -1 until known
 
 	mu       sync.Mutex
 	queue    []int64
@@ -225,6 +226,7 @@ func (g *generation) Setup(sess sarama.ConsumerGroupSession) error {
 			}
 		}
 		ps := &partState{tp: tp, pm: r.m.met.partition(r.cfg.Name, tp.topic, tp.partition), failedAt: -1}
+		ps.next.Store(-1)
 		g.parts[tp] = ps
 		if f.ok {
 			next := f.pos.Offset + 1
@@ -247,6 +249,7 @@ func (g *generation) Setup(sess sarama.ConsumerGroupSession) error {
 	}
 	g.acks.Go(g.ackLoop)
 	g.acks.Go(g.errorLoop)
+	g.acks.Go(func() { g.lagLoop(ctx) })
 	r.log.Info("mirror session started", "generation", sess.GenerationID(), "partitions", len(g.parts))
 	return nil
 }
@@ -260,7 +263,37 @@ func (g *generation) ackLoop() {
 			continue
 		}
 		g.sess.MarkOffset(ps.tp.topic, ps.tp.partition, ref.off+1, "")
+		ps.next.Store(ref.off + 1)
 		ps.pm.acked(1, ref.size, max(0, ps.hwm.Load()-ref.off-1))
+	}
+}
+
+// lagInterval is how often the lag of owned partitions is measured against
+// the source's high-water marks, so that the lag keeps growing while the
+// target is down and nothing is acknowledged.
+const lagInterval = 5 * time.Second
+
+func (g *generation) lagLoop(ctx context.Context) {
+	t := time.NewTicker(lagInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		for _, ps := range g.parts {
+			next := ps.next.Load()
+			if next < 0 {
+				continue
+			}
+			hwm, err := g.src.GetOffset(ps.tp.topic, ps.tp.partition, sarama.OffsetNewest)
+			if err != nil || ctx.Err() != nil {
+				continue
+			}
+			ps.hwm.Store(hwm)
+			ps.pm.setLag(max(0, hwm-next))
+		}
 	}
 }
 
@@ -297,6 +330,7 @@ func (g *generation) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama
 		return fmt.Errorf("claim %s/%d was not set up", claim.Topic(), claim.Partition())
 	}
 	ctx := sess.Context()
+	ps.next.CompareAndSwap(-1, claim.InitialOffset())
 	in := g.producer.Input()
 	srcKey := []byte(SourceHeader)
 	pos := SourcePos{Cluster: g.r.cfg.From, Topic: claim.Topic(), Partition: claim.Partition()}
