@@ -671,3 +671,101 @@ func replSameSet(a, b []string) bool {
 	slices.Sort(b)
 	return slices.Equal(a, b)
 }
+
+// TestReplBatchIsConsistentAtItsTick creates a batch while a writer inserts
+// documents and checks that the batch's dump holds exactly the documents
+// whose insert markers in the DB-Server's WAL have a tick <= lastTick.
+func TestReplBatchIsConsistentAtItsTick(t *testing.T) {
+	e := newReplEnv(t)
+	col := e.createCollection("live", 1)
+	sh := col.Shards[0]
+	s := sh.Leader()
+
+	stop := make(chan struct{})
+	done := make(chan int)
+	go func() {
+		n := 0
+		for {
+			select {
+			case <-stop:
+				done <- n
+				return
+			default:
+			}
+			body := fmt.Sprintf(`[{"_key":"w%05d"},{"_key":"w%05da"}]`, n, n)
+			req, _ := http.NewRequest("POST", e.coord()+"/_api/document/live", strings.NewReader(body))
+			req.SetBasicAuth("root", "pw")
+			resp, err := http.DefaultClient.Do(req)
+			if err == nil {
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+			n++
+		}
+	}()
+	// Let some writes happen, then take the batch in the middle of the stream.
+	deadline := time.Now().Add(10 * time.Second)
+	for replLeaderCount(sh) < 200 {
+		if time.Now().After(deadline) {
+			t.Fatal("writer makes no progress")
+		}
+		time.Sleep(5 * time.Millisecond) // polling interval, not synchronization
+	}
+	id, tick := e.batch(s, 60)
+	for c := replLeaderCount(sh); replLeaderCount(sh) < c+100; {
+		if time.Now().After(deadline) {
+			t.Fatal("writer stopped")
+		}
+		time.Sleep(5 * time.Millisecond) // polling interval, not synchronization
+	}
+	close(stop)
+	<-done
+
+	dumped := map[string]bool{}
+	for _, d := range e.dumpAll(s.Endpoint(), url.Values{"collection": {sh.Name}, "batchId": {id}, "useEnvelope": {"false"}}.Encode()) {
+		dumped[d["_key"].(string)] = true
+	}
+	logged := map[string]bool{}
+	from := "0"
+	for i := 0; i < 10000; i++ {
+		q := url.Values{"from": {from}, "to": {tick}, "collection": {sh.Name}, "chunkSize": {"16384"}}
+		r := e.do("GET", s.Endpoint(), "/_api/wal/tail?"+q.Encode(), "super", nil)
+		if r.status == http.StatusNoContent {
+			break
+		}
+		if r.status != http.StatusOK {
+			t.Fatalf("wal tail: %d %s", r.status, r.body)
+		}
+		for _, line := range bytes.Split(bytes.TrimRight(r.body, "\n"), []byte("\n")) {
+			var m struct {
+				Tick string         `json:"tick"`
+				Type int            `json:"type"`
+				Data map[string]any `json:"data"`
+			}
+			if err := json.Unmarshal(line, &m); err != nil {
+				t.Fatalf("marker %s: %v", line, err)
+			}
+			if replMustUint(t, m.Tick) > replMustUint(t, tick) {
+				t.Fatalf("tail returned tick %s past to=%s", m.Tick, tick)
+			}
+			if m.Type == 2300 {
+				logged[m.Data["_key"].(string)] = true
+			}
+		}
+		from = r.header.Get("X-Arango-Replication-Lastincluded")
+		if r.header.Get("X-Arango-Replication-Checkmore") != "true" {
+			break
+		}
+	}
+	if len(dumped) == 0 || len(dumped) != len(logged) {
+		t.Fatalf("batch at tick %s dumps %d documents, the WAL up to that tick inserts %d", tick, len(dumped), len(logged))
+	}
+	for k := range logged {
+		if !dumped[k] {
+			t.Fatalf("document %s was logged before the batch tick but is not in the dump", k)
+		}
+	}
+	if total := replLeaderCount(sh); total <= len(dumped) {
+		t.Fatalf("no write happened after the batch (%d documents, %d dumped)", total, len(dumped))
+	}
+}
