@@ -1,7 +1,10 @@
 package main
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -25,6 +28,8 @@ type kafkaReady struct {
 
 func newKafkaCmd(g *globalOptions) *cobra.Command {
 	var cfg broker.Config
+	var users []string
+	var tlsCert, tlsKey, tlsClientCA string
 	cmd := &cobra.Command{
 		Use:   "kafka",
 		Short: "Run an embedded Kafka cluster (kfake) for development and tests",
@@ -40,6 +45,18 @@ its topics explicitly. This is not a production Kafka.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg.Logger = g.Logger()
+			for _, u := range users {
+				user, err := parseKafkaUser(u)
+				if err != nil {
+					return err
+				}
+				cfg.Users = append(cfg.Users, user)
+			}
+			tc, err := kafkaServerTLS(tlsCert, tlsKey, tlsClientCA)
+			if err != nil {
+				return err
+			}
+			cfg.TLS = tc
 			c, err := broker.Start(cmd.Context(), cfg)
 			if err != nil {
 				return err
@@ -64,8 +81,74 @@ its topics explicitly. This is not a production Kafka.`,
 	f.StringVar(&cfg.DataDir, "data-dir", "", "directory to persist topics, records and offsets in (empty: memory only)")
 	f.BoolVar(&cfg.SyncWrites, "sync-writes", false, "fsync every produced batch (survives a machine crash, much slower)")
 	f.DurationVar(&cfg.GroupMinSessionTimeout, "group-min-session-timeout", 0, "shortest consumer-group session the broker accepts (0: Kafka's 6s)")
+	f.StringArrayVar(&users, "user", nil, "SASL user MECHANISM:NAME:PASSWORD (PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512), repeatable; enables SASL")
+	f.StringVar(&tlsCert, "tls.cert-file", "", "PEM server certificate: listen with TLS")
+	f.StringVar(&tlsKey, "tls.key-file", "", "PEM server key (with --tls.cert-file)")
+	f.StringVar(&tlsClientCA, "tls.client-ca-file", "", "PEM CAs of client certificates: require mutual TLS")
 	f.IntVar(&cfg.DefaultPartitions, "default-partitions", 0, "partitions for CreateTopics requests that ask for the default (0: kfake's 10)")
 	return cmd
+}
+
+// parseKafkaUser parses MECHANISM:NAME:PASSWORD (the password may contain
+// colons).
+func parseKafkaUser(s string) (broker.User, error) {
+	mech, rest, ok1 := strings.Cut(s, ":")
+	name, pass, ok2 := strings.Cut(rest, ":")
+	u := broker.User{Mechanism: strings.ToUpper(mech), Name: name, Password: pass}
+	if len(u.Mechanism) != len(mech) { // non-ASCII case folding: not a mechanism name
+		u.Mechanism = mech
+	}
+	if !ok1 || !ok2 || name == "" || pass == "" {
+		return u, fmt.Errorf("--user %q: write MECHANISM:NAME:PASSWORD, e.g. SCRAM-SHA-256:alice:secret", redactUser(s))
+	}
+	switch u.Mechanism {
+	case broker.MechanismPlain, broker.MechanismSCRAMSHA256, broker.MechanismSCRAMSHA512:
+	default:
+		return u, fmt.Errorf("--user %q: mechanism %q: use PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512", redactUser(s), mech)
+	}
+	return u, nil
+}
+
+// redactUser hides the password part of a --user value in messages.
+func redactUser(s string) string {
+	mech, rest, ok := strings.Cut(s, ":")
+	if !ok {
+		return "…"
+	}
+	name, _, ok := strings.Cut(rest, ":")
+	if !ok {
+		return mech + ":…"
+	}
+	return mech + ":" + name + ":…"
+}
+
+// kafkaServerTLS builds the listener TLS configuration, or nil without a
+// certificate.
+func kafkaServerTLS(certFile, keyFile, clientCAFile string) (*tls.Config, error) {
+	if certFile == "" && keyFile == "" {
+		if clientCAFile != "" {
+			return nil, errors.New("--tls.client-ca-file needs --tls.cert-file and --tls.key-file")
+		}
+		return nil, nil
+	}
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("--tls.cert-file %s / --tls.key-file %s: %w", certFile, keyFile, err)
+	}
+	tc := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	if clientCAFile != "" {
+		pem, err := os.ReadFile(clientCAFile)
+		if err != nil {
+			return nil, fmt.Errorf("--tls.client-ca-file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("--tls.client-ca-file %s holds no PEM certificate", clientCAFile)
+		}
+		tc.ClientCAs = pool
+		tc.ClientAuth = tls.RequireAndVerifyClientCert
+	}
+	return tc, nil
 }
 
 // kafkaClientFlags binds the flags of a Kafka client configuration (the

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -11,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -19,6 +21,7 @@ import (
 	metrics "github.com/rcrowley/go-metrics"
 	"github.com/spf13/pflag"
 
+	"github.com/dc2dc/dc2dc/pipeline/broker"
 	"github.com/dc2dc/dc2dc/pipeline/kafka"
 	"github.com/dc2dc/dc2dc/pipeline/kafka/kafkatest"
 )
@@ -229,5 +232,59 @@ func TestKafkaClientFlags(t *testing.T) {
 		if fs.Lookup(name) == nil {
 			t.Errorf("flag --%s is missing", name)
 		}
+	}
+}
+
+func TestParseKafkaUser(t *testing.T) {
+	u, err := parseKafkaUser("scram-sha-256:alice:pa:ss")
+	if err != nil || u.Mechanism != "SCRAM-SHA-256" || u.Name != "alice" || u.Password != "pa:ss" {
+		t.Fatalf("got %+v, %v", u, err)
+	}
+	for _, bad := range []string{"", "PLAIN", "PLAIN:bob", "PLAIN::hunter2", "GSSAPI:bob:hunter2", "PLAIN:bob:"} {
+		_, err := parseKafkaUser(bad)
+		if err == nil {
+			t.Errorf("%q accepted", bad)
+		} else if strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("%q: the message shows the password: %v", bad, err)
+		}
+	}
+}
+
+func FuzzParseKafkaUser(f *testing.F) {
+	f.Add("PLAIN:alice:secret")
+	f.Add("SCRAM-SHA-512:x:y:z")
+	f.Add(":::")
+	f.Fuzz(func(t *testing.T, s string) {
+		u, err := parseKafkaUser(s)
+		if err != nil {
+			return
+		}
+		n := len(u.Mechanism)
+		if u.Name == "" || u.Password == "" || strings.Contains(u.Name, ":") || len(s) < n ||
+			strings.ToUpper(s[:n]) != u.Mechanism || s[n:] != ":"+u.Name+":"+u.Password {
+			t.Fatalf("%q parsed as %+v", s, u)
+		}
+		if err := (broker.Config{Users: []broker.User{u}}).Validate(); err != nil {
+			t.Fatalf("%q parsed as an invalid user: %v", s, err)
+		}
+	})
+}
+
+// TestKafkaCommandWithSCRAM runs the binary with a SCRAM user and talks to
+// it with and without the credentials.
+func TestKafkaCommandWithSCRAM(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the dc2dc binary")
+	}
+	_, ready := startKafkaProcess(t, kafkaTestBinary(t), "--port", "0", "--user", "SCRAM-SHA-512:alice:s3cret")
+	cfg := kafka.Config{Brokers: ready.Brokers, SASL: kafka.SASLConfig{Mechanism: kafka.SASLSCRAMSHA512, User: "alice", Password: "s3cret"}}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := kafka.EnsureTopics(ctx, cfg, []kafka.TopicSpec{{Name: "dc2dc.sasl.data", Partitions: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	cfg.SASL.Password = "wrong"
+	if err := kafka.EnsureTopics(ctx, cfg, []kafka.TopicSpec{{Name: "dc2dc.sasl.data", Partitions: 1}}); !errors.Is(err, kafka.ErrAuth) {
+		t.Fatalf("wrong password: %v", err)
 	}
 }
