@@ -247,7 +247,7 @@ func TestNoSplitBrainUnderFaults(t *testing.T) {
 	coord := sim.Coordinators()[0].ID
 	prefix := "/_api/document/" + state.Collection
 	faults := []arangosim.Fault{
-		{PathPrefix: prefix, Status: 503, Duration: 3 * time.Second},          // leader must step down
+		{PathPrefix: prefix, Status: 503, Duration: 3 * time.Second},                     // leader must step down
 		{PathPrefix: prefix, Latency: 300 * time.Millisecond, Duration: 3 * time.Second}, // slow but under the request timeout
 		{PathPrefix: prefix, Latency: 900 * time.Millisecond, Duration: 3 * time.Second}, // over the request timeout
 		{PathPrefix: prefix, Status: 503, Count: 7},
@@ -341,4 +341,3 @@ func TestConfigValidate(t *testing.T) {
 		t.Fatalf("defaults invalid: %v", err)
 	}
 }
-
