@@ -658,6 +658,7 @@ func TestFixtureConformance(t *testing.T) {
 		switch _, known := confKnownFailures[f.Name]; {
 		case len(diffs) == 0:
 			pass = append(pass, f.Name)
+			t.Logf("%s: matches", f.Name)
 			if known {
 				t.Logf("%s passes now: remove it from confKnownFailures", f.Name)
 			}
