@@ -4,13 +4,16 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/dc2dc/dc2dc/events"
 	"github.com/dc2dc/dc2dc/handlers/arango/client"
+	"github.com/dc2dc/dc2dc/tests/arangosim"
 )
 
 // snapshotsOf lists the SnapshotBegin events a replica received.
@@ -273,3 +276,65 @@ func TestLargeDocument(t *testing.T) {
 	_ = errors.New
 	_ = client.DBPath
 }
+
+// TestTransientErrorsAreRetried injects 503s and latency on the leader's
+// WAL and snapshot endpoints: the source retries, stays in its epoch and
+// loses nothing.
+func TestTransientErrorsAreRetried(t *testing.T) {
+	e := newEnv(t, 2)
+	col, shards, id := e.collection("shop", "flaky", 1, 1)
+	ctx := context.Background()
+	sh := shardOf("shop", "flaky", id, shards[0])
+	if err := e.sim.InjectFault(sh.Leader, arangosim.Fault{PathPrefix: "/_api/replication/batch", Status: 503, Count: 3}); err != nil {
+		t.Fatal(err)
+	}
+	rep := newReplica()
+	cfg := testConfig()
+	retries := &countHandler{msg: "source: retrying"}
+	cfg.Logger = slog.New(retries)
+	r := e.run(cfg, sh, rep, false, Start{Epoch: 1})
+	e.waitFor("snapshot end", func() bool { p, ok := rep.lastPos(); return ok && p.Phase == PhaseTailing })
+	if n := retries.n.Load(); n != 3 {
+		t.Errorf("%d retries of the batch creation, want 3", n)
+	}
+	if err := e.sim.InjectFault(sh.Leader, arangosim.Fault{PathPrefix: "/_api/wal/tail", Status: 503, Count: 5}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.sim.InjectFault(sh.Leader, arangosim.Fault{PathPrefix: "/_api/wal/tail", Latency: 20 * time.Millisecond, Count: 5}); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 50; i++ {
+		if _, err := col.CreateDocument(ctx, doc{Key: key(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.waitSame("shop", sh.Name, rep)
+	if err := r.stopped(); err != nil {
+		t.Fatal(err)
+	}
+	if eps := r.newEpochs(); len(eps) != 0 {
+		t.Errorf("new epochs %v, want none", eps)
+	}
+	if b := snapshotsOf(rep); len(b) != 1 {
+		t.Errorf("%d snapshots, want 1", len(b))
+	}
+	if n := retries.n.Load(); n != 3+5 {
+		t.Errorf("%d retries, want 8", n)
+	}
+}
+
+// countHandler counts log records with a given message.
+type countHandler struct {
+	msg string
+	n   atomic.Int64
+}
+
+func (h *countHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h *countHandler) Handle(_ context.Context, r slog.Record) error {
+	if r.Message == h.msg {
+		h.n.Add(1)
+	}
+	return nil
+}
+func (h *countHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h *countHandler) WithGroup(string) slog.Handler      { return h }
