@@ -416,3 +416,34 @@ func skipSpace(b []byte, i int) int {
 	}
 	return i
 }
+
+// MarshalJSON writes the range as the pair PUT /_api/replication/revisions/ranges
+// expects: ["<min HLC>","<max HLC>"]. (arangod refuses a pair whose bounds
+// are equal, which only a tree with one-revision buckets can produce.)
+func (r Range) MarshalJSON() ([]byte, error) {
+	b := append([]byte(`["`), EncodeHLC(r.Min)...)
+	b = append(b, `","`...)
+	b = append(b, EncodeHLC(r.Max)...)
+	return append(b, `"]`...), nil
+}
+
+// UnmarshalJSON reads a ["<min HLC>","<max HLC>"] pair.
+func (r *Range) UnmarshalJSON(data []byte) error {
+	var pair []string
+	if err := json.Unmarshal(data, &pair); err != nil || len(pair) != 2 {
+		return malformed("range", "want a pair of HLC strings, got %.60s", string(data))
+	}
+	lo, err := DecodeHLC(pair[0])
+	if err != nil {
+		return &FormatError{Field: "range", Reason: err.Error()}
+	}
+	hi, err := DecodeHLC(pair[1])
+	if err != nil {
+		return &FormatError{Field: "range", Reason: err.Error()}
+	}
+	if lo > hi {
+		return malformed("range", "min %s is above max %s", pair[0], pair[1])
+	}
+	*r = Range{Min: lo, Max: hi}
+	return nil
+}

@@ -220,3 +220,25 @@ func FuzzParseFastMatchesSlow(f *testing.F) {
 		}
 	})
 }
+
+func TestRangeJSON(t *testing.T) {
+	rs := []Range{{Min: LowerBound, Max: LowerBound + 63}, {Min: 1, Max: 1 << 63}}
+	b, err := json.Marshal(rs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `[["_bpq8a-----","_bpq8a----9"],["_","` + EncodeHLC(1<<63) + `"]]`
+	if string(b) != want {
+		t.Fatalf("ranges body %s, want %s", b, want)
+	}
+	var back []Range
+	if err := json.Unmarshal(b, &back); err != nil || len(back) != 2 || back[0] != rs[0] || back[1] != rs[1] {
+		t.Fatalf("round trip %v, %v", back, err)
+	}
+	for _, bad := range []string{`["a"]`, `[1,2]`, `["!","_"]`, `["A","_"]`, `{}`} {
+		var r Range
+		if err := json.Unmarshal([]byte(bad), &r); !errors.Is(err, ErrMalformed) {
+			t.Fatalf("%s: %v", bad, err)
+		}
+	}
+}
