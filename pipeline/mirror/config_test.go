@@ -95,3 +95,32 @@ func TestConfigJSONDurations(t *testing.T) {
 		t.Fatalf("marshal = %s, %v", b, err)
 	}
 }
+
+func TestRouteSelectsNeverPoisonOrInternal(t *testing.T) {
+	c := Config{
+		Clusters: map[string]ClusterConfig{"A": {Brokers: []string{"a:1"}}, "B": {Brokers: []string{"b:1"}}},
+		Routes:   []Route{{From: "A", To: "B", TopicRegex: ".*", Topics: []string{"x"}}},
+	}
+	m, err := New(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := m.routes[0]
+	for topic, want := range map[string]bool{
+		"dc2dc.s1.data": true, "x": true, "anything": true,
+		"dc2dc.s1.poison": false, "__consumer_offsets": false, "__transaction_state": false,
+	} {
+		if got := r.selects(topic); got != want {
+			t.Errorf("selects(%q) = %v, want %v", topic, got, want)
+		}
+	}
+	// The regex must match the whole name.
+	c.Routes[0] = Route{From: "A", To: "B", TopicRegex: `dc2dc\..*\.data`}
+	m, err = New(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.routes[0].selects("dc2dc.s1.data.old") || !m.routes[0].selects("dc2dc.s1.data") {
+		t.Error("topic_regex is not anchored at both ends")
+	}
+}
