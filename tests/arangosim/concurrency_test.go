@@ -89,3 +89,44 @@ func TestConcurrentWritesSnapshotsAndDDL(t *testing.T) {
 		}
 	}
 }
+
+func TestUniqueIndexWithinOneRequest(t *testing.T) {
+	c := startSim(t, Config{})
+	db, _ := c.Database("_system")
+	col, err := c.CreateCollection(db, CollectionSpec{Name: "u", ReplicationFactor: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := c.CreateIndex(col, []byte(`{"type":"persistent","fields":["e"],"unique":true}`)); err != nil {
+		t.Fatal(err)
+	}
+	o := writeOptions{IgnoreRevs: true, KeepNull: true, MergeObjects: true}
+	mk := func(kind opKind, key, e string) *docOp {
+		op := &docOp{kind: kind, key: key}
+		if e != "" {
+			op.fields = []field{{"e", []byte(`"` + e + `"`)}}
+		}
+		return op
+	}
+	ops := []*docOp{
+		mk(opInsert, "a", "x"),
+		mk(opInsert, "b", "x"), // conflicts with a
+		mk(opUpdate, "a", "y"), // a releases x
+		mk(opInsert, "c", "x"), // now free
+		mk(opRemove, "c", ""),
+		mk(opInsert, "d", "x"), // free again
+	}
+	col.prepare(c, ops, o)
+	res := c.execute(col, ops, o)
+	wantErr := []bool{false, true, false, false, false, false}
+	for i, r := range res {
+		if (r.err != nil) != wantErr[i] {
+			t.Fatalf("op %d: err = %v, want error %v", i, r.err, wantErr[i])
+		}
+	}
+	ops = []*docOp{mk(opInsert, "e", "y")}
+	col.prepare(c, ops, o)
+	if res := c.execute(col, ops, o); res[0].err == nil || res[0].err.Num != errNumUniqueViolated {
+		t.Fatalf("committed value y not enforced: %v", res[0].err)
+	}
+}

@@ -374,9 +374,14 @@ func (c *Cluster) executeAtomic(col *Collection, ops []*docOp, o writeOptions, a
 // overlay holds the decisions made earlier in the same request (or transaction).
 type overlay struct {
 	docs map[*Shard]map[string]*Doc // nil value = removed
+	// uniq remembers unique-index values claimed earlier in the request: index id →
+	// value → key. Entries can be stale (the key changed again); checkUnique verifies.
+	uniq map[uint64]map[string]string
 }
 
-func newOverlay() *overlay { return &overlay{docs: make(map[*Shard]map[string]*Doc)} }
+func newOverlay() *overlay {
+	return &overlay{docs: make(map[*Shard]map[string]*Doc), uniq: make(map[uint64]map[string]string)}
+}
 
 func (ov *overlay) set(ch *change) {
 	m := ov.docs[ch.sh]

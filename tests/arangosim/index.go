@@ -425,13 +425,23 @@ func (c *Cluster) checkUnique(col *Collection, sh *Shard, nd, cur *Doc, ov *over
 		if taken && owner != nd.Key {
 			return uniqueErr(ix, owner)
 		}
-		for key, d := range ov.docs[sh] {
-			if d == nil || key == nd.Key {
-				continue
+		if k, ok := ov.uniq[ix.ID][v]; ok && k != nd.Key {
+			if d, exists, hit := ov.get(sh, k); hit && exists {
+				if v2, ok := indexValue(ix, d, d.Fields()); ok && v2 == v {
+					return uniqueErr(ix, k)
+				}
 			}
-			if v2, ok := indexValue(ix, d, d.Fields()); ok && v2 == v {
-				return uniqueErr(ix, key)
+		}
+	}
+	// Claim the values for the rest of the request.
+	for _, ix := range ixs {
+		if v, ok := indexValue(ix, nd, fs); ok {
+			m := ov.uniq[ix.ID]
+			if m == nil {
+				m = make(map[string]string)
+				ov.uniq[ix.ID] = m
 			}
+			m[v] = nd.Key
 		}
 	}
 	return nil
