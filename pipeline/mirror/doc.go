@@ -25,10 +25,12 @@
 //   - Partition and order: a record of source partition p goes to target
 //     partition p of the topic of the same name, in source order. The target
 //     topic is created explicitly with the source's partition count (and grown
-//     with it) and the source topic's retention, cleanup policy and record size
-//     limit; the producer is idempotent with one request in flight per
-//     broker and retries retriable errors without limit, so it neither
-//     reorders nor duplicates within a session.
+//     with it), the source topic's retention and cleanup policy, and its
+//     record size limit plus room for the added header; the producer is
+//     idempotent with one request in flight per broker and retries retriable
+//     errors (1000 times, capped backoff), so it neither reorders nor
+//     duplicates within a session. The source is read read_committed:
+//     records of aborted transactions are never forwarded.
 //   - Content: key, value (nil stays nil), headers and timestamp are copied.
 //     One header is added (replacing one copied from the source):
 //     SourceHeader = "<srcCluster>/<topic>/<partition>/<offset>".
