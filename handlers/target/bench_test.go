@@ -120,7 +120,7 @@ func BenchmarkImport1KiB(b *testing.B) {
 	start := time.Now()
 	for i := 0; i < b.N; i++ {
 		req := Request{Method: http.MethodPost, Path: DBPath("shop", "/_api/import"), Query: q, Body: bodies[i%len(bodies)]}
-		resp, err := conn.Do(context.Background(), rawJSONL(req))
+		resp, err := conn.Do(context.Background(), req)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -140,22 +140,6 @@ func BenchmarkImport1KiB(b *testing.B) {
 		kept = 1
 	}
 	b.ReportMetric(kept, "rev-kept")
-}
-
-// rawJSONL wraps a JSONL body so that the JSON body check of Conn.Do (which
-// sends the bytes as one JSON value) does not reject it: the lines are sent
-// as a JSON array instead, which import type=documents does not accept, so
-// use type=array.
-func rawJSONL(req Request) Request {
-	lines := bytes.Split(bytes.TrimSpace(req.Body), []byte("\n"))
-	req.Body = append(append([]byte{'['}, bytes.Join(lines, []byte(","))...), ']')
-	q := url.Values{}
-	for k, v := range req.Query {
-		q[k] = v
-	}
-	q.Set("type", "array")
-	req.Query = q
-	return req
 }
 
 // BenchmarkReceive1KiB is BenchmarkApply1KiB through the Receiver: dedupe
