@@ -1,7 +1,9 @@
 package mirror
 
 import (
+	"bytes"
 	"encoding/json"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -123,4 +125,46 @@ func TestRouteSelectsNeverPoisonOrInternal(t *testing.T) {
 	if m.routes[0].selects("dc2dc.s1.data.old") || !m.routes[0].selects("dc2dc.s1.data") {
 		t.Error("topic_regex is not anchored at both ends")
 	}
+}
+
+// TestExampleConfigFile keeps testdata/mirror.example.json (the shape of
+// `dc2dc mirror --config`) loadable and valid.
+func TestExampleConfigFile(t *testing.T) {
+	b, err := os.ReadFile("testdata/mirror.example.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	var c Config
+	if err := dec.Decode(&c); err != nil {
+		t.Fatal(err)
+	}
+	c.EnsureDefaults()
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if c.Routes[1].GroupID != "dc2dc-mirror.west-to-east" || c.Clusters["dc-east"].KafkaVersion != "2.8.0" || c.ReplicationFactor != 3 {
+		t.Fatalf("decoded %+v", c)
+	}
+}
+
+func FuzzDurationText(f *testing.F) {
+	for _, s := range []string{"10s", "1m30s", "-5ms", "0", "1h2m3.5s", "x"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		var d Duration
+		if err := d.UnmarshalText([]byte(s)); err != nil {
+			return
+		}
+		b, err := d.MarshalText()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var e Duration
+		if err := e.UnmarshalText(b); err != nil || e != d {
+			t.Fatalf("%q -> %v -> %q -> %v (%v)", s, d, b, e, err)
+		}
+	})
 }
