@@ -40,6 +40,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&cfg.JWTSecret, "jwt-secret", "", "JWT secret: enables authentication, accepts superuser tokens signed with it")
 	fs.StringVar(&cfg.RootPassword, "root-password", "", "root's password (enables authentication)")
 	fs.StringVar(&cfg.DataDir, "data-dir", "", "keep data in Pebble under this folder across restarts (default: memory)")
+	fs.IntVar(&cfg.MaxWALMarkers, "max-wal-markers", 0, "prune each DB-Server's oldest WAL markers beyond this count (0 = keep all)")
 	verbose := fs.Bool("verbose", false, "log diagnostics to stderr")
 	if err := fs.Parse(args); err != nil {
 		return err

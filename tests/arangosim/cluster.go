@@ -318,6 +318,7 @@ func (c *Cluster) newServer(role Role, i int) *Server {
 		s.dbs = make(map[string]uint64)
 		// Each server has its own tick sequence, far apart so that ticks never coincide.
 		s.wal = newWAL(uint64(i+1)*100_000_000 + uint64(randUint32()%1000))
+		s.wal.max = c.cfg.MaxWALMarkers
 	} else {
 		s.ID = "CRDN-" + newUUID()
 		s.ShortName = fmt.Sprintf("Coordinator%04d", i+1)

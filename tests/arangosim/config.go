@@ -25,6 +25,9 @@ type Config struct {
 	RootPassword string
 	// DataDir keeps everything in Pebble under this folder across restarts; empty = memory.
 	DataDir string
+	// MaxWALMarkers bounds each DB-Server's WAL: once it holds 25% more markers, the
+	// oldest are pruned (tailers behind get frompresent=false). 0 = keep everything.
+	MaxWALMarkers int
 	// Logger receives diagnostics; nil discards them.
 	Logger *slog.Logger
 }
@@ -54,6 +57,9 @@ func (cfg Config) Validate() error {
 	}
 	if cfg.DBServers < 0 || cfg.DBServers > 64 {
 		errs = append(errs, fmt.Errorf("arangosim: DBServers = %d: use 1 to 64", cfg.DBServers))
+	}
+	if cfg.MaxWALMarkers < 0 {
+		errs = append(errs, fmt.Errorf("arangosim: MaxWALMarkers = %d: use 0 (unbounded) or a positive count", cfg.MaxWALMarkers))
 	}
 	if cfg.Port < 0 || cfg.Port > 65535 {
 		errs = append(errs, fmt.Errorf("arangosim: Port = %d: use 0 (free ports) or 1..65535", cfg.Port))

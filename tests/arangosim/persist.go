@@ -204,6 +204,8 @@ func (p *persister) attach() {
 		si := i
 		s.wal.mu.Lock()
 		s.wal.onAppend = func(ms []Marker) { p.saveMarkers(si, ms) }
+		srv := s
+		s.wal.onPrune = func(upTo uint64) { p.pruneWAL(srv, upTo) }
 		s.wal.mu.Unlock()
 	}
 }

@@ -61,6 +61,10 @@ type WAL struct {
 	notify  chan struct{}
 	// onAppend, when set, is called with the new markers (persistence).
 	onAppend func([]Marker)
+	// onPrune, when set, is called after automatic pruning (persistence).
+	onPrune func(upTo uint64)
+	// max bounds the number of markers kept (0 = unbounded).
+	max int
 }
 
 func newWAL(base uint64) *WAL {
@@ -119,13 +123,21 @@ func (w *WAL) append(ms []pendingMarker) (first, last uint64) {
 	}
 	w.entries = append(w.entries, out...)
 	w.last = end
+	var prunedTo uint64
+	if w.max > 0 && len(w.entries) > w.max+w.max/4 {
+		prunedTo = w.entries[len(w.entries)-w.max-1].Tick
+		w.pruneLocked(prunedTo)
+	}
 	ch := w.notify
 	w.notify = make(chan struct{})
-	cb := w.onAppend
+	cb, pcb := w.onAppend, w.onPrune
 	w.mu.Unlock()
 	close(ch)
 	if cb != nil {
 		cb(out)
+	}
+	if prunedTo != 0 && pcb != nil {
+		pcb(prunedTo)
 	}
 	return start, end
 }
@@ -146,6 +158,10 @@ func (w *WAL) restore(ms []Marker, last, pruned uint64) {
 func (w *WAL) Prune(upTo uint64) int {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	return w.pruneLocked(upTo)
+}
+
+func (w *WAL) pruneLocked(upTo uint64) int {
 	if upTo > w.last {
 		upTo = w.last
 	}

@@ -481,3 +481,29 @@ func newWALClient2(t testing.TB, c *Cluster) *walClient {
 	t.Cleanup(tr.CloseIdleConnections)
 	return &walClient{t: t, c: c, hc: &http.Client{Transport: tr, Timeout: 10 * time.Second}}
 }
+
+func TestWALBoundedByMaxWALMarkers(t *testing.T) {
+	c := startSim(t, Config{MaxWALMarkers: 100})
+	db, _ := c.Database("_system")
+	col, err := c.CreateCollection(db, CollectionSpec{Name: "b", ReplicationFactor: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := col.Shards[0].Leader()
+	first, _ := s.WAL().Range()
+	for i := 0; i < 50; i++ {
+		ops := []*docOp{{kind: opInsert, key: fmt.Sprintf("k%d", i)}, {kind: opInsert, key: fmt.Sprintf("j%d", i)}}
+		o := writeOptions{IgnoreRevs: true}
+		col.prepare(c, ops, o)
+		c.execute(col, ops, o)
+	}
+	s.WAL().mu.RLock()
+	n := len(s.WAL().entries)
+	s.WAL().mu.RUnlock()
+	if n > 125 || n < 100 {
+		t.Fatalf("WAL holds %d markers, want 100..125", n)
+	}
+	if s.WAL().Pruned() < first {
+		t.Fatalf("pruned tick %d not past the first tick %d", s.WAL().Pruned(), first)
+	}
+}
