@@ -20,6 +20,9 @@
 //     the documents B lacks or holds in another revision are sent
 //     (/revisions/documents) as SnapshotDocuments, then the documents only B
 //     holds as SnapshotRemove (never a key that was just sent).
+//     The Target's tree must already contain every record emitted before
+//     (the task drains its pipeline before it starts a new epoch); it is read
+//     once, before the batch is created.
 //  3. SnapshotEnd{T} is emitted and tailing starts at from=T: the WAL
 //     records have ticks > T, and the snapshot holds every change <= T, so
 //     there is no gap and no overlap.
@@ -36,7 +39,10 @@
 // commit is never emitted without its documents: transaction markers with no
 // record of this shard between them (other shards' transactions) and lone
 // commits are dropped; an aborted transaction that was not emitted yet is
-// dropped with its records.
+// dropped with its records. A transaction whose write batch ends without its
+// commit (the server scanned past it, or a record of another transaction
+// follows) breaks the WAL's framing: the source emits what came before it and
+// ends the epoch (ReasonInvalidWAL) rather than guess.
 //
 // # Positions
 //

@@ -372,7 +372,7 @@ func key(i int) string { return "k" + strconv.Itoa(i) }
 
 // waitTimeout bounds every wait. It is long because a revision resync parses
 // a depth-6 tree of 8^6 buckets (revtree.Parse: ~0.3 s, ~6 s under -race).
-var waitTimeout = 20 * time.Second
+var waitTimeout = 60 * time.Second
 
 // waitSame waits until the replica holds exactly the shard leader's documents.
 func (e *env) waitSame(db, shard string, rep *replica) {

@@ -186,6 +186,13 @@ func (s *Source) tail(ctx context.Context, pos Position) error {
 			if werr := s.retryWait(ctx, failures, err); werr != nil {
 				return werr
 			}
+			if client.IsUnreachable(err) {
+				// The server may be back at another endpoint (the client
+				// learns endpoints from the cluster's health).
+				if tl.DBServer, err = s.conn(ctx); err != nil {
+					return err
+				}
+			}
 			continue
 		}
 		failures = 0
