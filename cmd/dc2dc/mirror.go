@@ -128,7 +128,8 @@ never forwarded. Target topics are created with the source's partition count.
 The mirror resumes from the last record it wrote to each target partition
 (header dc2dc-mirror-src), so it can be killed at any moment without losing or
 repeating records. --config reads a JSON mirror configuration (clusters,
-routes, timings; see pipeline/mirror.Config); flags given on the command
+routes, timings; see pipeline/mirror.Config and the example in
+pipeline/mirror/testdata/mirror.example.json); flags given on the command
 line override it.
 
 Once connected it prints one JSON line on stdout:

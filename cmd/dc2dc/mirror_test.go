@@ -62,6 +62,21 @@ func TestMirrorConfigFromFlags(t *testing.T) {
 	}
 }
 
+func TestMirrorConfigExampleFile(t *testing.T) {
+	cfg, err := mirrorConfigFrom(t, "--config", "../../pipeline/mirror/testdata/mirror.example.json",
+		"--from.name", "dc-east", "--to.name", "dc-west", "--instance-id", "m2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Clusters) != 2 || len(cfg.Routes) != 2 || cfg.InstanceID != "m2" {
+		t.Fatalf("config %+v", cfg)
+	}
+	cfg.EnsureDefaults()
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestMirrorConfigFileWithFlagOverride(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "mirror.json")
 	body := `{"clusters":{"east":{"brokers":["e:1"]},"west":{"brokers":["w:1"]}},
