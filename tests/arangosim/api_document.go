@@ -52,7 +52,10 @@ func docCollection(w http.ResponseWriter, r *Request) (*Collection, bool) {
 }
 
 func (col *Collection) syncStatus(o writeOptions) int {
-	if o.WaitForSync || col.Props.WaitForSync {
+	col.DB.c.mu.RLock()
+	wfs := col.Props.WaitForSync
+	col.DB.c.mu.RUnlock()
+	if o.WaitForSync || wfs {
 		return http.StatusCreated
 	}
 	return http.StatusAccepted
