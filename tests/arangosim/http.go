@@ -118,6 +118,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, hr *http.Request) {
 		writeErr(w, err)
 		return
 	}
+	if !r.Superuser && r.User == "" && !strings.HasPrefix(rest, "/_open/") {
+		// Unauthenticated callers learn nothing, not even whether the database exists.
+		WriteError(w, http.StatusUnauthorized, errNumForbidden, unauthorizedMsg)
+		return
+	}
 	if s.Role == RoleCoordinator {
 		s.c.mu.RLock()
 		r.DB = s.c.dbs[dbName]
