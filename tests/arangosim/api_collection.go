@@ -18,7 +18,7 @@ func lookupCollection(w http.ResponseWriter, r *Request, name string) (*Collecti
 		WriteError(w, http.StatusNotFound, errNumDataSourceNotFound, "collection or view not found: "+name)
 		return nil, false
 	}
-	if r.collLevel(col.Name) == "none" {
+	if r.collLevel(col.CurrentName()) == "none" {
 		WriteError(w, http.StatusForbidden, errNumForbidden, "forbidden")
 		return nil, false
 	}
@@ -26,11 +26,12 @@ func lookupCollection(w http.ResponseWriter, r *Request, name string) (*Collecti
 }
 
 func canWrite(w http.ResponseWriter, r *Request, col *Collection) bool {
-	if r.collLevel(col.Name) != "rw" {
+	name := col.CurrentName()
+	if r.collLevel(name) != "rw" {
 		WriteError(w, http.StatusForbidden, errNumForbidden, "forbidden")
 		return false
 	}
-	if col.Name == "_users" && !r.Superuser && r.DBName == "_system" {
+	if name == "_users" && !r.Superuser && r.DBName == "_system" {
 		WriteError(w, http.StatusForbidden, errNumForbidden, "forbidden")
 		return false
 	}

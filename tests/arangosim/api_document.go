@@ -33,7 +33,7 @@ func ifMatch(h string) uint64 {
 }
 
 func docLocation(r *Request, col *Collection, key string) string {
-	return "/_db/" + url.PathEscape(r.DBName) + "/_api/document/" + url.PathEscape(col.Name) + "/" + url.PathEscape(key)
+	return "/_db/" + url.PathEscape(r.DBName) + "/_api/document/" + url.PathEscape(col.CurrentName()) + "/" + url.PathEscape(key)
 }
 
 // docCollection resolves the collection of a document request.
@@ -44,7 +44,7 @@ func docCollection(w http.ResponseWriter, r *Request) (*Collection, bool) {
 		WriteError(w, http.StatusNotFound, errNumDataSourceNotFound, "collection or view not found: "+name)
 		return nil, false
 	}
-	if r.collLevel(col.Name) == "none" {
+	if r.collLevel(col.CurrentName()) == "none" {
 		WriteError(w, http.StatusForbidden, errNumForbidden, "forbidden")
 		return nil, false
 	}
@@ -62,10 +62,10 @@ func (col *Collection) syncStatus(o writeOptions) int {
 }
 
 // renderResult renders one successful operation.
-func renderResult(col *Collection, res *opResult, kind opKind, o writeOptions) []byte {
+func renderResult(name string, res *opResult, kind opKind, o writeOptions) []byte {
 	b := make([]byte, 0, 128)
 	b = append(b, `{"_id":`...)
-	b = appendQuoted(b, col.Name+"/"+res.key)
+	b = appendQuoted(b, name+"/"+res.key)
 	b = append(b, `,"_key":`...)
 	b = appendQuoted(b, res.key)
 	b = append(b, `,"_rev":"`...)
@@ -78,11 +78,11 @@ func renderResult(col *Collection, res *opResult, kind opKind, o writeOptions) [
 	}
 	if o.ReturnNew && res.newDoc != nil {
 		b = append(b, `,"new":`...)
-		b = res.newDoc.AppendJSON(b, col.Name)
+		b = res.newDoc.AppendJSON(b, name)
 	}
 	if o.ReturnOld && res.oldDoc != nil {
 		b = append(b, `,"old":`...)
-		b = res.oldDoc.AppendJSON(b, col.Name)
+		b = res.oldDoc.AppendJSON(b, name)
 	}
 	return append(b, '}')
 }
@@ -117,13 +117,14 @@ func writeSingle(w http.ResponseWriter, r *Request, col *Collection, res *opResu
 		writeRaw(w, code, []byte("{}"))
 		return
 	}
-	writeRaw(w, code, renderResult(col, res, kind, o))
+	writeRaw(w, code, renderResult(col.CurrentName(), res, kind, o))
 }
 
 // writeMulti answers an array request: per-item results and x-arango-error-codes.
 func writeMulti(w http.ResponseWriter, col *Collection, results []opResult, kind opKind, o writeOptions) {
 	codes := map[int]int{}
 	var order []int
+	name := col.CurrentName()
 	b := make([]byte, 0, 64*len(results)+2)
 	b = append(b, '[')
 	first := true
@@ -144,7 +145,7 @@ func writeMulti(w http.ResponseWriter, col *Collection, results []opResult, kind
 			b = append(b, renderItemError(res.err)...)
 			continue
 		}
-		b = append(b, renderResult(col, res, kind, o)...)
+		b = append(b, renderResult(name, res, kind, o)...)
 	}
 	b = append(b, ']')
 	if len(codes) > 0 {
@@ -367,7 +368,7 @@ func handleDocumentRead(w http.ResponseWriter, r *Request) {
 		return
 	}
 	// For HEAD the server drops the body but keeps its Content-Length.
-	writeRaw(w, http.StatusOK, d.JSON(col.Name))
+	writeRaw(w, http.StatusOK, d.JSON(col.CurrentName()))
 }
 
 func handleReadMany(w http.ResponseWriter, r *Request) {
@@ -409,7 +410,7 @@ func handleReadMany(w http.ResponseWriter, r *Request) {
 			b = append(b, renderItemError(ce)...)
 			continue
 		}
-		b = d.AppendJSON(b, col.Name)
+		b = d.AppendJSON(b, col.CurrentName())
 	}
 	b = append(b, ']')
 	if len(codes) > 0 {

@@ -449,6 +449,17 @@ func (c *Cluster) RenameCollection(col *Collection, newName string) error {
 	if !validCollectionName(newName, col.IsSystem) {
 		return newErr(http.StatusBadRequest, errNumIllegalName, "illegal name: collection name invalid")
 	}
+	// Writers render the name while holding their shard locks: hold them all.
+	shardsByID := slices.Clone(col.Shards)
+	slices.SortFunc(shardsByID, func(a, b *Shard) int { return cmpUint(a.ID, b.ID) })
+	for _, sh := range shardsByID {
+		sh.mu.Lock()
+	}
+	defer func() {
+		for _, sh := range shardsByID {
+			sh.mu.Unlock()
+		}
+	}()
 	c.mu.Lock()
 	db := col.DB
 	if _, ok := db.colls[newName]; ok {
@@ -478,11 +489,15 @@ func (c *Cluster) ChangeCollection(col *Collection, change func(p *CollectionPro
 	c.mu.Lock()
 	change(&col.Props)
 	shards := c.shardPlacementLocked(col)
+	defs := make(map[*Shard][]byte, len(shards))
+	for sh := range shards {
+		defs[sh] = shardDefinition(sh)
+	}
 	c.persistCatalogLocked()
 	c.mu.Unlock()
 	for sh, servers := range shards {
 		for _, s := range servers {
-			s.logCatalog(collectionMarker(MarkerCollectionChange, sh, shardDefinition(sh)))
+			s.logCatalog(collectionMarker(MarkerCollectionChange, sh, defs[sh]))
 		}
 	}
 }
@@ -592,4 +607,11 @@ func rawOrNull(b []byte) []byte {
 		return []byte("null")
 	}
 	return b
+}
+
+// CurrentName returns the collection's name under the catalog lock (it changes on rename).
+func (col *Collection) CurrentName() string {
+	col.DB.c.mu.RLock()
+	defer col.DB.c.mu.RUnlock()
+	return col.Name
 }

@@ -130,3 +130,43 @@ func TestUniqueIndexWithinOneRequest(t *testing.T) {
 		t.Fatalf("committed value y not enforced: %v", res[0].err)
 	}
 }
+
+// TestRenameWhileWriting must be free of data races (run with -race).
+func TestRenameWhileWriting(t *testing.T) {
+	c := startSim(t, Config{})
+	wc := newWALClient2(t, c)
+	wc.do("POST", c.Endpoint()+"/_api/collection", map[string]any{"name": "r0", "numberOfShards": 2})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; i < 20; i++ {
+			from, to := fmt.Sprintf("r%d", i), fmt.Sprintf("r%d", i+1)
+			if r := wc.do("PUT", c.Endpoint()+"/_api/collection/"+from+"/rename", map[string]any{"name": to}); r.status != 200 {
+				t.Errorf("rename %s: %d %s", from, r.status, r.body)
+				return
+			}
+		}
+	}()
+	db, _ := c.Database("_system")
+	for i := 0; ; i++ {
+		select {
+		case <-done:
+			col, ok := db.Collection("r20")
+			if !ok || col.count() == 0 {
+				t.Fatalf("renamed collection missing or empty")
+			}
+			return
+		default:
+		}
+		for _, col := range db.Collections() {
+			if col.IsSystem {
+				continue
+			}
+			ops := []*docOp{{kind: opInsert, key: fmt.Sprintf("k%d", i)}}
+			o := writeOptions{IgnoreRevs: true}
+			col.prepare(c, ops, o)
+			res := c.execute(col, ops, o)
+			_ = renderResult(col.CurrentName(), &res[0], opInsert, o)
+		}
+	}
+}

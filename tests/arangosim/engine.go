@@ -109,7 +109,7 @@ func (col *Collection) parseDocOp(kind opKind, raw []byte, keyHint string, o wri
 			return op
 		}
 		if i := strings.IndexByte(s, '/'); i >= 0 {
-			if s[:i] != col.Name {
+			if s[:i] != col.CurrentName() {
 				op.err = notFoundErr() // a handle of another collection
 				return op
 			}
@@ -415,7 +415,7 @@ func current(sh *Shard, key string, ov *overlay) (*Doc, bool) {
 
 func conflictErr(col *Collection, d *Doc) *ArangoError {
 	e := newErr(http.StatusPreconditionFailed, errNumConflict, "conflict, _rev values do not match")
-	e.Extra = []field{{"_id", quoteJSON(col.Name + "/" + d.Key)}, {"_key", quoteJSON(d.Key)}, {"_rev", quoteJSON(EncodeRev(d.Rev))}}
+	e.Extra = []field{{"_id", quoteJSON(col.CurrentName() + "/" + d.Key)}, {"_key", quoteJSON(d.Key)}, {"_rev", quoteJSON(EncodeRev(d.Rev))}}
 	return e
 }
 
