@@ -37,7 +37,7 @@ func newTestApplier(t testing.TB, conn Doer, cfg Config) *Applier {
 
 func TestApplyKeepsKeysAndRevisionsAndRemovesByKey(t *testing.T) {
 	c, conn := setupShop(t)
-	a := newTestApplier(t, conn, Config{MaxRequestDocs: 7})
+	a := newTestApplier(t, conn, Config{MaxRequestDocs: 7, Parallelism: 3})
 	s := newStream(shopShard, 1)
 	var evs []events.Event
 	want := map[string]string{}
@@ -67,7 +67,7 @@ func TestApplyKeepsKeysAndRevisionsAndRemovesByKey(t *testing.T) {
 func TestReplayOfAppliedSuffixChangesNothing(t *testing.T) {
 	c, conn := setupShop(t)
 	pos := NewPositions(conn, nil)
-	a := newTestApplier(t, conn, Config{MaxRequestDocs: 10})
+	a := newTestApplier(t, conn, Config{MaxRequestDocs: 10, Parallelism: 4})
 	r := NewReceiver("a-to-b", a, pos)
 	s := newStream(shopShard, 1)
 	var batches []*events.Batch
@@ -285,6 +285,46 @@ func TestLargeDocuments(t *testing.T) {
 		}
 		if err := json.Unmarshal([]byte(d), &v); err != nil || len(v.Blob) != 10<<20 || v.Rev != rev(uint64(i)) {
 			t.Fatalf("big%d: %d bytes, rev %q, %v", i, len(v.Blob), v.Rev, err)
+		}
+	}
+}
+
+// TestParallelRunsKeepPerKeyOrderAndRepairSafely writes long runs through
+// concurrent request streams: a key written twice ends with its last
+// version, and a unique conflict with a document a concurrent stream is
+// about to move never removes that document.
+func TestParallelRunsKeepPerKeyOrderAndRepairSafely(t *testing.T) {
+	c, conn := setupShop(t)
+	createColl(t, conn, "shop", "single", 1)
+	mustDo(t, conn, Request{Method: "POST", Path: DBPath("shop", "/_api/index"), Query: map[string][]string{"collection": {"single"}},
+		Body: []byte(`{"type":"persistent","fields":["u"],"unique":true}`)}, 200, 201)
+	shard := events.ShardRef{Database: "shop", CollectionID: "78", Index: 0}
+	a, err := NewApplier(conn, resolverFor(shard, "single"), shard, Config{MaxRequestDocs: 1, Parallelism: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := newStream(shard, 1)
+	ctx := context.Background()
+	n := uint64(1)
+	next := func() uint64 { n++; return n }
+	for round := 0; round < 15; round++ {
+		p, q, q2, r := fmt.Sprintf("p%d", round), fmt.Sprintf("q%d", round), fmt.Sprintf("qq%d", round), fmt.Sprintf("r%d", round)
+		u := func(i int) string { return fmt.Sprintf(`,"u":%d`, round*100+i) }
+		if err := a.Apply(ctx, s.batch(docEvent(p, next(), u(10)), docEvent(q, next(), u(11)))); err != nil {
+			t.Fatal(err)
+		}
+		// q2 takes p's value, p moves on, r takes q's value, q moves on;
+		// p and q are written twice in the run.
+		err := a.Apply(ctx, s.batch(docEvent(p, next(), u(20)), docEvent(q2, next(), u(10)), docEvent(p, next(), u(12)),
+			docEvent(r, next(), u(11)), docEvent(q, next(), u(13))))
+		if err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
+		got := contents(t, c, "shop", "single")
+		for k, want := range map[string]string{p: u(12), q: u(13), q2: u(10), r: u(11)} {
+			if !strings.Contains(got[k], want[1:]) {
+				t.Fatalf("round %d: %s = %q, want %s", round, k, got[k], want[1:])
+			}
 		}
 	}
 }

@@ -33,29 +33,37 @@ func benchCluster(b *testing.B) (*arangosim.Cluster, *Conn) {
 
 // BenchmarkApply1KiB measures the apply rate of one shard stream into B
 // (arangosim, in process): batches of 1,000 documents of 1 KiB through
-// multi-document isRestore+replace requests.
+// multi-document isRestore+replace requests, as one request per batch or as
+// four requests of 250, sent one after the other (p1) or concurrently (p4).
 func BenchmarkApply1KiB(b *testing.B) {
-	_, conn := benchCluster(b)
-	a := newTestApplier(b, conn, Config{})
-	s := newStream(shopShard, 1)
-	const perBatch = 1000
-	batches := make([]*events.Batch, 8)
-	for j := range batches {
-		evs := make([]events.Event, perBatch)
-		for i := range evs {
-			evs[i] = &events.Document{Doc: oneKiBDoc(j*perBatch + i)}
-		}
-		batches[j] = s.batch(evs...)
+	for _, c := range []struct {
+		name      string
+		docs, par int
+	}{{"req1000-p1", 1000, 1}, {"req250-p1", 250, 1}, {"req250-p4", 250, 4}} {
+		b.Run(c.name, func(b *testing.B) {
+			_, conn := benchCluster(b)
+			a := newTestApplier(b, conn, Config{MaxRequestDocs: c.docs, Parallelism: c.par})
+			s := newStream(shopShard, 1)
+			const perBatch = 1000
+			batches := make([]*events.Batch, 8)
+			for j := range batches {
+				evs := make([]events.Event, perBatch)
+				for i := range evs {
+					evs[i] = &events.Document{Doc: oneKiBDoc(j*perBatch + i)}
+				}
+				batches[j] = s.batch(evs...)
+			}
+			b.SetBytes(perBatch * 1024)
+			b.ResetTimer()
+			start := time.Now()
+			for i := 0; i < b.N; i++ {
+				if err := a.Apply(context.Background(), batches[i%len(batches)]); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.N*perBatch)/time.Since(start).Seconds(), "docs/s")
+		})
 	}
-	b.SetBytes(perBatch * 1024)
-	b.ResetTimer()
-	start := time.Now()
-	for i := 0; i < b.N; i++ {
-		if err := a.Apply(context.Background(), batches[i%len(batches)]); err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.ReportMetric(float64(b.N*perBatch)/time.Since(start).Seconds(), "docs/s")
 }
 
 // BenchmarkApply1KiBParallelShards applies four shard streams at once (one

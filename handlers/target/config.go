@@ -14,6 +14,13 @@ type Config struct {
 	// MaxRequestBytes is the most body bytes one write request carries (default 4 MiB;
 	// a single larger document is sent alone).
 	MaxRequestBytes int
+	// Parallelism is the number of concurrent requests that write a long run
+	// of writes outside transactions (a snapshot chunk, a burst of WAL
+	// writes), split by key so each key's writes stay in order (default 1:
+	// one request at a time). On arangosim, which serializes the writes to a
+	// shard, more is slower (BenchmarkApply1KiB); whether a real DB-Server
+	// gains from it is not measured yet.
+	Parallelism int
 	// MaxTxnBytes bounds the bytes buffered for open transactions of a shard,
 	// waiting for their commit (default 96 MiB). A transaction that grows
 	// beyond it cannot be applied atomically: the shard is resynchronised.
@@ -47,6 +54,9 @@ func (c Config) WithDefaults() Config {
 	if c.MaxRequestBytes == 0 {
 		c.MaxRequestBytes = 4 << 20
 	}
+	if c.Parallelism == 0 {
+		c.Parallelism = 1
+	}
 	if c.MaxTxnBytes == 0 {
 		c.MaxTxnBytes = 96 << 20
 	}
@@ -73,6 +83,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxRequestBytes < 1024 {
 		errs = append(errs, fmt.Errorf("target: MaxRequestBytes = %d: use at least 1024 (default 4 MiB)", c.MaxRequestBytes))
+	}
+	if c.Parallelism < 1 || c.Parallelism > 64 {
+		errs = append(errs, fmt.Errorf("target: Parallelism = %d: use 1 to 64 (default 1)", c.Parallelism))
 	}
 	if c.MaxTxnBytes < int64(c.MaxRequestBytes) {
 		errs = append(errs, fmt.Errorf("target: MaxTxnBytes = %d is below MaxRequestBytes = %d: raise it (default 96 MiB)", c.MaxTxnBytes, c.MaxRequestBytes))

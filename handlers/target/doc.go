@@ -13,8 +13,11 @@
 //     overwriteMode=replace (plus skipDocumentValidation=true unless
 //     Config.ValidateSchema), so B holds exactly A's _key and _rev however
 //     often a document is written. Consecutive writes of the same kind share
-//     a request (Config.MaxRequestDocs, MaxRequestBytes). Per-item errors are
-//     read from the answer array when x-arango-error-codes is present.
+//     a request (Config.MaxRequestDocs, MaxRequestBytes); a long run outside
+//     transactions may be split by key hash over Config.Parallelism
+//     concurrent requests (each key's writes stay in order; unique conflicts
+//     are repaired after all streams finished). Per-item errors are read
+//     from the answer array when x-arango-error-codes is present.
 //   - A unique-constraint violation (1210) is repaired like ArangoDB's own
 //     follower (DatabaseInitialSyncer): the conflicting document named in the
 //     error is removed and the write retried, at most Config.UniqueRetries

@@ -6,10 +6,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/dc2dc/dc2dc/pipeline/failure"
 )
@@ -41,11 +45,37 @@ type itemResult struct {
 // apply writes ops in order: consecutive documents as multi-document
 // inserts (isRestore, overwriteMode=replace), consecutive removals as
 // multi-document removals; each request bounded by MaxRequestDocs and
-// MaxRequestBytes. trx is the stream transaction id, or "".
+// MaxRequestBytes. trx is the stream transaction id, or "". A long run
+// outside a transaction is written by Config.Parallelism concurrent request
+// streams (see parallel).
 func (w *writer) apply(ctx context.Context, trx string, ops []op) error {
 	for i := 0; i < len(ops); {
+		j := i
+		for j < len(ops) && ops[j].remove == ops[i].remove {
+			j++
+		}
+		var err error
+		if trx == "" && w.cfg.Parallelism > 1 && j-i > w.cfg.MaxRequestDocs {
+			err = w.parallel(ctx, ops[i:j])
+		} else {
+			_, err = w.sequential(ctx, trx, ops[i:j], true)
+		}
+		if err != nil {
+			return err
+		}
+		i = j
+	}
+	return nil
+}
+
+// sequential writes a run of ops of one kind in requests, in order. With
+// repair false, documents that violate a unique constraint are returned
+// instead of repaired.
+func (w *writer) sequential(ctx context.Context, trx string, ops []op, repair bool) ([]op, error) {
+	var conflicts []op
+	for i := 0; i < len(ops); {
 		j, size := i, 0
-		for j < len(ops) && ops[j].remove == ops[i].remove && j-i < w.cfg.MaxRequestDocs {
+		for j < len(ops) && j-i < w.cfg.MaxRequestDocs {
 			n := len(ops[j].doc) + len(ops[j].key) + 16
 			if j > i && size+n > w.cfg.MaxRequestBytes {
 				break
@@ -53,23 +83,82 @@ func (w *writer) apply(ctx context.Context, trx string, ops []op) error {
 			size += n
 			j++
 		}
-		var err error
 		if ops[i].remove {
-			err = w.remove(ctx, trx, ops[i:j])
-		} else {
-			err = w.insert(ctx, trx, ops[i:j], 0)
-		}
-		if err != nil {
-			return err
-		}
-		if ops[i].remove {
+			if err := w.remove(ctx, trx, ops[i:j]); err != nil {
+				return nil, err
+			}
 			w.cfg.Metrics.wrote(0, j-i, 0)
 		} else {
-			w.cfg.Metrics.wrote(j-i, 0, int64(size))
+			c, err := w.insert(ctx, trx, ops[i:j], 0, repair)
+			if err != nil {
+				return nil, err
+			}
+			conflicts = append(conflicts, c...)
+			w.cfg.Metrics.wrote(j-i-len(c), 0, int64(size))
 		}
 		i = j
 	}
-	return nil
+	return conflicts, nil
+}
+
+// parallel writes a run of ops of one kind (outside a transaction) as
+// Parallelism concurrent request streams. Ops are split by a hash of their
+// key, so the writes of one key stay in one stream, in order; the final
+// state of every key is the same as with one stream. Unique-constraint
+// conflicts are not repaired concurrently (a concurrent stream may be about
+// to move the conflicting document): they are collected and repaired by one
+// stream after all others finished, when every key of the run holds its
+// final version.
+func (w *writer) parallel(ctx context.Context, ops []op) error {
+	p := w.cfg.Parallelism
+	groups := make([][]op, p)
+	for _, o := range ops {
+		h := fnv.New32a()
+		_, _ = h.Write([]byte(opKey(o)))
+		g := int(h.Sum32() % uint32(p))
+		groups[g] = append(groups[g], o)
+	}
+	var mu sync.Mutex
+	var conflicts []op
+	eg, ectx := errgroup.WithContext(ctx)
+	for _, g := range groups {
+		if len(g) == 0 {
+			continue
+		}
+		eg.Go(func() error {
+			c, err := w.sequential(ectx, "", g, false)
+			if len(c) > 0 {
+				mu.Lock()
+				conflicts = append(conflicts, c...)
+				mu.Unlock()
+			}
+			return err
+		})
+	}
+	if err := eg.Wait(); err != nil {
+		return err
+	}
+	if len(conflicts) == 0 {
+		return nil
+	}
+	_, err := w.sequential(ctx, "", conflicts, true)
+	return err
+}
+
+// opKey returns an op's key cheaply: documents from ArangoDB start with
+// {"_key":"...", otherwise the document is parsed.
+func opKey(o op) string {
+	if o.key != "" {
+		return o.key
+	}
+	const prefix = `{"_key":"`
+	if bytes.HasPrefix(o.doc, []byte(prefix)) {
+		rest := o.doc[len(prefix):]
+		if end := bytes.IndexByte(rest, '"'); end >= 0 && bytes.IndexByte(rest[:end], '\\') < 0 {
+			return string(rest[:end])
+		}
+	}
+	return docKey(o)
 }
 
 func (w *writer) docPath() string {
@@ -107,7 +196,7 @@ func (w *writer) send(ctx context.Context, req Request, ok ...int) (*Response, e
 // unique-constraint violation (1210) is repaired like ArangoDB's follower
 // does: the conflicting document is removed and the document written again,
 // at most UniqueRetries times.
-func (w *writer) insert(ctx context.Context, trx string, ops []op, attempt int) error {
+func (w *writer) insert(ctx context.Context, trx string, ops []op, attempt int, repair bool) ([]op, error) {
 	var body bytes.Buffer
 	body.Grow(len(ops) * 64)
 	body.WriteByte('[')
@@ -129,14 +218,14 @@ func (w *writer) insert(ctx context.Context, trx string, ops []op, attempt int) 
 	req := Request{Method: http.MethodPost, Path: w.docPath(), Query: q, Header: w.header(trx), Body: body.Bytes()}
 	resp, err := w.send(ctx, req, http.StatusCreated, http.StatusAccepted)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if resp.Header("x-arango-error-codes") == "" {
-		return nil
+		return nil, nil
 	}
 	items, err := parseItems(req, resp, len(ops))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	// Keys this request wrote: a conflict with one of them is already gone
 	// (the request wrote its new version), so only the retry is needed.
@@ -152,15 +241,19 @@ func (w *writer) insert(ctx context.Context, trx string, ops []op, attempt int) 
 			continue
 		}
 		if it.ErrorNum != numUniqueConstraint {
-			return w.itemError(req, ops[i], it)
+			return nil, w.itemError(req, ops[i], it)
+		}
+		if !repair {
+			retry = append(retry, ops[i])
+			continue
 		}
 		if attempt+1 >= w.cfg.UniqueRetries {
-			return failure.WithCode(failure.CodeApplyRejected, fmt.Errorf(
+			return nil, failure.WithCode(failure.CodeApplyRejected, fmt.Errorf(
 				"%s: document %q still violates a unique constraint after %d repairs: %s", w.coll, docKey(ops[i]), attempt+1, it.ErrorMessage))
 		}
 		conflict, ok := conflictingKey(it.ErrorMessage)
 		if !ok || conflict == docKey(ops[i]) {
-			return failure.WithCode(failure.CodeApplyRejected, fmt.Errorf(
+			return nil, failure.WithCode(failure.CodeApplyRejected, fmt.Errorf(
 				"%s: document %q violates a unique constraint and the conflicting document is not named: %s", w.coll, docKey(ops[i]), it.ErrorMessage))
 		}
 		retry = append(retry, ops[i])
@@ -169,14 +262,17 @@ func (w *writer) insert(ctx context.Context, trx string, ops []op, attempt int) 
 		}
 		w.cfg.Logger.Debug("removing a document that conflicts on a unique index", "collection", w.coll, "key", docKey(ops[i]), "conflicting", conflict)
 		if err := w.remove(ctx, trx, []op{{remove: true, key: conflict}}); err != nil {
-			return err
+			return nil, err
 		}
 		w.cfg.Metrics.repaired()
 	}
-	if len(retry) > 0 {
-		return w.insert(ctx, trx, retry, attempt+1)
+	if !repair {
+		return retry, nil
 	}
-	return nil
+	if len(retry) > 0 {
+		return w.insert(ctx, trx, retry, attempt+1, true)
+	}
+	return nil, nil
 }
 
 // remove removes documents by key; a missing document is success.
