@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -31,6 +32,22 @@ func newWALClient(t testing.TB, c *Cluster) *walClient {
 	return &walClient{t: t, c: c, token: tok, hc: &http.Client{Transport: tr, Timeout: 10 * time.Second}}
 }
 
+// doRaw sends body verbatim.
+func (w *walClient) doRaw(method, url, body string) rawResp {
+	w.t.Helper()
+	req, _ := http.NewRequest(method, url, strings.NewReader(body))
+	if w.token != "" {
+		req.Header.Set("Authorization", "bearer "+w.token)
+	}
+	resp, err := w.hc.Do(req)
+	if err != nil {
+		w.t.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return rawResp{status: resp.StatusCode, header: resp.Header, body: b}
+}
+
 type rawResp struct {
 	status int
 	header http.Header
@@ -45,7 +62,9 @@ func (w *walClient) do(method, url string, body any) rawResp {
 		rd = bytes.NewReader(b)
 	}
 	req, _ := http.NewRequest(method, url, rd)
-	req.Header.Set("Authorization", "bearer "+w.token)
+	if w.token != "" {
+		req.Header.Set("Authorization", "bearer "+w.token)
+	}
 	resp, err := w.hc.Do(req)
 	if err != nil {
 		w.t.Fatalf("%s %s: %v", method, url, err)
