@@ -1,0 +1,269 @@
+package workload
+
+import (
+	"context"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	driver "github.com/arangodb/go-driver"
+
+	"github.com/dc2dc/dc2dc/tests/arangosim"
+)
+
+// runFor runs the workload for d and returns its stats.
+func runFor(t *testing.T, w *Workload, d time.Duration) Stats {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	if err := w.Run(ctx); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	return w.Stats()
+}
+
+func newWorkload(t *testing.T, cfg Config) *Workload {
+	t.Helper()
+	w, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Close)
+	if err := w.Setup(context.Background()); err != nil {
+		t.Fatalf("Setup: %v", err)
+	}
+	return w
+}
+
+func TestCopyVerifiesThenEveryDivergenceIsClassified(t *testing.T) {
+	ctx := context.Background()
+	_, a := startSim(t, arangosim.Config{JWTSecret: "secret-a"})
+	_, b := startSim(t, arangosim.Config{JWTSecret: "secret-b"})
+	cfg := Config{Cluster: a, Accounts: 50, Rate: 400, Workers: 4, Seed: 7, DocBytes: 64}
+	w := newWorkload(t, cfg)
+	st := runFor(t, w, 2*time.Second)
+	t.Logf("A: %v", st)
+	if st.Inserted == 0 || st.Updated == 0 || st.Replaced == 0 || st.Removed == 0 || st.Transferred == 0 ||
+		st.Edges == 0 || st.Bulks == 0 {
+		t.Fatalf("every kind of operation must have run: %v", st)
+	}
+	if st.Failed != 0 || st.Conflicts != 0 {
+		t.Fatalf("no fault was injected, yet: %v", st)
+	}
+
+	// B: the same structure (Setup), then every document copied verbatim.
+	cfgB := cfg
+	cfgB.Cluster = b
+	newWorkload(t, cfgB)
+	dbs := w.Config().Databases
+	copied := copyDocuments(t, a, b, dbs)
+	opts := w.VerifyOptions()
+	rep, err := Verify(ctx, a, b, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("after copy:\n%s", rep)
+	if !rep.OK() {
+		t.Fatalf("a verbatim copy must verify:\n%s", rep)
+	}
+	if want := countAll(t, a, dbs); rep.DocsA != want || rep.DocsB != want || int64(copied) != want {
+		t.Fatalf("DocsA=%d DocsB=%d copied=%d, but A counts %d documents", rep.DocsA, rep.DocsB, copied, want)
+	}
+	if rep.Databases != 3 || rep.Collections != 6 { // _system, shop, bank; 3 collections in each of 2
+		t.Fatalf("Databases=%d Collections=%d", rep.Databases, rep.Collections)
+	}
+	if rep.LedgerSumA != 2*w.LedgerSum() || rep.LedgerSumB != rep.LedgerSumA {
+		t.Fatalf("ledger sums A=%d B=%d, want %d", rep.LedgerSumA, rep.LedgerSumB, 2*w.LedgerSum())
+	}
+
+	// The same with a tiny memory budget: several hash partitions, same result.
+	small := opts
+	small.MaxKeysInMemory = 50
+	rep2, err := Verify(ctx, a, b, small)
+	if err != nil || !rep2.OK() || rep2.DocsA != rep.DocsA {
+		t.Fatalf("partitioned Verify: %v\n%s", err, rep2)
+	}
+	if !slices.ContainsFunc(rep2.PerCollection, func(c CollectionReport) bool { return c.Partitions > 1 }) {
+		t.Fatal("MaxKeysInMemory=50 must split some collection into partitions")
+	}
+
+	// Inject one divergence of each kind into B.
+	cb := testClient(t, b)
+	ordersOf := func(c Cluster) []string {
+		d := accountsOf(t, c, "shop", "orders")
+		keys := make([]string, 0, len(d))
+		for k := range d {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		return keys
+	}
+	orders := ordersOf(a)
+	if len(orders) < 4 {
+		t.Fatalf("only %d orders in shop", len(orders))
+	}
+	lost, reRev, bumped := orders[0], orders[1], orders[2]
+	shop, err := cb.Database(ctx, "shop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bOrders, _ := shop.Collection(ctx, "orders")
+	bAccounts, _ := shop.Collection(ctx, "accounts")
+	if _, err := bOrders.RemoveDocument(ctx, lost); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bOrders.CreateDocument(driver.WithIsRestore(ctx, true),
+		map[string]any{"_key": "extra-1", "customer": "a000001", "seq": "x", FieldVersion: 1}); err != nil {
+		t.Fatal(err)
+	}
+	// Same content, another _rev (isRestore keeps the _rev we give).
+	var doc map[string]any
+	if _, err := bOrders.ReadDocument(ctx, reRev, &doc); err != nil {
+		t.Fatal(err)
+	}
+	doc["_rev"] = "_zzzzzzz---"
+	if _, err := bOrders.ReplaceDocument(driver.WithIsRestore(ctx, true), reRev, doc); err != nil {
+		t.Fatal(err)
+	}
+	// The version counter one ahead: a write applied twice.
+	var o storedOrder
+	if _, err := bOrders.ReadDocument(ctx, bumped, &o); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bOrders.UpdateDocument(ctx, bumped, map[string]any{FieldVersion: o.Ver + 1}); err != nil {
+		t.Fatal(err)
+	}
+	// A changed balance: the ledger sum of shop differs.
+	var acc account
+	if _, err := bAccounts.ReadDocument(ctx, accountKey(3), &acc); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bAccounts.UpdateDocument(ctx, accountKey(3), map[string]any{FieldBalance: acc.Balance + 5}); err != nil {
+		t.Fatal(err)
+	}
+	// A missing index and a collection with another numberOfShards.
+	idx, err := bAccounts.Indexes(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ix := range idx {
+		if ix.UserName() == indexOwner {
+			if err := ix.Remove(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	ca := testClient(t, a)
+	shopA, _ := ca.Database(ctx, "shop")
+	if _, err := shopA.CreateCollection(ctx, "sharded", &driver.CreateCollectionOptions{NumberOfShards: 2}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := shop.CreateCollection(ctx, "sharded", &driver.CreateCollectionOptions{NumberOfShards: 3}); err != nil {
+		t.Fatal(err)
+	}
+
+	rep, err = Verify(ctx, a, b, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("after the divergences:\n%s", rep)
+	if rep.OK() {
+		t.Fatal("divergent B verified OK")
+	}
+	if rep.Lost != 1 || rep.Extra != 1 || rep.Mismatched != 2 || rep.DuplicatedEffect != 1 || rep.StructureDiffs != 2 {
+		t.Fatalf("counts: lost=%d extra=%d mismatched=%d dup=%d structure=%d; want 1 1 2 1 2",
+			rep.Lost, rep.Extra, rep.Mismatched, rep.DuplicatedEffect, rep.StructureDiffs)
+	}
+	if rep.LedgerOK || rep.LedgerSumB != rep.LedgerSumA+5 {
+		t.Fatalf("ledger: ok=%v A=%d B=%d", rep.LedgerOK, rep.LedgerSumA, rep.LedgerSumB)
+	}
+	want := []Diff{
+		{Kind: Lost, Database: "shop", Collection: "orders", Key: lost},
+		{Kind: Extra, Database: "shop", Collection: "orders", Key: "extra-1"},
+		{Kind: Mismatched, Database: "shop", Collection: "orders", Key: reRev},
+		{Kind: Mismatched, Database: "shop", Collection: "accounts", Key: accountKey(3)},
+		{Kind: DuplicatedEffect, Database: "shop", Collection: "orders", Key: bumped},
+		{Kind: Structure, Database: "shop", Collection: "accounts", Key: "index " + indexOwner},
+		{Kind: Structure, Database: "shop", Collection: "sharded", Key: "property numberOfShards"},
+		{Kind: Ledger, Database: "shop", Collection: "accounts"},
+	}
+	for _, d := range want {
+		if !slices.ContainsFunc(rep.Samples, func(s Diff) bool {
+			return s.Kind == d.Kind && s.Database == d.Database && s.Collection == d.Collection &&
+				(d.Kind == Ledger || s.Key == d.Key)
+		}) {
+			t.Errorf("missing sample %v", d)
+		}
+	}
+	if len(rep.Samples) != len(want) {
+		t.Errorf("samples = %d, want %d:\n%s", len(rep.Samples), len(want), rep)
+	}
+	for _, s := range []string{"DIFFERENT", "lost", "duplicated-effect", "shop", "orders", "ledger sum"} {
+		if !strings.Contains(rep.String(), s) {
+			t.Errorf("String() lacks %q", s)
+		}
+	}
+}
+
+// TestRunWith503sKeepsTheLedger injects bursts of 503s into A's Coordinator
+// (transactions and documents) while the workload runs: the errors are retried
+// and counted, the ledger sum stays exact, and every committed transfer bumped the
+// version counters of exactly two accounts (none applied twice, none lost).
+func TestRunWith503sKeepsTheLedger(t *testing.T) {
+	simA, a := startSim(t, arangosim.Config{RootPassword: "pw"})
+	a.Auth.Username = "root"
+	w := newWorkload(t, Config{Cluster: a, Accounts: 20, Rate: 500, Workers: 4, Seed: 3, Attempts: 3,
+		Mix: Mix{Transfer: 70, Update: 10, Insert: 10, Remove: 5, Edge: 5}})
+	coord := simA.Coordinators()[0].ID
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for i := 0; ; i++ {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+			goto ran
+		case <-tick.C:
+		}
+		prefix := []string{"/_api/transaction", "/_api/document"}[i%2]
+		if err := simA.InjectFault(coord, arangosim.Fault{PathPrefix: prefix, Status: http.StatusServiceUnavailable, Count: 4}); err != nil {
+			t.Fatal(err)
+		}
+	}
+ran:
+	if err := simA.ClearFaults(coord); err != nil {
+		t.Fatal(err)
+	}
+	st := w.Stats()
+	t.Logf("with 503s: %v", st)
+	if st.Retryable == 0 || st.Transferred == 0 {
+		t.Fatalf("want retried 503s and committed transfers: %v", st)
+	}
+	var bumps int64
+	for _, db := range w.Config().Databases {
+		accs := accountsOf(t, a, db, "accounts")
+		var sum int64
+		for _, d := range accs {
+			sum += d.balance
+			bumps += d.ver - 1
+		}
+		if sum != w.LedgerSum() || len(accs) != 20 {
+			t.Errorf("%s: %d accounts, ledger sum %d, want %d", db, len(accs), sum, w.LedgerSum())
+		}
+	}
+	if bumps != 2*st.Transferred {
+		t.Errorf("account versions were bumped %d times; %d committed transfers bump %d", bumps, st.Transferred, 2*st.Transferred)
+	}
+	// Verify of A against itself checks the expected ledger sums too.
+	rep, err := Verify(context.Background(), a, a, w.VerifyOptions())
+	if err != nil || !rep.OK() {
+		t.Fatalf("A against A: %v\n%s", err, rep)
+	}
+}
