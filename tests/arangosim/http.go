@@ -40,6 +40,15 @@ type Request struct {
 	body    []byte
 	bodyErr error
 	bodyOK  bool
+	query   url.Values
+}
+
+// q returns the parsed query (parsed once).
+func (r *Request) q() url.Values {
+	if r.query == nil {
+		r.query = r.URL.Query()
+	}
+	return r.query
 }
 
 // HandlerFunc serves one routed request.
@@ -63,11 +72,11 @@ func (r *Request) Body() ([]byte, error) {
 }
 
 // Query returns a query parameter.
-func (r *Request) Query(name string) string { return r.URL.Query().Get(name) }
+func (r *Request) Query(name string) string { return r.q().Get(name) }
 
 // QueryBool parses a boolean query parameter (true/1/yes/on) with a default.
 func (r *Request) QueryBool(name string, def bool) bool {
-	q := r.URL.Query()
+	q := r.q()
 	if !q.Has(name) {
 		return def
 	}
