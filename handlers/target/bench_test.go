@@ -179,3 +179,22 @@ func BenchmarkReceive1KiB(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N*perBatch)/time.Since(start).Seconds(), "docs/s")
 }
+
+// BenchmarkApply10MiB applies batches of one 10 MiB document.
+func BenchmarkApply10MiB(b *testing.B) {
+	_, conn := benchCluster(b)
+	a := newTestApplier(b, conn, Config{})
+	s := newStream(shopShard, 1)
+	blob := strings.Repeat("y", 10<<20)
+	docs := make([]json.RawMessage, 4)
+	for i := range docs {
+		docs[i] = json.RawMessage(fmt.Sprintf(`{"_key":"big%d","_rev":%q,"blob":"%s"}`, i, rev(uint64(i+1)), blob))
+	}
+	b.SetBytes(int64(len(docs[0])))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := a.Apply(context.Background(), s.batch(&events.Document{Doc: docs[i%len(docs)]})); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
