@@ -196,6 +196,9 @@ func (r *Registry) SetEpoch(epoch uint64) {
 	}
 }
 
+// DeadAfter returns how long a worker may stay silent.
+func (r *Registry) DeadAfter() time.Duration { return r.cfg.DeadAfter }
+
 // Epoch returns the leader epoch.
 func (r *Registry) Epoch() uint64 {
 	r.mu.Lock()

@@ -1,0 +1,108 @@
+package api
+
+import (
+	"time"
+
+	"github.com/dc2dc/dc2dc/handlers/control/registry"
+)
+
+// Header names.
+const (
+	HeaderForwardToLeader = "X-Allow-Forward-To-Leader"
+	HeaderForwardedBy     = "X-Dc2dc-Forwarded-By"
+)
+
+// Paths.
+const (
+	PathVersion         = "/_api/version"
+	PathMasters         = "/_api/masters"
+	PathWorkers         = "/_api/workers"
+	PathTasks           = "/_api/tasks"
+	PathWorkerRegister  = "/_api/worker/register"
+	PathWorkerHeartbeat = "/_api/worker/heartbeat"
+	PathMasterHeartbeat = "/_api/master/heartbeat"
+	PathMetrics         = "/metrics"
+)
+
+// VersionInfo answers GET /_api/version.
+type VersionInfo struct {
+	Version   string `json:"version"`
+	GoVersion string `json:"goVersion"`
+	Role      string `json:"role"` // master or worker
+	ID        string `json:"id"`
+	DC        string `json:"dc,omitempty"`
+}
+
+// MasterInfo is one master.
+type MasterInfo struct {
+	ID       string    `json:"id"`
+	Endpoint string    `json:"endpoint"`
+	Leader   bool      `json:"leader"`
+	Alive    bool      `json:"alive"`
+	LastSeen time.Time `json:"lastSeen"`
+}
+
+// Masters answers GET /_api/masters.
+type Masters struct {
+	DC             string       `json:"dc,omitempty"`
+	Leader         string       `json:"leader"`
+	LeaderEndpoint string       `json:"leaderEndpoint"`
+	Epoch          uint64       `json:"epoch"`
+	Masters        []MasterInfo `json:"masters"`
+}
+
+// Workers answers GET /_api/workers.
+type Workers struct {
+	Epoch   uint64            `json:"epoch"`
+	Workers []registry.Worker `json:"workers"`
+}
+
+// Tasks answers GET /_api/tasks.
+type Tasks struct {
+	Epoch uint64          `json:"epoch"`
+	Tasks []registry.Task `json:"tasks"`
+}
+
+// RegisterResponse answers POST /_api/worker/register.
+type RegisterResponse struct {
+	Epoch             uint64 `json:"epoch"`
+	HeartbeatInterval int64  `json:"heartbeatIntervalMillis"`
+	DeadAfter         int64  `json:"deadAfterMillis"`
+}
+
+// HeartbeatRequest is the body of POST /_api/worker/heartbeat.
+type HeartbeatRequest struct {
+	ID      string            `json:"id"`
+	Reports []registry.Report `json:"reports,omitempty"`
+}
+
+// HeartbeatResponse answers it: the worker's tasks and the leader epoch.
+type HeartbeatResponse struct {
+	Epoch      uint64          `json:"epoch"`
+	Tasks      []registry.Task `json:"tasks"`
+	Superseded []string        `json:"superseded,omitempty"`
+}
+
+// MasterHeartbeat is the body of POST /_api/master/heartbeat.
+type MasterHeartbeat struct {
+	ID       string `json:"id"`
+	Endpoint string `json:"endpoint"`
+}
+
+// ErrorBody is every error answer.
+type ErrorBody struct {
+	Error          bool   `json:"error"`
+	Code           int    `json:"code"`
+	ErrorMessage   string `json:"errorMessage"`
+	Reason         string `json:"reason,omitempty"` // machine-readable: unknown-worker, not-leader, …
+	LeaderEndpoint string `json:"leaderEndpoint,omitempty"`
+}
+
+// Reasons in ErrorBody.Reason.
+const (
+	ReasonNotLeader     = "not-leader"
+	ReasonUnknownWorker = "unknown-worker"
+	ReasonUnauthorized  = "unauthorized"
+	ReasonForbidden     = "forbidden"
+	ReasonBadRequest    = "bad-request"
+)
