@@ -338,3 +338,67 @@ func (h *countHandler) Handle(_ context.Context, r slog.Record) error {
 }
 func (h *countHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
 func (h *countHandler) WithGroup(string) slog.Handler      { return h }
+
+// slowSink delays every snapshot chunk, like a consumer under backpressure.
+type slowSink struct {
+	*replica
+	delay time.Duration
+}
+
+func (s slowSink) Emit(ctx context.Context, recs []events.Record, pos Position) error {
+	if pos.Phase == PhaseSnapshot {
+		t := time.NewTimer(s.delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+	return s.replica.Emit(ctx, recs, pos)
+}
+
+// TestBatchKeptAliveDuringSlowSnapshot dumps a shard through a consumer so
+// slow that the snapshot outlives the batch's ttl several times: the batch
+// is extended meanwhile, so the snapshot completes in its epoch.
+func TestBatchKeptAliveDuringSlowSnapshot(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow snapshot test skipped in -short mode")
+	}
+	e := newEnv(t, 2)
+	col, shards, id := e.collection("shop", "slow", 1, 1)
+	ctx := context.Background()
+	docs := make([]doc, 2000)
+	for i := range docs {
+		docs[i] = doc{Key: key(i), Pad: strings.Repeat("s", 100)}
+	}
+	if _, _, err := col.CreateDocuments(ctx, docs); err != nil {
+		t.Fatal(err)
+	}
+	sh := shardOf("shop", "slow", id, shards[0])
+	cfg := testConfig()
+	cfg.BatchTTL, cfg.DumpChunkSize, cfg.MaxRecords = 4*time.Second, 16384, 1000
+	rep := newReplica()
+	src, err := New(cfg, sh, Start{Epoch: 1}, e.cl, e.watcher, nil, slowSink{replica: rep, delay: 400 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	start := time.Now()
+	go func() { done <- src.Run(rctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	e.waitFor("snapshot end", func() bool { p, ok := rep.lastPos(); return ok && p.Phase == PhaseTailing })
+	if el := time.Since(start); el < 2*cfg.BatchTTL {
+		t.Fatalf("the snapshot took %v, not longer than twice the ttl %v: the test proves nothing", el, cfg.BatchTTL)
+	}
+	e.waitSame("shop", sh.Name, rep)
+	if b := snapshotsOf(rep); len(b) != 1 {
+		t.Errorf("%d snapshots, want 1", len(b))
+	}
+}

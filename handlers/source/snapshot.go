@@ -271,7 +271,7 @@ func (s *Source) dump(ctx context.Context, b *batch, pos Position) (int64, error
 		resp, err := b.conn.Do(ctx, client.Request{Method: "GET", Path: client.DBPath(b.db, "_api/replication/dump"),
 			Query: q, What: s.what()}, 200, 204)
 		if err != nil {
-			return sent, err
+			return sent, batchGone(b, err)
 		}
 		if resp.Status == 204 || len(resp.Body) == 0 {
 			return sent, nil
@@ -292,6 +292,16 @@ func (s *Source) dump(ctx context.Context, b *batch, pos Position) (int64, error
 			from = li
 		}
 	}
+}
+
+// batchGone re-classifies the answer to a request on an expired or unknown
+// batch (404 with errorNum 400 from dump, 1600 from the others) as
+// retryable: the snapshot must be taken again, in a new epoch.
+func batchGone(b *batch, err error) error {
+	if client.HTTPStatus(err) == 404 && client.IsErrorNum(err, 400, client.ErrNumCursorNotFound) {
+		return failure.Retryable(fmt.Errorf("replication batch %s is gone on %s: %w", b.id, b.conn.Endpoint(), err))
+	}
+	return err
 }
 
 // splitDocuments splits a JSON-lines body into documents, verbatim.
@@ -452,7 +462,7 @@ func (s *Source) revisionsInRanges(ctx context.Context, b *batch, ranges []revtr
 		resp, err := b.conn.Do(ctx, client.Request{Method: "PUT", Path: client.DBPath(b.db, "_api/replication/revisions/ranges"),
 			Query: q, Body: body, What: s.what()}, 200)
 		if err != nil {
-			return nil, err
+			return nil, batchGone(b, err)
 		}
 		var ans struct {
 			Ranges    [][]string `json:"ranges"`
@@ -509,7 +519,7 @@ func (s *Source) fetchDocuments(ctx context.Context, b *batch, revs []uint64) ([
 	resp, err := b.conn.Do(ctx, client.Request{Method: "PUT", Path: client.DBPath(b.db, "_api/replication/revisions/documents"),
 		Query: q, Body: body, What: s.what()}, 200)
 	if err != nil {
-		return nil, err
+		return nil, batchGone(b, err)
 	}
 	var docs []json.RawMessage
 	if err := json.Unmarshal(resp.Body, &docs); err != nil {
