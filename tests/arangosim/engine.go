@@ -429,6 +429,9 @@ func (c *Cluster) decide(col *Collection, op *docOp, o writeOptions, ov *overlay
 	if sh.leaderReplica() == nil {
 		return opResult{err: newErr(http.StatusServiceUnavailable, errNumNotLeader, "not a leader")}, nil
 	}
+	if e := sh.writeConcernError(); e != nil {
+		return opResult{err: e}, nil
+	}
 	cur, exists := current(sh, op.key, ov)
 	kind := op.kind
 	if kind == opInsert && exists {
@@ -622,4 +625,23 @@ func (s *Server) applyChanges(chs []change, forceTrx bool) {
 	if len(ms) > 0 && !(tid != 0 && len(ms) == 2) {
 		s.wal.append(ms)
 	}
+}
+
+// writeConcernError refuses writes while fewer replicas than writeConcern are up, as
+// arangod does by default (--cluster.failed-write-concern-status-code 403: 403/1004).
+func (sh *Shard) writeConcernError() *ArangoError {
+	c := sh.Coll.DB.c
+	c.mu.RLock()
+	wc := sh.Coll.Props.WriteConcern
+	up := 0
+	for _, s := range sh.servers {
+		if s.up.Load() || !s.everStarted() {
+			up++
+		}
+	}
+	c.mu.RUnlock()
+	if up < wc {
+		return newErr(http.StatusForbidden, errNumReadOnly, "collection is read-only")
+	}
+	return nil
 }

@@ -526,3 +526,28 @@ func TestWALBoundedByMaxWALMarkers(t *testing.T) {
 		t.Fatalf("pruned tick %d not past the first tick %d", s.WAL().Pruned(), first)
 	}
 }
+
+func TestWriteConcernRefusesWritesWhenReplicasAreMissing(t *testing.T) {
+	c := startSim(t, Config{})
+	wc := newWALClient2(t, c)
+	r := wc.do("POST", c.Endpoint()+"/_api/collection", map[string]any{"name": "w", "replicationFactor": 2, "writeConcern": 2})
+	if r.status != 200 {
+		t.Fatalf("create: %d %s", r.status, r.body)
+	}
+	db, _ := c.Database("_system")
+	col, _ := db.Collection("w")
+	follower := col.Shards[0].Servers()[1]
+	if err := c.StopServer(follower.ID); err != nil {
+		t.Fatal(err)
+	}
+	r = wc.do("POST", c.Endpoint()+"/_api/document/w", map[string]any{"_key": "a"})
+	if r.status != 403 || !strings.Contains(string(r.body), `"errorNum":1004`) {
+		t.Fatalf("write below writeConcern: %d %s", r.status, r.body)
+	}
+	if err := c.RestartServer(follower.ID); err != nil {
+		t.Fatal(err)
+	}
+	if r := wc.do("POST", c.Endpoint()+"/_api/document/w", map[string]any{"_key": "a"}); r.status != 202 {
+		t.Fatalf("write after restart: %d %s", r.status, r.body)
+	}
+}
