@@ -1,6 +1,7 @@
 package source
 
 import (
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -133,4 +134,21 @@ func TestTxnAssemblerMissingCommit(t *testing.T) {
 	if !a.broken {
 		t.Error("a record of another transaction inside an open one is not reported")
 	}
+}
+
+func FuzzSplitDocuments(f *testing.F) {
+	f.Add([]byte("{\"_key\":\"a\"}\n{\"_key\":\"b\",\"x\":[1,2]}\n"))
+	f.Add([]byte("{\"_key\":\"a\"}"))
+	f.Add([]byte("\n\n[1]\n"))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		docs, err := splitDocuments(body)
+		if err != nil {
+			return
+		}
+		for _, d := range docs {
+			if len(d) == 0 || d[0] != '{' || !json.Valid(d) {
+				t.Fatalf("document %q", d)
+			}
+		}
+	})
 }

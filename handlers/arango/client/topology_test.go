@@ -187,3 +187,25 @@ func TestBackoff(t *testing.T) {
 		t.Errorf("Backoff does not reach the cap: %v", d)
 	}
 }
+
+func FuzzParseInventory(f *testing.F) {
+	f.Add([]byte(inventoryJSON))
+	f.Add([]byte(`{"collections":[{"parameters":{"id":"1","name":"c","shards":{"s2":["A","B"],"s3":[]}}}]}`))
+	f.Add([]byte(`{"collections":[{"parameters":{"id":"1","name":"c","replicationFactor":"satellite"}}]}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		d, err := ParseInventory("db", body)
+		if err != nil {
+			return
+		}
+		for _, c := range d.Collections {
+			if c.ID == "" || c.Name == "" {
+				t.Fatalf("collection without id or name: %+v", c)
+			}
+			for i, s := range c.Shards {
+				if s.Index != i || (i > 0 && c.Shards[i-1].ID >= s.ID) {
+					t.Fatalf("shards out of order: %+v", c.Shards)
+				}
+			}
+		}
+	})
+}
