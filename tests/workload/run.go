@@ -27,11 +27,12 @@ type colls struct {
 
 // worker is one concurrent writer with its own seeded random source.
 type worker struct {
-	w   *Workload
-	id  int
-	rng *rand.Rand
-	n   int // operations started, for unique keys and ids
-	dbs []colls
+	w    *Workload
+	stop context.Context // Run's context: once done, no operation starts and no try is repeated
+	id   int
+	rng  *rand.Rand
+	n    int // operations started, for unique keys and ids
+	dbs  []colls
 }
 
 // Run writes the configured mix at the configured rate until ctx ends, then
@@ -64,7 +65,7 @@ func (w *Workload) Run(ctx context.Context) error {
 		w.pace(ctx, tokens)
 	}()
 	for i := range w.cfg.Workers {
-		wk := &worker{w: w, id: i, dbs: handles, rng: rand.New(rand.NewPCG(w.cfg.Seed, uint64(i)+1))}
+		wk := &worker{w: w, stop: ctx, id: i, dbs: handles, rng: rand.New(rand.NewPCG(w.cfg.Seed, uint64(i)+1))}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -74,7 +75,7 @@ func (w *Workload) Run(ctx context.Context) error {
 					return
 				case <-tokens:
 				}
-				if err := wk.step(ctx); err != nil {
+				if err := wk.step(context.WithoutCancel(ctx)); err != nil {
 					cancel(err)
 					return
 				}
@@ -162,7 +163,7 @@ func (wk *worker) step(ctx context.Context) error {
 	default:
 		err = wk.bulk(ctx, h)
 	}
-	if err == nil || ctx.Err() != nil {
+	if err == nil {
 		return nil
 	}
 	wk.w.stats.failed.Add(1)
@@ -175,8 +176,22 @@ func (wk *worker) step(ctx context.Context) error {
 
 // attempt runs op until it succeeds, fails permanently or Attempts run out, each
 // try bounded by RequestTimeout. ambiguous reports that an earlier try failed in a
-// way that may have applied it (a timeout after sending, a lost answer).
-func (w *Workload) attempt(ctx context.Context, op func(context.Context) error) (ambiguous bool, err error) {
+// way that may have applied it (a timeout after sending, a lost answer). ctx is the
+// operation's context, which Run's end does not cancel (an operation in flight
+// finishes, so the worker's knowledge of its orders stays exact); once Run ends,
+// failed tries are no longer repeated.
+func (wk *worker) attempt(ctx context.Context, op func(context.Context) error) (ambiguous bool, err error) {
+	return wk.try(ctx, wk.stop, op)
+}
+
+// settle is attempt for the steps that settle a transfer's outcome: they are
+// repeated even after Run has ended.
+func (wk *worker) settle(ctx context.Context, op func(context.Context) error) (ambiguous bool, err error) {
+	return wk.try(ctx, ctx, op)
+}
+
+func (wk *worker) try(ctx, stop context.Context, op func(context.Context) error) (ambiguous bool, err error) {
+	w := wk.w
 	for n := 1; ; n++ {
 		actx, cancel := context.WithTimeout(ctx, w.cfg.RequestTimeout)
 		err = op(actx)
@@ -190,7 +205,7 @@ func (w *Workload) attempt(ctx context.Context, op func(context.Context) error) 
 		}
 		ambiguous = true
 		w.stats.retries.Add(1)
-		if backoff(ctx, n) != nil {
+		if backoff(stop, n) != nil {
 			return ambiguous, err
 		}
 	}
@@ -214,7 +229,7 @@ func (wk *worker) remember(h *colls, doc map[string]any, meta driver.DocumentMet
 func (wk *worker) insert(ctx context.Context, h *colls) error {
 	doc := wk.newOrder()
 	var meta driver.DocumentMeta
-	amb, err := wk.w.attempt(ctx, func(ctx context.Context) (err error) {
+	amb, err := wk.attempt(ctx, func(ctx context.Context) (err error) {
 		meta, err = h.orders.CreateDocument(ctx, doc)
 		return err
 	})
@@ -241,7 +256,7 @@ func (wk *worker) bulk(ctx context.Context, h *colls) error {
 	}
 	var metas driver.DocumentMetaSlice
 	var errs driver.ErrorSlice
-	amb, err := wk.w.attempt(ctx, func(ctx context.Context) (err error) {
+	amb, err := wk.attempt(ctx, func(ctx context.Context) (err error) {
 		metas, errs, err = h.orders.CreateDocuments(ctx, docs)
 		return err
 	})
@@ -299,7 +314,7 @@ func (wk *worker) modify(ctx context.Context, h *colls, replace bool) error {
 	status := statuses[wk.rng.IntN(len(statuses))]
 	amount := wk.rng.IntN(10000)
 	var meta driver.DocumentMeta
-	amb, err := wk.w.attempt(ctx, func(ctx context.Context) (err error) {
+	amb, err := wk.attempt(ctx, func(ctx context.Context) (err error) {
 		ctx = driver.WithRevision(ctx, o.rev)
 		if replace {
 			doc := map[string]any{"customer": o.customer, "seq": o.seq, "amount": amount, "status": status,
@@ -321,7 +336,7 @@ func (wk *worker) modify(ctx context.Context, h *colls, replace bool) error {
 	}
 	// Re-read: either an earlier try applied, or someone else wrote the order.
 	var cur storedOrder
-	_, rerr := wk.w.attempt(ctx, func(ctx context.Context) (err error) {
+	_, rerr := wk.attempt(ctx, func(ctx context.Context) (err error) {
 		_, err = h.orders.ReadDocument(ctx, o.key, &cur)
 		return err
 	})
@@ -356,7 +371,7 @@ func (wk *worker) remove(ctx context.Context, h *colls) error {
 	if o == nil {
 		return wk.insert(ctx, h)
 	}
-	amb, err := wk.w.attempt(ctx, func(ctx context.Context) error {
+	amb, err := wk.attempt(ctx, func(ctx context.Context) error {
 		_, err := h.orders.RemoveDocument(driver.WithRevision(ctx, o.rev), o.key)
 		return err
 	})
@@ -388,7 +403,7 @@ func (wk *worker) edge(ctx context.Context, h *colls) error {
 	doc := map[string]any{"_key": fmt.Sprintf("l%s-%d-%d", w.run, wk.id, wk.n),
 		"_from": w.cfg.Collections.Accounts.Name + "/" + o.customer, "_to": w.cfg.Collections.Orders.Name + "/" + o.key,
 		"kind": "placed", "weight": wk.rng.IntN(100), FieldVersion: 1}
-	amb, err := w.attempt(ctx, func(ctx context.Context) error {
+	amb, err := wk.attempt(ctx, func(ctx context.Context) error {
 		_, err := h.links.CreateDocument(ctx, doc)
 		return err
 	})
@@ -433,7 +448,7 @@ func (wk *worker) transfer(ctx context.Context, h *colls) error {
 	id := fmt.Sprintf("t%s-%d-%d", w.run, wk.id, wk.n)
 
 	var tid driver.TransactionID
-	if _, err := w.attempt(ctx, func(ctx context.Context) (err error) {
+	if _, err := wk.attempt(ctx, func(ctx context.Context) (err error) {
 		tid, err = h.db.BeginTransaction(ctx, driver.TransactionCollections{Write: []string{w.cfg.Collections.Accounts.Name}}, nil)
 		return err
 	}); err != nil {
@@ -441,7 +456,7 @@ func (wk *worker) transfer(ctx context.Context, h *colls) error {
 	}
 	tctx := driver.WithTransactionID(ctx, tid)
 	abort := func(cause error) error {
-		_, aerr := w.attempt(ctx, func(ctx context.Context) error { return h.db.AbortTransaction(ctx, tid, nil) })
+		_, aerr := wk.settle(ctx, func(ctx context.Context) error { return h.db.AbortTransaction(ctx, tid, nil) })
 		w.stats.aborted.Add(1)
 		if aerr != nil {
 			w.cfg.Logger.Debug("workload: abort transfer", "id", id, "err", aerr)
@@ -453,7 +468,7 @@ func (wk *worker) transfer(ctx context.Context, h *colls) error {
 		key string
 		dst *account
 	}{{accountKey(a), &from}, {accountKey(b), &to}} {
-		if _, err := w.attempt(tctx, func(ctx context.Context) error {
+		if _, err := wk.attempt(tctx, func(ctx context.Context) error {
 			_, err := h.accounts.ReadDocument(ctx, p.key, p.dst)
 			return err
 		}); err != nil {
@@ -476,19 +491,19 @@ func (wk *worker) transfer(ctx context.Context, h *colls) error {
 			return abort(err)
 		}
 	}
-	_, err := w.attempt(ctx, func(ctx context.Context) error { return h.db.CommitTransaction(ctx, tid, nil) })
+	_, err := wk.settle(ctx, func(ctx context.Context) error { return h.db.CommitTransaction(ctx, tid, nil) })
 	if err == nil {
 		w.stats.transferred.Add(1)
 		return nil
 	}
 	w.stats.ambiguous.Add(1)
-	_, aerr := w.attempt(ctx, func(ctx context.Context) error { return h.db.AbortTransaction(ctx, tid, nil) })
+	_, aerr := wk.settle(ctx, func(ctx context.Context) error { return h.db.AbortTransaction(ctx, tid, nil) })
 	if aerr == nil {
 		w.stats.aborted.Add(1)
 		return err
 	}
 	var cur account
-	if _, rerr := w.attempt(ctx, func(ctx context.Context) error {
+	if _, rerr := wk.settle(ctx, func(ctx context.Context) error {
 		_, err := h.accounts.ReadDocument(ctx, from.Key, &cur)
 		return err
 	}); rerr != nil {

@@ -123,9 +123,9 @@ type Report struct {
 	Lost, Extra, Mismatched, DuplicatedEffect int64
 	StructureDiffs                            int64
 	LedgerSumA, LedgerSumB                    int64
-	// LedgerOK is false when a database's ledger sums differ between A and B or
+	// LedgerDiffs counts the databases whose ledger sums differ between A and B or
 	// from VerifyOptions.ExpectedLedgerSum.
-	LedgerOK      bool
+	LedgerDiffs   int64
 	PerCollection []CollectionReport
 	// Samples are up to MaxSamples differences of each kind, sorted.
 	Samples []Diff
@@ -135,7 +135,7 @@ type Report struct {
 // OK reports whether B equals A: no document or structure difference and equal ledgers.
 func (r *Report) OK() bool {
 	return r.Lost == 0 && r.Extra == 0 && r.Mismatched == 0 && r.DuplicatedEffect == 0 &&
-		r.StructureDiffs == 0 && r.LedgerOK
+		r.StructureDiffs == 0 && r.LedgerDiffs == 0
 }
 
 // Count returns the number of differences of a kind found (samples are capped, counts are not).
@@ -152,16 +152,7 @@ func (r *Report) Count(k DiffKind) int64 {
 	case Structure:
 		return r.StructureDiffs
 	case Ledger:
-		if r.LedgerOK {
-			return 0
-		}
-		n := int64(0)
-		for _, d := range r.Samples {
-			if d.Kind == Ledger {
-				n++
-			}
-		}
-		return max(n, 1)
+		return r.LedgerDiffs
 	}
 	return 0
 }
@@ -184,8 +175,8 @@ func (r *Report) String() string {
 	fmt.Fprintf(tw, "total\t\t%d\t%d\t%d\t%d\t%d\t%d\t\n", r.DocsA, r.DocsB, r.Lost, r.Extra, r.Mismatched, r.DuplicatedEffect)
 	_ = tw.Flush()
 	ledger := "ok"
-	if !r.LedgerOK {
-		ledger = "DIFFERENT"
+	if r.LedgerDiffs > 0 {
+		ledger = fmt.Sprintf("DIFFERENT in %d databases", r.LedgerDiffs)
 	}
 	fmt.Fprintf(&b, "ledger sum: A=%d B=%d (%s); structure differences: %d\n", r.LedgerSumA, r.LedgerSumB, ledger, r.StructureDiffs)
 	for _, d := range r.Samples {
@@ -215,39 +206,42 @@ func (s *sampler) add(d Diff) {
 var ErrNotConverged = errors.New("workload: B did not converge to A before the deadline")
 
 // WaitConverged runs Verify until it reports OK or the deadline passes, waiting
-// between rounds with a growing backoff (100 ms to 2 s). It returns the last
-// report; the error is nil when converged, wraps ErrNotConverged (with the last
-// report's table) at the deadline, or is ctx's error.
+// between rounds with a growing backoff (100 ms to 2 s). A round that starts
+// before the deadline is finished, so the result always carries a report when
+// one round could be made. It returns the last report; the error is nil when
+// converged, wraps ErrNotConverged (with the last report's table, or the last
+// round's error) at the deadline, or is ctx's error.
 func WaitConverged(ctx context.Context, a, b Cluster, deadline time.Time, opts VerifyOptions) (*Report, error) {
-	ctx, cancel := context.WithDeadline(ctx, deadline)
-	defer cancel()
 	wait := 100 * time.Millisecond
 	var last *Report
 	var lastErr error
 	for {
 		r, err := Verify(ctx, a, b, opts)
-		if err == nil {
-			last, lastErr = r, nil
-			if r.OK() {
-				return r, nil
-			}
-		} else if ctx.Err() == nil {
+		switch {
+		case ctx.Err() != nil:
+			return last, ctx.Err()
+		case err != nil:
 			lastErr = err
+		case r.OK():
+			return r, nil
+		default:
+			last, lastErr = r, nil
 		}
-		t := time.NewTimer(wait)
+		left := time.Until(deadline)
+		if left <= 0 {
+			switch {
+			case lastErr != nil:
+				return last, fmt.Errorf("%w: %w", ErrNotConverged, lastErr)
+			case last != nil:
+				return last, fmt.Errorf("%w:\n%s", ErrNotConverged, last)
+			}
+			return nil, ErrNotConverged
+		}
+		t := time.NewTimer(min(wait, left))
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			if parent := context.Cause(ctx); !errors.Is(parent, context.DeadlineExceeded) {
-				return last, parent
-			}
-			switch {
-			case last != nil:
-				return last, fmt.Errorf("%w:\n%s", ErrNotConverged, last)
-			case lastErr != nil:
-				return nil, fmt.Errorf("%w: %w", ErrNotConverged, lastErr)
-			}
-			return nil, ErrNotConverged
+			return last, ctx.Err()
 		case <-t.C:
 		}
 		wait = min(2*wait, 2*time.Second)
@@ -278,7 +272,7 @@ func Verify(ctx context.Context, a, b Cluster, opts VerifyOptions) (*Report, err
 	}
 	defer cb.Close()
 	v := &verifier{a: ca, b: cb, opts: opts, seed: maphash.MakeSeed(), samples: sampler{max: opts.MaxSamples},
-		rep: &Report{LedgerOK: true}}
+		rep: &Report{}}
 	if err := v.run(ctx); err != nil {
 		return nil, err
 	}
@@ -393,7 +387,7 @@ func (v *verifier) database(ctx context.Context, db string) error {
 		v.rep.LedgerSumB += ledgerB
 		exp := v.opts.ExpectedLedgerSum
 		if ledgerA != ledgerB || (exp != 0 && (ledgerA != exp || ledgerB != exp)) {
-			v.rep.LedgerOK = false
+			v.rep.LedgerDiffs++
 			d := Diff{Kind: Ledger, Database: db, Collection: v.opts.LedgerCollection,
 				A: fmt.Sprintf("sum %d", ledgerA), B: fmt.Sprintf("sum %d", ledgerB)}
 			if exp != 0 {

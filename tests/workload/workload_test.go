@@ -176,8 +176,8 @@ func TestCopyVerifiesThenEveryDivergenceIsClassified(t *testing.T) {
 		t.Fatalf("counts: lost=%d extra=%d mismatched=%d dup=%d structure=%d; want 1 1 2 1 2",
 			rep.Lost, rep.Extra, rep.Mismatched, rep.DuplicatedEffect, rep.StructureDiffs)
 	}
-	if rep.LedgerOK || rep.LedgerSumB != rep.LedgerSumA+5 {
-		t.Fatalf("ledger: ok=%v A=%d B=%d", rep.LedgerOK, rep.LedgerSumA, rep.LedgerSumB)
+	if rep.LedgerDiffs != 1 || rep.LedgerSumB != rep.LedgerSumA+5 {
+		t.Fatalf("ledger: diffs=%d A=%d B=%d", rep.LedgerDiffs, rep.LedgerSumA, rep.LedgerSumB)
 	}
 	want := []Diff{
 		{Kind: Lost, Database: "shop", Collection: "orders", Key: lost},
