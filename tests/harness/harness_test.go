@@ -3,6 +3,7 @@ package harness_test
 import (
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
 	"strings"
 	"sync/atomic"
@@ -170,5 +171,37 @@ func TestEventually(t *testing.T) {
 	harness.Eventually(rec, 0, time.Millisecond, func() (bool, string) { once++; return true, "" })
 	if rec.failed.Load() || once != 1 {
 		t.Fatalf("zero deadline: failed=%v calls=%d, want one passing call", rec.failed.Load(), once)
+	}
+}
+
+func TestPauseResume(t *testing.T) {
+	bin := harness.Build(t, testproc)
+	p := harness.Start(t, harness.Spec{Path: bin})
+	p.MustReady(10 * time.Second)
+	p.Pause()
+	// A stopped process shows state T in /proc/<pid>/stat.
+	state := func() string {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.Pid()))
+		if err != nil {
+			return "?"
+		}
+		// pid (comm) state ...
+		s := string(b)
+		i := strings.LastIndexByte(s, ')')
+		return strings.TrimSpace(s[i+1:])[:1]
+	}
+	harness.Eventually(t, 5*time.Second, 5*time.Millisecond, func() (bool, string) {
+		st := state()
+		return st == "T", "process state " + st
+	})
+	p.Resume()
+	harness.Eventually(t, 5*time.Second, 5*time.Millisecond, func() (bool, string) {
+		st := state()
+		return st == "S" || st == "R", "process state " + st
+	})
+	// Stop works on a paused process too.
+	p.Pause()
+	if err := p.Stop(5 * time.Second); err != nil {
+		t.Fatalf("Stop of a paused process: %v", err)
 	}
 }

@@ -194,6 +194,35 @@ func (p *Proc) Kill9() {
 	}
 }
 
+// Signal sends sig to the current run of the process.
+func (p *Proc) Signal(sig syscall.Signal) error {
+	p.mu.Lock()
+	cmd, exited := p.cmd, p.exited
+	p.mu.Unlock()
+	if cmd == nil || isClosed(exited) {
+		return fmt.Errorf("%s is not running", p.spec.Name)
+	}
+	return cmd.Process.Signal(sig)
+}
+
+// Pause freezes the process (SIGSTOP): it keeps its sockets open but
+// answers nothing, like a hung broker or a long GC pause. Resume undoes it;
+// cleanup resumes a paused process before stopping it.
+func (p *Proc) Pause() {
+	p.t.Helper()
+	if err := p.Signal(syscall.SIGSTOP); err != nil {
+		p.t.Fatalf("harness: pause: %v", err)
+	}
+}
+
+// Resume continues a paused process (SIGCONT).
+func (p *Proc) Resume() {
+	p.t.Helper()
+	if err := p.Signal(syscall.SIGCONT); err != nil {
+		p.t.Fatalf("harness: resume: %v", err)
+	}
+}
+
 // Stop sends SIGTERM and waits up to timeout for the process to exit, then
 // kills it. It returns the process's exit error (nil for exit status 0) or
 // an error saying it had to be killed. Stopping a stopped process returns
@@ -208,6 +237,7 @@ func (p *Proc) Stop(timeout time.Duration) error {
 	if isClosed(exited) {
 		return p.ExitErr()
 	}
+	_ = cmd.Process.Signal(syscall.SIGCONT) // a paused process cannot handle SIGTERM
 	_ = cmd.Process.Signal(syscall.SIGTERM)
 	t := time.NewTimer(timeout)
 	defer t.Stop()
