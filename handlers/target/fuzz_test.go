@@ -61,3 +61,38 @@ func FuzzParseItems(f *testing.F) {
 		}
 	})
 }
+
+// FuzzOpKey: the fast key reader agrees with a full parse whenever the
+// document is valid JSON with a string _key.
+func FuzzOpKey(f *testing.F) {
+	f.Add(`{"_key":"abc","_rev":"_x"}`)
+	f.Add(`{"_key":"a\"b"}`)
+	f.Add(`{"_key":"a\u0041"}`)
+	f.Add(`{"x":1,"_key":"k"}`)
+	f.Fuzz(func(t *testing.T, doc string) {
+		var v struct {
+			Key *string `json:"_key"`
+		}
+		if json.Unmarshal([]byte(doc), &v) != nil || v.Key == nil {
+			return
+		}
+		// Only documents with one field that encoding/json takes for _key
+		// (it matches names case-insensitively and keeps the last).
+		var m map[string]json.RawMessage
+		if json.Unmarshal([]byte(doc), &m) != nil {
+			return
+		}
+		n := 0
+		for k := range m {
+			if strings.EqualFold(k, "_key") {
+				n++
+			}
+		}
+		if n != 1 || strings.Count(doc, `_key"`) != 1 {
+			return
+		}
+		if got := opKey(op{doc: []byte(doc)}); got != *v.Key {
+			t.Fatalf("opKey(%s) = %q, want %q", doc, got, *v.Key)
+		}
+	})
+}

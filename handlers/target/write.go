@@ -154,8 +154,13 @@ func opKey(o op) string {
 	const prefix = `{"_key":"`
 	if bytes.HasPrefix(o.doc, []byte(prefix)) {
 		rest := o.doc[len(prefix):]
-		if end := bytes.IndexByte(rest, '"'); end >= 0 && bytes.IndexByte(rest[:end], '\\') < 0 {
-			return string(rest[:end])
+		for end, c := range rest {
+			if c == '"' {
+				return string(rest[:end])
+			}
+			if !keyByte(c) {
+				break
+			}
 		}
 	}
 	return docKey(o)
@@ -346,6 +351,12 @@ func conflictingKey(msg string) (string, bool) {
 	}
 	k := strings.TrimSpace(msg[i+len(marker):])
 	return k, k != ""
+}
+
+// keyByte reports whether c may appear in a document key (ArangoDB's
+// traditional key alphabet).
+func keyByte(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("_-:.@()+,=;$!*'%", c) >= 0
 }
 
 // docKey returns an op's key, reading it from the document when needed.
