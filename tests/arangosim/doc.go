@@ -32,7 +32,8 @@
 //	                                                shows FAILED, led shards fail over to a follower that is up
 //	POST   /_arangosim/servers/{id}/restart         Cluster.RestartServer: catches up from the leaders, serves again
 //	POST   /_arangosim/moveShard                    Cluster.MoveShard, body {database,collection,shard,fromServer,toServer}
-//	                                                (also POST /_admin/cluster/moveShard on a Coordinator)
+//	                                                (also POST /_admin/cluster/moveShard on a Coordinator; likewise
+//	                                                /_admin/cluster/resignLeadership and cleanOutServer, body {server})
 //	POST   /_arangosim/servers/{id}/wal/prune       Cluster.PruneWAL, body {"upTo":"<tick>"}: older tailers get frompresent=false
 //	POST   /_arangosim/servers/{id}/faults          Cluster.InjectFault, body {pathPrefix, latencyMs, status (e.g. 503),
 //	                                                count (0 = unlimited), durationMs (0 = until cleared)}

@@ -411,3 +411,95 @@ func (s *Server) serveControl(w http.ResponseWriter, hr *http.Request) {
 	}
 	WriteJSON(w, http.StatusOK, out)
 }
+
+// shardsOf lists (database, collection, shard, placement) for every shard a server holds.
+func (c *Cluster) shardsOf(s *Server) []*Shard {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	var out []*Shard
+	for _, db := range c.dbs {
+		for _, col := range db.colls {
+			for _, sh := range col.Shards {
+				if slices.Contains(sh.servers, s) {
+					out = append(out, sh)
+				}
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b *Shard) int { return cmpUint(a.ID, b.ID) })
+	return out
+}
+
+// ResignLeadership hands every shard a DB-Server leads to an in-sync follower that is up
+// (POST /_admin/cluster/resignLeadership).
+func (c *Cluster) ResignLeadership(server string) error {
+	s, ok := c.Server(server)
+	if !ok || s.Role != RoleDBServer {
+		return newErr(http.StatusBadRequest, errNumBadParameter, "server "+server+" is not a DB-Server")
+	}
+	for _, sh := range c.shardsOf(s) {
+		servers := sh.Servers()
+		if servers[0] != s {
+			continue
+		}
+		for _, f := range servers[1:] {
+			if f.Up() {
+				if err := c.MoveShard(sh.Coll.DB.Name, sh.Coll.CurrentName(), sh.Name, s.ID, f.ID); err != nil {
+					return err
+				}
+				break
+			}
+		}
+	}
+	return nil
+}
+
+// CleanOutServer moves every replica off a DB-Server onto other DB-Servers that are up
+// (POST /_admin/cluster/cleanOutServer).
+func (c *Cluster) CleanOutServer(server string) error {
+	s, ok := c.Server(server)
+	if !ok || s.Role != RoleDBServer {
+		return newErr(http.StatusBadRequest, errNumBadParameter, "server "+server+" is not a DB-Server")
+	}
+	for _, sh := range c.shardsOf(s) {
+		servers := sh.Servers()
+		var target *Server
+		for _, cand := range c.dbservers {
+			if cand != s && cand.Up() && !slices.Contains(servers, cand) {
+				target = cand
+				break
+			}
+		}
+		if target == nil {
+			return newErr(http.StatusServiceUnavailable, errNumInsufficientDBSrv,
+				"no DB-Server left to take shard "+sh.Name+": "+server+" cannot be cleaned out")
+		}
+		if err := c.MoveShard(sh.Coll.DB.Name, sh.Coll.CurrentName(), sh.Name, s.ID, target.ID); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func handleServerJob(op func(c *Cluster, server string) error) HandlerFunc {
+	return func(w http.ResponseWriter, r *Request) {
+		if !r.isAdmin() {
+			WriteError(w, http.StatusForbidden, errNumForbidden, "forbidden")
+			return
+		}
+		body, _ := r.Body()
+		var req struct {
+			Server string `json:"server"`
+		}
+		if err := json.Unmarshal(body, &req); err != nil || req.Server == "" {
+			WriteError(w, http.StatusBadRequest, errNumBadParameter, "required parameter 'server' is missing")
+			return
+		}
+		c := r.Server.c
+		if err := op(c, req.Server); err != nil {
+			writeErr(w, err)
+			return
+		}
+		writeRaw(w, http.StatusAccepted, obj("error", false, "code", 202, "id", strconv.FormatUint(c.nextID(), 10)))
+	}
+}

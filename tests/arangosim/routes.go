@@ -12,6 +12,13 @@ func (s *Server) setupRoutes() {
 	s.Handle("GET /_admin/server/mode", AccessUser, handleGetMode)
 	s.Handle("PUT /_admin/server/mode", AccessUser, handlePutMode)
 	s.Handle("POST /_open/auth", AccessOpen, handleOpenAuth)
+	s.Handle("GET /_admin/server/availability", AccessUser, func(w http.ResponseWriter, r *Request) {
+		mode := "default"
+		if r.Server.c.readOnly.Load() {
+			mode = "readonly"
+		}
+		writeRaw(w, http.StatusOK, obj("mode", mode))
+	})
 	s.Handle("GET /_api/database/current", AccessUser, handleDatabaseCurrent)
 	s.Handle("GET /_api/replication/logger-state", AccessUser, handleLoggerState)
 	s.Handle("GET /_api/engine", AccessUser, func(w http.ResponseWriter, r *Request) {
@@ -24,6 +31,9 @@ func (s *Server) setupRoutes() {
 		s.Handle("GET /_api/wal/lastTick", AccessSuperuser, handleWalLastTick)
 		s.Handle("GET /_api/wal/open-transactions", AccessSuperuser, handleWalOpenTrx)
 		s.Handle("/_api/wal/", AccessSuperuser, handleWalBadPath)
+		s.Handle("GET /_api/cluster/endpoints", AccessUser, func(w http.ResponseWriter, r *Request) {
+			WriteError(w, http.StatusNotImplemented, errNumNotImplemented, "this API is only available on coordinators")
+		})
 	} else {
 		s.setupCoordinatorRoutes()
 	}
@@ -38,6 +48,8 @@ func (s *Server) setupCoordinatorRoutes() {
 	s.Handle("GET /_admin/cluster/shardDistribution", AccessUser, handleShardDistribution)
 	s.Handle("POST /_admin/cluster/moveShard", AccessUser, handleMoveShard)
 	s.Handle("GET /_admin/cluster/numberOfServers", AccessUser, handleNumberOfServers)
+	s.Handle("POST /_admin/cluster/resignLeadership", AccessUser, handleServerJob((*Cluster).ResignLeadership))
+	s.Handle("POST /_admin/cluster/cleanOutServer", AccessUser, handleServerJob((*Cluster).CleanOutServer))
 	s.Handle("GET /_api/cluster/endpoints", AccessUser, handleClusterEndpoints)
 	s.Handle("GET /_api/replication/clusterInventory", AccessUser, handleClusterInventory)
 

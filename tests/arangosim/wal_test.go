@@ -551,3 +551,38 @@ func TestWriteConcernRefusesWritesWhenReplicasAreMissing(t *testing.T) {
 		t.Fatalf("write after restart: %d %s", r.status, r.body)
 	}
 }
+
+func TestResignLeadershipAndCleanOutServer(t *testing.T) {
+	c := startSim(t, Config{DBServers: 3})
+	wc := newWALClient2(t, c)
+	wc.do("POST", c.Endpoint()+"/_api/collection", map[string]any{"name": "m", "numberOfShards": 3, "replicationFactor": 2})
+	insertDocs(t, wc, "m", []map[string]any{{"_key": "a"}, {"_key": "b"}, {"_key": "c"}, {"_key": "d"}})
+	s := c.DBServers()[0]
+	if r := wc.do("POST", c.Endpoint()+"/_admin/cluster/resignLeadership", map[string]any{"server": s.ID}); r.status != 202 {
+		t.Fatalf("resignLeadership: %d %s", r.status, r.body)
+	}
+	db, _ := c.Database("_system")
+	col, _ := db.Collection("m")
+	for _, sh := range col.Shards {
+		if sh.Leader() == s {
+			t.Fatalf("%s still leads %s", s.ShortName, sh.Name)
+		}
+	}
+	if r := wc.do("POST", c.Endpoint()+"/_admin/cluster/cleanOutServer", map[string]any{"server": s.ShortName}); r.status != 202 {
+		t.Fatalf("cleanOutServer: %d %s", r.status, r.body)
+	}
+	if n := len(s.Replicas("_system")); n != 0 {
+		t.Fatalf("%s still holds %d replicas", s.ShortName, n)
+	}
+	if col.count() != 4 {
+		t.Fatalf("documents after clean-out: %d", col.count())
+	}
+	for _, sh := range col.Shards {
+		servers := sh.Servers()
+		a, _ := servers[0].Replica("_system", sh.Name)
+		b, _ := servers[1].Replica("_system", sh.Name)
+		if a.Count() != b.Count() {
+			t.Fatalf("%s replicas differ after the moves: %d vs %d", sh.Name, a.Count(), b.Count())
+		}
+	}
+}
