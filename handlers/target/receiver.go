@@ -40,7 +40,7 @@ type Receiver struct {
 
 	loaded        bool
 	applied       events.Position // last batch applied (in memory; dedupe)
-	durable       events.Position // last position recorded in B
+	last          Record          // last record written to (or read from) B
 	pendingOffset int64           // Kafka offset of the batch the oldest open transaction began in
 }
 
@@ -49,8 +49,13 @@ func NewReceiver(sync string, a *Applier, p *Positions) *Receiver {
 	return &Receiver{sync: sync, shard: a.shard, applier: a, pos: p}
 }
 
-// Applied returns the in-memory applied position.
+// Applied returns the in-memory applied position (the last batch applied).
 func (r *Receiver) Applied() events.Position { return r.applied }
+
+// Last returns the record last written to B's _dc2dc (or read by Start): the
+// durable resume point, which the receive task also keeps in its own
+// checkpoint store.
+func (r *Receiver) Last() Record { return r.last }
 
 // Start reads the shard's applied position from B (a worker taking over the
 // shard) and returns the record, so the caller can seek the Kafka partition
@@ -60,7 +65,7 @@ func (r *Receiver) Start(ctx context.Context) (rec Record, ok bool, err error) {
 	if err != nil {
 		return Record{}, false, err
 	}
-	r.applied, r.durable, r.loaded = rec.Pos, rec.Pos, true
+	r.applied, r.last, r.loaded = rec.Pos, rec, true
 	r.applier.Reset()
 	return rec, ok, nil
 }
@@ -122,6 +127,6 @@ func (r *Receiver) Receive(ctx context.Context, b *events.Batch, partition int32
 	if err := r.pos.Save(ctx, rec); err != nil {
 		return 0, err
 	}
-	r.applied, r.durable = b.Pos, durable
+	r.applied, r.last = b.Pos, rec
 	return Applied, applyErr
 }

@@ -138,6 +138,9 @@ func TestCrashBeforeCommitLeavesNothing(t *testing.T) {
 	if rec.Pos != commit.Pos || rec.Offset != 14 {
 		t.Fatalf("record = %+v, want %s / offset 14", rec, commit.Pos)
 	}
+	if last := r2.Last(); last.Pos != rec.Pos || last.Offset != rec.Offset {
+		t.Fatalf("Last = %+v, B holds %+v", last, rec)
+	}
 }
 
 func TestAbortAndTooLargeTransactions(t *testing.T) {
