@@ -123,7 +123,7 @@ func (r *Receiver) Receive(ctx context.Context, b *events.Batch, partition int32
 	if r.applier.Pending() {
 		resume = r.pendingOffset
 	}
-	rec := Record{Sync: r.sync, Shard: r.shard, Pos: durable, Leader: b.Leader, Partition: partition, Offset: resume}
+	rec := Record{Sync: r.sync, Shard: r.shard, Pos: durable, Leader: b.Leader, Partition: partition, Offset: resume, UpdatedAt: r.pos.now()}
 	if err := r.pos.Save(ctx, rec); err != nil {
 		return 0, err
 	}
