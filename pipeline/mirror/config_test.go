@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/IBM/sarama"
 )
 
 func TestValidateReportsEveryProblem(t *testing.T) {
@@ -167,4 +169,14 @@ func FuzzDurationText(f *testing.F) {
 			t.Fatalf("%q -> %v -> %q -> %v (%v)", s, d, b, e, err)
 		}
 	})
+}
+
+func TestRebalanceNoise(t *testing.T) {
+	wrapped := &sarama.ConsumerError{Topic: "t", Partition: 1, Err: sarama.ErrUnknownMemberId}
+	if !isRebalanceNoise(wrapped) || !isRebalanceNoise(sarama.ErrIllegalGeneration) {
+		t.Fatal("session-ended errors not recognized")
+	}
+	if isRebalanceNoise(sarama.ErrOutOfBrokers) || isRebalanceNoise(&sarama.ConsumerError{Err: sarama.ErrNotLeaderForPartition}) {
+		t.Fatal("a real error taken for rebalance noise")
+	}
 }

@@ -109,6 +109,7 @@
 // high-water mark minus the next offset the target lacks, updated on every
 // acknowledgement and every 5s; it exists while this mirror owns the
 // partition: while a route reconnects, the group's lag in Kafka tooling
-// shows it), dc2dc_mirror_errors_total {route, kind}, and
+// shows it), dc2dc_mirror_errors_total {route, kind: consume, produce,
+// resume, topics, route, and rebalance, which is expected noise}, and
 // dc2dc_mirror_resumes_total {route, from=target|group}.
 package mirror

@@ -65,3 +65,10 @@ func isRefusedForGood(err error) bool {
 	}
 	return false
 }
+
+// isRebalanceNoise reports consumer-group errors that only say a session
+// ended (the member or generation is no longer current).
+func isRebalanceNoise(err error) bool {
+	return errors.Is(err, sarama.ErrUnknownMemberId) || errors.Is(err, sarama.ErrIllegalGeneration) ||
+		errors.Is(err, sarama.ErrRebalanceInProgress)
+}

@@ -32,6 +32,9 @@ const (
 	errKindResume  = "resume"  // reading the end of a target partition failed
 	errKindTopics  = "topics"  // listing or creating topics failed
 	errKindRoute   = "route"   // a route stopped and is restarted
+	// errKindRebalance counts consumer-group errors of a session that a
+	// rebalance already ended; expected, do not alert on them.
+	errKindRebalance = "rebalance"
 )
 
 func newMetrics(reg prometheus.Registerer, meter metric.Meter) (*metrics, error) {
@@ -50,7 +53,7 @@ func newMetrics(reg prometheus.Registerer, meter metric.Meter) (*metrics, error)
 		}, []string{"route", "topic", "partition"}),
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "dc2dc_mirror_errors_total",
-			Help: "Errors by route and kind (consume, produce, resume, topics, route).",
+			Help: "Errors by route and kind (consume, produce, resume, topics, route; rebalance is expected noise).",
 		}, []string{"route", "kind"}),
 		resumes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "dc2dc_mirror_resumes_total",

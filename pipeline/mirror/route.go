@@ -108,6 +108,13 @@ func (r *route) runOnce(ctx context.Context) (err error) {
 	var groupErrs sync.WaitGroup
 	groupErrs.Go(func() {
 		for err := range group.Errors() {
+			if isRebalanceNoise(err) {
+				// Commits and fetches of a session the group already moved
+				// past: expected around every rebalance.
+				r.m.met.error(r.cfg.Name, errKindRebalance)
+				r.log.Debug("source consumer error during a rebalance", "err", err)
+				continue
+			}
 			r.m.met.error(r.cfg.Name, errKindConsume)
 			r.log.Warn("source consumer error", "err", err)
 		}
