@@ -93,9 +93,11 @@ func Check(shard events.ShardRef, applied, prev, pos events.Position) (Outcome, 
 
 // Receive handles one batch read from Kafka partition/offset: skips replays,
 // refuses gaps, applies, and records the applied position. An error leaves
-// the applied position unchanged (the caller retries, or resynchronises the
-// shard for a *ResyncError, or releases it for a *StreamEndError, or stops
-// for a *StaleError).
+// the applied position unchanged: the caller retries a retryable error,
+// resynchronises the shard for a *ResyncError (later batches of the same
+// epoch are gaps until the new epoch arrives), or stops for a *StaleError.
+// A *StreamEndError comes with Applied: the records before the drop marker
+// were applied and the position recorded; the caller releases the shard.
 func (r *Receiver) Receive(ctx context.Context, b *events.Batch, partition int32, offset int64) (Outcome, error) {
 	if b.Shard != r.shard {
 		return 0, failure.WithCode(failure.CodeInternal, fmt.Errorf("receiver of %s got a batch of %s", r.shard, b.Shard))
