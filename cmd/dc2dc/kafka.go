@@ -61,7 +61,7 @@ its topics explicitly. This is not a production Kafka.`,
 			if err != nil {
 				return err
 			}
-			defer c.Close()
+			defer func() { _ = c.Close() }() // idempotent; the clean path returns Close's result below
 			line, err := json.Marshal(kafkaReady{Brokers: c.Addrs(), DataDir: cfg.DataDir, PID: os.Getpid()})
 			if err != nil {
 				return err

@@ -132,7 +132,7 @@ func TestKafkaCommandSurvivesKill9(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer sub.Close()
+		defer func() { _ = sub.Close() }()
 		ch, err := sub.Subscribe(ctx, topics.Data)
 		if err != nil {
 			t.Fatal(err)
@@ -198,7 +198,7 @@ func waitPortFree(t *testing.T, addr string) {
 	for {
 		ln, err := net.Listen("tcp", addr)
 		if err == nil {
-			ln.Close()
+			_ = ln.Close()
 			return
 		}
 		if time.Now().After(deadline) {

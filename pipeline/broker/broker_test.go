@@ -48,7 +48,7 @@ func TestStartListensOnLoopback(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	defer func() { _ = c.Close() }()
 	addrs := c.Addrs()
 	if len(addrs) != 3 {
 		t.Fatalf("addrs %v", addrs)
@@ -71,7 +71,7 @@ func TestPortInUseIsExplained(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
+	defer func() { _ = ln.Close() }()
 	port := ln.Addr().(*net.TCPAddr).Port
 	_, err = broker.Start(context.Background(), broker.Config{BasePort: port})
 	if err == nil || !strings.Contains(err.Error(), strconv.Itoa(port)) || !strings.Contains(err.Error(), "pick other ports") {
@@ -102,7 +102,7 @@ func TestPersistenceAcrossRestart(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer pub.Close()
+		defer func() { _ = pub.Close() }()
 		var msgs []*message.Message
 		for i := from; i < to; i++ {
 			msgs = append(msgs, kafkatest.Msg(fmt.Sprintf("db/c%d/0", i%4), i, []byte("p")))
@@ -119,7 +119,7 @@ func TestPersistenceAcrossRestart(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer sub.Close()
+		defer func() { _ = sub.Close() }()
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
 		ch, err := sub.Subscribe(ctx, topic)
@@ -153,7 +153,7 @@ func TestPersistenceAcrossRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c2.Close()
+	defer func() { _ = c2.Close() }()
 	if got := c2.Addrs(); got[0] != addrs[0] {
 		t.Fatalf("restarted on %v, want %v", got, addrs)
 	}

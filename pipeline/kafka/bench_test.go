@@ -63,7 +63,7 @@ func produceRaw(b *testing.B, brokers []string, topic string, n int) time.Durati
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer p.Close()
+	defer func() { _ = p.Close() }()
 	value := sarama.ByteEncoder(payload())
 	start := time.Now()
 	var wg sync.WaitGroup
@@ -74,8 +74,10 @@ func produceRaw(b *testing.B, brokers []string, topic string, n int) time.Durati
 		for i := 0; i < n; i++ {
 			select {
 			case <-p.Successes():
-			case <-p.Errors():
-				errs++
+			case perr := <-p.Errors():
+				if perr != nil {
+					errs++
+				}
 			}
 		}
 	}()

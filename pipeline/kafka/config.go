@@ -261,7 +261,7 @@ func (t TLSConfig) validate() []error {
 			continue
 		}
 		if _, err := os.Stat(f); err != nil {
-			errs = append(errs, fmt.Errorf("kafka: TLS file %s cannot be read: %v: check the path", f, err))
+			errs = append(errs, fmt.Errorf("kafka: TLS file %s cannot be read: %w: check the path", f, err))
 		}
 	}
 	return errs

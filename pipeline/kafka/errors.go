@@ -186,16 +186,16 @@ func classify(err error, cfg Config, op string) error {
 	var kerr sarama.KError
 	if errors.As(err, &kerr) {
 		if kind, ok := permanentKErrors[kerr]; ok {
-			switch kind {
-			case ErrAuth:
+			switch {
+			case errors.Is(kind, ErrAuth):
 				return mk(ErrAuth, false, "Kafka at %s refused user %q (SASL %s): check --kafka.sasl.user, --kafka.sasl.password, --kafka.sasl.mechanism and the user's ACLs", cfg.brokerList(), cfg.SASL.User, saslName(cfg))
-			case ErrMessageTooLarge:
+			case errors.Is(kind, ErrMessageTooLarge):
 				return mk(ErrMessageTooLarge, false, "Kafka refused a record as too large: lower --kafka.max-message-bytes (%d) below the topic's max.message.bytes, or raise that", cfg.MaxMessageBytes)
-			case ErrUnknownTopic:
+			case errors.Is(kind, ErrUnknownTopic):
 				return mk(ErrUnknownTopic, false, "the topic does not exist: dc2dc creates its topics explicitly (EnsureTopics) when a sync starts; check the sync id and that topic creation succeeded")
-			case ErrTopicMismatch:
+			case errors.Is(kind, ErrTopicMismatch):
 				return mk(ErrTopicMismatch, false, "Kafka refused the topic settings: check partitions, replication factor (at most the number of brokers) and configs")
-			case ErrInvalidTopicName:
+			case errors.Is(kind, ErrInvalidTopicName):
 				return mk(ErrInvalidTopicName, false, "Kafka refused the topic name: use letters, digits, '.', '_' and '-' only")
 			default:
 				return mk(ErrKafka, false, "Kafka refused the request (%v): this is not retried; check the broker version (--kafka.version %s) and settings", kerr, cfg.Version)

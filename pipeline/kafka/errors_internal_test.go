@@ -71,7 +71,7 @@ func TestClassify(t *testing.T) {
 		t.Error("nil classified")
 	}
 	ctxErr := pkgerrors.Wrap(context.Canceled, "x")
-	if got := classify(ctxErr, plain, "op"); got != ctxErr {
+	if got := classify(ctxErr, plain, "op"); !errors.Is(got, context.Canceled) || got.Error() != ctxErr.Error() {
 		t.Errorf("context error rewritten: %v", got)
 	}
 	once := classify(sarama.ErrNotLeaderForPartition, plain, "op")

@@ -72,7 +72,7 @@ func TestMetricsAndBrokenRunEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer raw.Close()
+	defer func() { _ = raw.Close() }()
 	hdr := func(k, v string) sarama.RecordHeader { return sarama.RecordHeader{Key: []byte(k), Value: []byte(v)} }
 	for _, m := range []*sarama.ProducerMessage{
 		{Topic: topic, Key: sarama.StringEncoder("db/c/0"), Value: sarama.StringEncoder("tail"), Headers: []sarama.RecordHeader{

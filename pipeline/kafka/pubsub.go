@@ -138,16 +138,17 @@ func (p *publisher) publishPipelined(topic string, msgs []*message.Message) erro
 				failed[i] = classify(pe.Err, p.cfg, fmt.Sprintf("publishing message %s (%d of %d) to %s", msgs[i].UUID, i+1, len(msgs), topic))
 			}
 		}
-	default:
-		cerr := classify(err, p.cfg, fmt.Sprintf("publishing %d messages to %s", len(msgs), topic))
-		for i := range failed {
-			failed[i] = cerr
+	default: // not per message: the whole call failed
+		err = classify(err, p.cfg, fmt.Sprintf("publishing %d messages to %s", len(msgs), topic))
+		for _, msg := range msgs {
+			p.m.published(topic, len(msg.Payload), took, err)
 		}
+		return err
 	}
 	var errs []error
 	for i, msg := range msgs {
 		p.m.published(topic, len(msg.Payload), took, failed[i])
-		if failed[i] != nil && (len(errs) == 0 || failed[i] != errs[len(errs)-1]) {
+		if failed[i] != nil {
 			errs = append(errs, failed[i])
 		}
 	}

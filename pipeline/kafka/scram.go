@@ -72,7 +72,7 @@ func (c *scramClient) Step(challenge string) (string, error) {
 		}
 		salted, err := pbkdf2.Key(c.newHash, c.pass, sf.salt, sf.iter, c.newHash().Size())
 		if err != nil {
-			return "", fmt.Errorf("%w: %v", errSCRAM, err)
+			return "", fmt.Errorf("%w: %w", errSCRAM, err)
 		}
 		withoutProof := "c=" + base64.StdEncoding.EncodeToString([]byte(c.gs2Header())) + ",r=" + sf.nonce
 		authMsg := c.clientFirstBar + "," + challenge + "," + withoutProof

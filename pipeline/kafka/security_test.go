@@ -67,14 +67,13 @@ func TestSASL(t *testing.T) {
 
 // pki is a throwaway CA with a server and a client certificate, as PEM files.
 type pki struct {
-	dir                string
-	caFile             string
-	serverCert         tls.Certificate
-	clientCertFile     string
-	clientKeyFile      string
-	caPool             *x509.CertPool
-	otherCAFile        string
-	serverCertWithName string
+	dir            string
+	caFile         string
+	serverCert     tls.Certificate
+	clientCertFile string
+	clientKeyFile  string
+	caPool         *x509.CertPool
+	otherCAFile    string
 }
 
 func newPKI(t *testing.T) *pki {
@@ -195,7 +194,6 @@ func TestTLS(t *testing.T) {
 		cfg.SASL = kafka.SASLConfig{Mechanism: kafka.SASLSCRAMSHA512, User: "bob", Password: "pw"}
 		roundTrip(t, cfg)
 	})
-
 }
 
 func TestUnreachableIsRetryableAndNamesTheFix(t *testing.T) {
@@ -204,7 +202,7 @@ func TestUnreachableIsRetryableAndNamesTheFix(t *testing.T) {
 		t.Fatal(err)
 	}
 	addr := ln.Addr().String()
-	ln.Close() // nothing listens there now
+	_ = ln.Close() // nothing listens there now
 	cfg := kafka.Config{Brokers: []string{addr}, DialTimeout: time.Second}
 	_, err = kafka.NewPublisher(cfg)
 	if !errors.Is(err, kafka.ErrUnreachable) || !kafka.IsRetryable(err) {

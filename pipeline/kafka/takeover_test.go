@@ -145,7 +145,7 @@ func takeover(b *testing.B, session time.Duration) time.Duration {
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer sub.Close()
+	defer func() { _ = sub.Close() }()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	ch, err := sub.Subscribe(ctx, topic)

@@ -193,7 +193,7 @@ func EnsureTopics(ctx context.Context, cfg Config, specs []TopicSpec) error {
 	if err != nil {
 		return classify(err, cfg, "connecting to Kafka to manage topics")
 	}
-	defer admin.Close()
+	defer func() { _ = admin.Close() }()
 
 	brokers, _, err := admin.DescribeCluster()
 	if err != nil {
@@ -260,7 +260,7 @@ func describePartitions(admin sarama.ClusterAdmin, name string) (int, bool, erro
 		switch {
 		case errors.Is(t.Err, sarama.ErrUnknownTopicOrPartition):
 			return 0, false, nil
-		case t.Err != sarama.ErrNoError:
+		case !errors.Is(t.Err, sarama.ErrNoError):
 			return 0, false, t.Err
 		}
 		return len(t.Partitions), true, nil

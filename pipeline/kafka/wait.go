@@ -30,7 +30,7 @@ func WaitTopics(ctx context.Context, cfg Config, poll time.Duration, names ...st
 	if err != nil {
 		return nil, classify(err, cfg, "connecting to Kafka to look up topics")
 	}
-	defer admin.Close()
+	defer func() { _ = admin.Close() }()
 	found := make(map[string]int, len(names))
 	for _, name := range names {
 		for {
