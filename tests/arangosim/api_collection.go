@@ -154,7 +154,9 @@ func handleCollectionCreate(w http.ResponseWriter, r *Request) {
 		WriteError(w, http.StatusBadRequest, errNumIllegalName, "illegal name: collection name invalid")
 		return
 	}
-	col, err := r.Server.c.CreateCollection(r.DB, req.spec())
+	spec := req.spec()
+	spec.NoEnforceReplicationFactor = !r.QueryBool("enforceReplicationFactor", true)
+	col, err := r.Server.c.CreateCollection(r.DB, spec)
 	if err != nil {
 		writeErr(w, err)
 		return

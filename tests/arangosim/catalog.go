@@ -181,6 +181,9 @@ type CollectionSpec struct {
 	WriteConcern         int
 	DistributeShardsLike string
 	ShardingStrategy     string
+	// NoEnforceReplicationFactor (enforceReplicationFactor=false) creates the collection
+	// even when fewer DB-Servers than replicationFactor are up; shards get fewer replicas.
+	NoEnforceReplicationFactor bool
 }
 
 // Collection returns a collection of a database by name or by numeric id.
@@ -319,8 +322,11 @@ func (c *Cluster) CreateCollection(db *Database, spec CollectionSpec) (*Collecti
 	}
 	up := c.upDBServersLocked()
 	if rf > len(up) && proto == nil {
-		return nil, newErr(http.StatusBadRequest, errNumInsufficientDBSrv,
-			"replicationFactor is too large for the number of DBservers")
+		if !spec.NoEnforceReplicationFactor || rf > len(c.dbservers) {
+			return nil, newErr(http.StatusBadRequest, errNumInsufficientDBSrv,
+				"replicationFactor is too large for the number of DBservers")
+		}
+		rf = len(up)
 	}
 	col := &Collection{DB: db, ID: c.nextID(), Name: spec.Name, Type: spec.Type, IsSystem: spec.IsSystem, Props: p}
 	col.keySeq.Store(p.KeyOffset)
