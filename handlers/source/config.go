@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/dc2dc/dc2dc/events"
 )
 
 // Config tunes a Source. The zero value is usable after WithDefaults.
@@ -44,6 +46,20 @@ type Config struct {
 	ClientInfo string
 	// Logger receives diagnostics; nil discards them.
 	Logger *slog.Logger
+	// OnTail, when set, is called after every WAL answer (metrics:
+	// records tailed, ticks behind = LastTick - From, request time). It
+	// must not block.
+	OnTail func(TailStats)
+}
+
+// TailStats describes one WAL answer.
+type TailStats struct {
+	Shard    events.ShardRef
+	Leader   string
+	Records  int
+	From     uint64 // the position after the answer
+	LastTick uint64 // the leader's latest tick when it answered
+	Duration time.Duration
 }
 
 // WithDefaults returns cfg with every unset field filled in.

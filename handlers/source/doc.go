@@ -73,4 +73,12 @@
 // open transaction up to MaxTxnRecords/MaxTxnBytes, and in revisions mode
 // the revision numbers (8 bytes each) and keys of the differing ranges only.
 // Sink.Emit blocks for backpressure.
+//
+// # Observability
+//
+// Config.Logger (nil: off) and Config.OnTail, a callback after every WAL
+// answer with the records read, the position and the leader's latest tick
+// (ticks behind = LastTick - From) and the request time, from which the
+// task feeds dc2dc_source_tail_records_total, dc2dc_source_ticks_behind and
+// dc2dc_source_tail_request_seconds.
 package source

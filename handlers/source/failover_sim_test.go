@@ -292,6 +292,15 @@ func TestTransientErrorsAreRetried(t *testing.T) {
 	cfg := testConfig()
 	retries := &countHandler{msg: "source: retrying"}
 	cfg.Logger = slog.New(retries)
+	var tailed, answers atomic.Int64
+	var behind atomic.Uint64
+	cfg.OnTail = func(st TailStats) {
+		tailed.Add(int64(st.Records))
+		answers.Add(1)
+		if st.LastTick >= st.From {
+			behind.Store(st.LastTick - st.From)
+		}
+	}
 	r := e.run(cfg, sh, rep, false, Start{Epoch: 1})
 	e.waitFor("snapshot end", func() bool { p, ok := rep.lastPos(); return ok && p.Phase == PhaseTailing })
 	if n := retries.n.Load(); n != 3 {
@@ -320,6 +329,12 @@ func TestTransientErrorsAreRetried(t *testing.T) {
 	}
 	if n := retries.n.Load(); n != 3+5 {
 		t.Errorf("%d retries, want 8", n)
+	}
+	if tailed.Load() != 50 || answers.Load() == 0 {
+		t.Errorf("OnTail saw %d records in %d answers, want 50", tailed.Load(), answers.Load())
+	}
+	if behind.Load() > 1 {
+		t.Errorf("OnTail: %d ticks behind at the end", behind.Load())
 	}
 }
 

@@ -156,7 +156,12 @@ func (s *Source) tail(ctx context.Context, pos Position) error {
 		if l, ok := s.leaderChanged(); ok {
 			return s.newEpoch(ReasonFailover, l, nil)
 		}
+		began := time.Now()
 		recs, st, err := tl.Next(ctx)
+		if err == nil && s.cfg.OnTail != nil {
+			s.cfg.OnTail(TailStats{Shard: s.shard.Ref, Leader: s.leader, Records: len(recs), From: tl.From,
+				LastTick: st.LastTick, Duration: time.Since(began)})
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
