@@ -218,3 +218,39 @@ func TestWithAuthentication(t *testing.T) {
 		t.Fatalf("wrong secret: %v", err)
 	}
 }
+
+func TestReceiverTruncateThenNewEpochAndDrop(t *testing.T) {
+	c, conn := setupShop(t)
+	ctx := context.Background()
+	r := NewReceiver("a-to-b", newTestApplier(t, conn, Config{}), NewPositions(conn, nil))
+	s := newStream(shopShard, 1)
+	b1 := s.batch(docEvent("a", 1, ""))
+	trunc := s.batch(docEvent("b", 2, ""), &events.CollectionTruncate{})
+	after := s.batch(docEvent("c", 3, ""))
+	if _, err := r.Receive(ctx, b1, 0, 1); err != nil {
+		t.Fatal(err)
+	}
+	_, err := r.Receive(ctx, trunc, 0, 2)
+	var re *ResyncError
+	if !errors.As(err, &re) || re.Reason != ReasonTruncate {
+		t.Fatalf("truncate: %v", err)
+	}
+	// Until the new epoch arrives the stream has a gap.
+	if _, err := r.Receive(ctx, after, 0, 3); !errors.As(err, &re) || re.Reason != ReasonGap {
+		t.Fatalf("after the truncate: %v", err)
+	}
+	s2 := newStream(shopShard, 2)
+	if out, err := r.Receive(ctx, s2.batch(&events.SnapshotRemove{Keys: []events.KeyRev{{Key: "a"}, {Key: "b"}}}), 0, 4); err != nil || out != Applied {
+		t.Fatalf("new epoch: %v, %v", out, err)
+	}
+	out, err := r.Receive(ctx, s2.batch(docEvent("d", 4, ""), &events.CollectionDrop{}, docEvent("e", 5, "")), 0, 5)
+	if out != Applied || !errors.Is(err, ErrStreamEnded) {
+		t.Fatalf("drop: %v, %v", out, err)
+	}
+	if got := contents(t, c, "shop", "orders"); len(got) != 1 || got["d"] == "" {
+		t.Fatalf("B holds %v, want d", sortedKeys(got))
+	}
+	if r.Last().Pos != r.Applied() || r.Last().Offset != 6 {
+		t.Fatalf("after the drop: last %+v, applied %s", r.Last(), r.Applied())
+	}
+}
