@@ -19,21 +19,6 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m, goleak.Cleanup(func(int) { harness.RemoveBuilds() }))
 }
 
-// startKafka runs `dc2dc kafka` on a fixed port and data directory so that a
-// restart comes back with the same address and state.
-func startKafka(t *testing.T, bin, name string) (*harness.Proc, string) {
-	t.Helper()
-	port := harness.FreePort(t)
-	p := harness.Start(t, harness.Spec{Name: name, Path: bin,
-		Args: []string{"kafka", "--port", strconv.Itoa(port), "--data-dir", filepath.Join(t.TempDir(), name)}})
-	r := p.MustReady(30 * time.Second)
-	brokers, _ := r["brokers"].([]any)
-	if len(brokers) != 1 {
-		t.Fatalf("%s ready line %v: want one broker", name, r)
-	}
-	return p, brokers[0].(string)
-}
-
 func readProgress(path string, v any) bool {
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -58,8 +43,8 @@ func TestExactlyOnceThroughKills(t *testing.T) {
 	dir := t.TempDir()
 	const sync = "e2e"
 
-	_, brokerA := startKafka(t, bin, "kafka-a")
-	_, brokerB := startKafka(t, bin, "kafka-b")
+	brokerA := harness.StartKafka(t, "kafka-a").Addr
+	brokerB := harness.StartKafka(t, "kafka-b").Addr
 
 	produceProgress := filepath.Join(dir, "produce.json")
 	producer := harness.Start(t, harness.Spec{Name: "producer", Path: bin, Args: []string{
