@@ -223,7 +223,7 @@ func handleClusterInventory(w http.ResponseWriter, r *Request) {
 			if ix.Type == "primary" || ix.Type == "edge" {
 				continue
 			}
-			idx = append(idx, indexJSON(col, ix))
+			idx = append(idx, indexPlainJSON(ix))
 		}
 		out = append(out, obj("parameters", rawJSON(fieldsToObject(params)), "indexes", rawJSON(joinArray(idx)),
 			"planVersion", 1, "isReady", true, "allInSync", allInSync))

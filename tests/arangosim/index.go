@@ -30,10 +30,20 @@ func indexID(col *Collection, ix *Index) string {
 }
 
 // indexJSON renders the definition sorted by attribute name (as arangod's VPack does),
-// with id and name, plus extra members appended at the end.
+// with id ("<collection>/<id>") and name, plus extra members appended at the end.
 func indexJSON(col *Collection, ix *Index, extra ...field) []byte {
+	return indexDefJSON(indexID(col, ix), ix, extra...)
+}
+
+// indexPlainJSON is the definition with the bare numeric id, as inventories and WAL
+// markers carry it.
+func indexPlainJSON(ix *Index) []byte {
+	return indexDefJSON(strconv.FormatUint(ix.ID, 10), ix)
+}
+
+func indexDefJSON(id string, ix *Index, extra ...field) []byte {
 	fs := slices.Clone(ix.Def)
-	fs = append(fs, field{"id", quoteJSON(indexID(col, ix))}, field{"name", quoteJSON(ix.Name)})
+	fs = append(fs, field{"id", quoteJSON(id)}, field{"name", quoteJSON(ix.Name)})
 	slices.SortFunc(fs, func(a, b field) int { return strings.Compare(a.Key, b.Key) })
 	return fieldsToObject(append(fs, extra...))
 }
@@ -248,7 +258,7 @@ func (c *Cluster) CreateIndex(col *Collection, body []byte) (*Index, bool, error
 	c.persistCatalogLocked()
 	c.mu.Unlock()
 	unlock()
-	data := indexJSON(col, ix)
+	data := indexPlainJSON(ix)
 	for sh, servers := range placement {
 		for _, s := range servers {
 			s.logCatalog(indexMarker(MarkerIndexCreate, sh, data))
