@@ -40,8 +40,9 @@
 //     interleaved, inconsistent, over Config.MaxReassembledBytes) is
 //     delivered as one payload-less message with dc2dc-frag-error set;
 //     BrokenFragments turns it into an ErrBrokenFragments error for the
-//     poison path. Memory: one run per claimed partition, each bounded by
-//     MaxReassembledBytes.
+//     poison path. A partial run followed by the same message from its first
+//     fragment again (a retried Publish) is superseded silently. Memory: one
+//     run per claimed partition, each bounded by MaxReassembledBytes.
 //   - Errors are classified where they enter: every error is a
 //     *failure.Error (pipeline/failure) with its class and stable code
 //     (DC2DC-E1xxx for Kafka, E5001 for configuration, E2001 for a broken

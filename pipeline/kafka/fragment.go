@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/IBM/sarama"
+	wmkafka "github.com/ThreeDotsLabs/watermill-kafka/v3/pkg/kafka"
 	"github.com/ThreeDotsLabs/watermill/message"
 )
 
@@ -199,6 +200,16 @@ func parseFragHeaders(m *sarama.ConsumerMessage) fragHeaders {
 	return h
 }
 
+// recordUUID returns the Watermill message UUID header of a record.
+func recordUUID(m *sarama.ConsumerMessage) string {
+	for _, h := range m.Headers {
+		if h != nil && string(h.Key) == wmkafka.UUIDHeaderKey {
+			return string(h.Value)
+		}
+	}
+	return ""
+}
+
 // fragRun is the fragment run being reassembled in one partition.
 type fragRun struct {
 	id     string
@@ -246,7 +257,14 @@ func (r *reassembler) push(m *sarama.ConsumerMessage) []*sarama.ConsumerMessage 
 		return append(out, r.fail(""))
 	}
 	if r.run != nil && r.run.id != h.id {
-		out = append(out, r.fail("interrupted by fragment run "+h.id))
+		if h.idx == 0 && recordUUID(r.run.first) != "" && recordUUID(r.run.first) == recordUUID(m) {
+			// The same message again from its start: the publisher retried
+			// after a failure part-way through. The new run supersedes the
+			// old one, whose offsets are committed with the new run's.
+			r.run = nil
+		} else {
+			out = append(out, r.fail("interrupted by fragment run "+h.id))
+		}
 	}
 	if r.run == nil {
 		r.run = &fragRun{id: h.id, n: h.n, first: m}

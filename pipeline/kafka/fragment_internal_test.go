@@ -47,8 +47,13 @@ func header(r *sarama.ConsumerMessage, key string) (string, bool) {
 
 func split(t *testing.T, payload []byte, maxRecord int) []*message.Message {
 	t.Helper()
+	return splitAs(t, "uuid-1", payload, maxRecord)
+}
+
+func splitAs(t *testing.T, uuid string, payload []byte, maxRecord int) []*message.Message {
+	t.Helper()
 	var c capture
-	m := message.NewMessage("uuid-1", payload)
+	m := message.NewMessage(uuid, payload)
 	m.Metadata.Set(MetaShard, "db/c/0")
 	m.Metadata.Set("dc2dc-kind", "doc")
 	if err := NewFragmenter(&c, maxRecord).Publish("t", m); err != nil {
@@ -160,9 +165,13 @@ func TestReassembleBrokenRuns(t *testing.T) {
 			return run(t)
 		}, 10000, []string{"err@13:exceed the limit"}},
 		{"interleaved runs", func(t *testing.T) []*sarama.ConsumerMessage {
-			a, b := run(t), toRecords(split(t, bytes.Repeat([]byte{2}, 30000), 8192), 20)
+			a, b := run(t), toRecords(splitAs(t, "uuid-2", bytes.Repeat([]byte{2}, 30000), 8192), 20)
 			return append([]*sarama.ConsumerMessage{a[0], a[1]}, b...)
 		}, 1 << 20, []string{"err@11:interrupted by fragment run", "ok@23"}},
+		{"retried publish supersedes its partial run", func(t *testing.T) []*sarama.ConsumerMessage {
+			a, b := run(t), toRecords(split(t, bytes.Repeat([]byte{1}, 30000), 8192), 20) // same message UUID
+			return append([]*sarama.ConsumerMessage{a[0], a[1]}, b...)
+		}, 1 << 20, []string{"ok@23"}},
 		{"bad headers", func(t *testing.T) []*sarama.ConsumerMessage {
 			r := run(t)[0]
 			for _, h := range r.Headers {
