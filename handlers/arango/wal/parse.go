@@ -249,7 +249,7 @@ func ParseMarker(raw []byte) (events.Record, error) {
 		if err := errors.Join(needCUID(), needData()); err != nil {
 			return events.Record{}, err
 		}
-		key, rev, err := KeyRev(m.Data)
+		key, rev, err := keyRevValid(m.Data) // json.Unmarshal validated the marker
 		if err != nil {
 			return bad("tick %d: %v", tick, err)
 		}
@@ -291,40 +291,103 @@ func stringOrNumber(raw json.RawMessage) (string, error) {
 // arangod writes _key, _id, _from, _to and _rev first, so it stops reading as
 // soon as it has both and never walks the user attributes of a large document.
 func KeyRev(data json.RawMessage) (key, rev string, err error) {
-	if len(data) == 0 || data[0] != '{' {
+	if !json.Valid(data) {
+		return "", "", errors.New("data is not valid JSON")
+	}
+	return keyRevValid(data)
+}
+
+// keyRevValid is KeyRev for data already known to be valid JSON.
+func keyRevValid(data []byte) (key, rev string, err error) {
+	i := skipWS(data, 0)
+	if i >= len(data) || data[i] != '{' {
 		return "", "", errors.New("data is not an object")
 	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	if _, err := dec.Token(); err != nil {
-		return "", "", fmt.Errorf("data: %v", err)
-	}
+	i++
 	haveKey, haveRev := false, false
-	for dec.More() && !(haveKey && haveRev) {
-		t, err := dec.Token()
-		if err != nil {
-			return "", "", fmt.Errorf("data: %v", err)
+	for !(haveKey && haveRev) {
+		i = skipWS(data, i)
+		if i >= len(data) || data[i] == '}' {
+			break
 		}
-		name, _ := t.(string)
-		switch name {
-		case "_key":
-			if err := dec.Decode(&key); err != nil {
+		if data[i] == ',' {
+			i = skipWS(data, i+1)
+		}
+		nameEnd := skipString(data, i)
+		name := data[i:nameEnd]
+		i = skipWS(data, nameEnd)
+		i = skipWS(data, i+1) // ':'
+		valEnd := skipValue(data, i)
+		val := data[i:valEnd]
+		i = valEnd
+		switch string(name) {
+		case `"_key"`:
+			if err := json.Unmarshal(val, &key); err != nil {
 				return "", "", fmt.Errorf("data: _key: %v", err)
 			}
 			haveKey = true
-		case "_rev":
-			if err := dec.Decode(&rev); err != nil {
+		case `"_rev"`:
+			if err := json.Unmarshal(val, &rev); err != nil {
 				return "", "", fmt.Errorf("data: _rev: %v", err)
 			}
 			haveRev = true
-		default:
-			var skip json.RawMessage
-			if err := dec.Decode(&skip); err != nil {
-				return "", "", fmt.Errorf("data: %v", err)
-			}
 		}
 	}
 	if key == "" {
 		return "", "", errors.New("data without _key")
 	}
 	return key, rev, nil
+}
+
+func skipWS(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// skipString returns the index after the JSON string starting at b[i] ('"').
+func skipString(b []byte, i int) int {
+	for j := i + 1; j < len(b); j++ {
+		switch b[j] {
+		case '\\':
+			j++
+		case '"':
+			return j + 1
+		}
+	}
+	return len(b)
+}
+
+// skipValue returns the index after the JSON value starting at b[i]
+// (valid JSON assumed).
+func skipValue(b []byte, i int) int {
+	if i >= len(b) {
+		return i
+	}
+	switch b[i] {
+	case '"':
+		return skipString(b, i)
+	case '{', '[':
+		depth := 0
+		for j := i; j < len(b); j++ {
+			switch b[j] {
+			case '"':
+				j = skipString(b, j) - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return j + 1
+				}
+			}
+		}
+		return len(b)
+	}
+	j := i
+	for j < len(b) && b[j] != ',' && b[j] != '}' && b[j] != ']' && b[j] != ' ' && b[j] != '\t' && b[j] != '\n' && b[j] != '\r' {
+		j++
+	}
+	return j
 }

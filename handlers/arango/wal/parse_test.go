@@ -166,3 +166,60 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// keyRevReference is the straightforward decoder-based KeyRev the fast
+// scanner must agree with.
+func keyRevReference(data []byte) (key, rev string, err error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return "", "", errors.New("not an object")
+	}
+	haveKey, haveRev := false, false
+	for dec.More() && !(haveKey && haveRev) {
+		t, err := dec.Token()
+		if err != nil {
+			return "", "", err
+		}
+		switch t.(string) {
+		case "_key":
+			if err := dec.Decode(&key); err != nil {
+				return "", "", err
+			}
+			haveKey = true
+		case "_rev":
+			if err := dec.Decode(&rev); err != nil {
+				return "", "", err
+			}
+			haveRev = true
+		default:
+			var skip json.RawMessage
+			if err := dec.Decode(&skip); err != nil {
+				return "", "", err
+			}
+		}
+	}
+	if key == "" {
+		return "", "", errors.New("no _key")
+	}
+	return key, rev, nil
+}
+
+func FuzzKeyRev(f *testing.F) {
+	f.Add([]byte(`{"_key":"k1","_id":"orders/k1","_rev":"_l6zhVDW---","a":[1,{"b":"}"}]}`))
+	f.Add([]byte(` { "a" : "x\"y" , "_rev" : "r" , "_key" : "k\u00e9" } `))
+	f.Add([]byte(`{"_key":1}`))
+	f.Add([]byte(`{"x":{"_key":"inner"},"_key":"outer"}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		k1, r1, err1 := KeyRev(data)
+		if !json.Valid(data) {
+			if err1 == nil {
+				t.Fatalf("KeyRev accepted invalid JSON %q", data)
+			}
+			return
+		}
+		k2, r2, err2 := keyRevReference(data)
+		if (err1 == nil) != (err2 == nil) || k1 != k2 || r1 != r2 {
+			t.Fatalf("%q: fast (%q, %q, %v) vs reference (%q, %q, %v)", data, k1, r1, err1, k2, r2, err2)
+		}
+	})
+}
