@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -201,7 +203,9 @@ func (cfg Config) Validate() error {
 	}
 	m := cfg.Mix
 	if m.Insert < 0 || m.Update < 0 || m.Replace < 0 || m.Remove < 0 || m.Transfer < 0 || m.Edge < 0 || m.Bulk < 0 {
-		errs = append(errs, fmt.Errorf("workload: Mix %+v has a negative share: use shares >= 0", m))
+		errs = append(errs, fmt.Errorf("workload: Mix %v has a negative share: use shares >= 0", m))
+	} else if m.total() <= 0 || m.total() > 1<<30 {
+		errs = append(errs, fmt.Errorf("workload: Mix %v: use shares whose sum is from 1 to 2^30", m))
 	}
 	if cfg.BulkSize < 1 || cfg.BulkSize > 10000 {
 		errs = append(errs, fmt.Errorf("workload: BulkSize = %d: use 1 to 10000", cfg.BulkSize))
@@ -237,4 +241,56 @@ func (c Cluster) validate(side string) error {
 		errs = append(errs, fmt.Errorf("%s: RequestTimeout = %v: use a positive duration or 0 for the default", name, c.RequestTimeout))
 	}
 	return errors.Join(errs...)
+}
+
+// mixNames are the operation names of Mix.String and ParseMix, in field order.
+var mixNames = []string{"insert", "update", "replace", "remove", "transfer", "edge", "bulk"}
+
+func (m *Mix) fields() []*int {
+	return []*int{&m.Insert, &m.Update, &m.Replace, &m.Remove, &m.Transfer, &m.Edge, &m.Bulk}
+}
+
+// String renders the mix as ParseMix reads it: "insert=20,update=20,...".
+func (m Mix) String() string {
+	var b strings.Builder
+	for i, f := range m.fields() {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, "%s=%d", mixNames[i], *f)
+	}
+	return b.String()
+}
+
+// ParseMix reads "insert=20,transfer=50,...": operations not named get share 0.
+func ParseMix(s string) (Mix, error) {
+	var m Mix
+	fields := m.fields()
+	seen := map[string]bool{}
+	var errs []error
+	for part := range strings.SplitSeq(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		name, val, ok := strings.Cut(part, "=")
+		name = strings.TrimSpace(name)
+		i := slices.Index(mixNames, name)
+		n, err := strconv.Atoi(strings.TrimSpace(val))
+		switch {
+		case !ok || i < 0:
+			errs = append(errs, fmt.Errorf("workload: mix %q: use name=share with a name of %s", part, strings.Join(mixNames, ", ")))
+		case err != nil || n < 0 || n > 1_000_000:
+			errs = append(errs, fmt.Errorf("workload: mix %q: the share must be an integer from 0 to 1000000", part))
+		case seen[name]:
+			errs = append(errs, fmt.Errorf("workload: mix names %s twice: name each operation once", name))
+		default:
+			*fields[i] = n
+		}
+		seen[name] = true
+	}
+	if len(errs) == 0 && m.total() == 0 {
+		errs = append(errs, fmt.Errorf("workload: mix %q has no positive share: give at least one operation a share", s))
+	}
+	return m, errors.Join(errs...)
 }

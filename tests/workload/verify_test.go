@@ -207,3 +207,35 @@ func TestWaitConverged(t *testing.T) {
 		t.Fatalf("want ErrNotConverged with the last report, got %v\n%v", r.err, r.rep)
 	}
 }
+
+func FuzzParseMix(f *testing.F) {
+	for _, s := range []string{DefaultMix.String(), "transfer=1", "insert=1,insert=2", "bulk=-1", "x=1", "", ",,edge = 3 ,"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		m, err := ParseMix(s)
+		if err != nil {
+			return
+		}
+		if m.total() <= 0 {
+			t.Fatalf("ParseMix(%q) = %v without a positive share", s, m)
+		}
+		again, err := ParseMix(m.String())
+		if err != nil || again != m {
+			t.Fatalf("round trip of %v: %v, %v", m, again, err)
+		}
+	})
+}
+
+func TestParseMix(t *testing.T) {
+	m, err := ParseMix("transfer=70, insert=30")
+	if err != nil || m != (Mix{Transfer: 70, Insert: 30}) {
+		t.Fatalf("ParseMix = %v, %v", m, err)
+	}
+	_, err = ParseMix("transfer=x,nope=1,insert=1,insert=2")
+	for _, want := range []string{`"transfer=x"`, `"nope=1"`, "insert twice"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q: %v", want, err)
+		}
+	}
+}
