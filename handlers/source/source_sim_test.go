@@ -307,3 +307,77 @@ func testHugeTransaction(t *testing.T, chunk int) {
 		t.Errorf("documents out of order or missing: %d of %d", len(got), len(want))
 	}
 }
+
+// TestResumeInsideTransaction resumes from a position emitted while a large
+// transaction was still open: the resumed stream reads the whole
+// transaction again, start to commit, never its tail alone.
+func TestResumeInsideTransaction(t *testing.T) {
+	e := newEnv(t, 2)
+	col, shards, id := e.collection("shop", "resume", 1, 1)
+	ctx := context.Background()
+	cfg := testConfig()
+	cfg.MaxTxnRecords, cfg.ChunkSize, cfg.MaxRecords = 60, 1<<20, 100
+	sh := shardOf("shop", "resume", id, shards[0])
+	rep := newReplica()
+	r := e.run(cfg, sh, rep, false, Start{Epoch: 1})
+	e.waitFor("snapshot end", func() bool { p, ok := rep.lastPos(); return ok && p.Phase == PhaseTailing })
+	db, _ := e.drv.Database(ctx, "shop")
+	tid, err := db.BeginTransaction(ctx, driver.TransactionCollections{Write: []string{"resume"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tctx := driver.WithTransactionID(ctx, tid)
+	for i := 0; i < 200; i++ {
+		if _, err := col.CreateDocument(tctx, doc{Key: key(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := db.CommitTransaction(ctx, tid, nil); err != nil {
+		t.Fatal(err)
+	}
+	e.waitSame("shop", sh.Name, rep)
+	if err := r.stopped(); err != nil {
+		t.Fatal(err)
+	}
+	// The position of the first chunk of the transaction.
+	var resume Position
+	for _, em := range rep.allEmits() {
+		if _, ok := em.recs[0].Event.(*events.TransactionStart); ok {
+			resume = em.pos
+			if resume.Tick != em.recs[0].Tick-1 {
+				t.Fatalf("position %d with an open transaction, want %d (before its start)", resume.Tick, em.recs[0].Tick-1)
+			}
+			break
+		}
+	}
+	if resume.Tick == 0 {
+		t.Fatal("no emitted transaction start")
+	}
+	rep2 := newReplica()
+	r2 := e.run(cfg, sh, rep2, false, Start{Epoch: 1, Leader: resume.Leader, Tick: resume.Tick, LastScanned: resume.LastScanned})
+	e.waitSame("shop", sh.Name, rep2)
+	if err := r2.stopped(); err != nil {
+		t.Fatal(err)
+	}
+	if eps := r2.newEpochs(); len(eps) != 0 {
+		t.Fatalf("new epochs %v", eps)
+	}
+	var kinds []string
+	for _, em := range rep2.allEmits() {
+		for _, rec := range em.recs {
+			switch rec.Event.(type) {
+			case *events.TransactionStart:
+				kinds = append(kinds, "start")
+			case *events.TransactionCommit:
+				kinds = append(kinds, "commit")
+			case *events.Document:
+				if len(kinds) == 0 || kinds[len(kinds)-1] != "docs" {
+					kinds = append(kinds, "docs")
+				}
+			}
+		}
+	}
+	if strings.Join(kinds, ",") != "start,docs,commit" {
+		t.Errorf("resumed stream: %v, want start,docs,commit", kinds)
+	}
+}
