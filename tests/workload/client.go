@@ -117,6 +117,12 @@ func retryable(err error) bool {
 	if err == nil {
 		return false
 	}
+	// go-driver wraps transport failures (EOF, reset, refused) in a
+	// ResponseError without Unwrap.
+	var re *driver.ResponseError
+	if errors.As(err, &re) {
+		return !errors.Is(re.Err, context.Canceled)
+	}
 	if ae, ok := driver.AsArangoError(err); ok {
 		switch ae.Code {
 		case http.StatusServiceUnavailable, http.StatusRequestTimeout, http.StatusGatewayTimeout,
