@@ -25,9 +25,12 @@
 //     Consumer.AutoCommitInterval and when the subscriber closes (Close, and
 //     cancelling a subscription's context, first wait briefly until every
 //     acked message is marked: watermill-kafka would otherwise pick at random
-//     between marking a last-moment ack and stopping). Nacking
-//     redelivers the same message. A message that was not acked before a
-//     crash or rebalance is delivered again (at-least-once): consumers apply
+//     between marking a last-moment ack and stopping; the wait does not
+//     cover a message acked after being nacked, which watermill-kafka
+//     redelivers as a copy we do not see). Nacking redelivers the same
+//     message. A message not committed before a crash or rebalance (not
+//     acked, or acked within the last AutoCommitInterval) is delivered
+//     again (at-least-once): consumers apply
 //     idempotently, and checkpoints, not Kafka offsets, are the source of
 //     truth for resuming (durability order: apply, sync the checkpoint, then
 //     the offset commit may follow).
