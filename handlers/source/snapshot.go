@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/url"
 	"slices"
 	"strconv"
@@ -345,7 +346,11 @@ func (s *Source) emitDocs(ctx context.Context, docs []json.RawMessage, pos Posit
 
 // repair runs the revision-tree protocol against the target: it sends the
 // documents the target lacks or holds in another revision, then removes
-// what only the target holds.
+// what only the target holds (never a key it sent). It works page by page
+// of A's revisions in the differing ranges (the server bounds a page, 64 Ki
+// revisions in ArangoDB), asking the target only for the same part of the
+// ranges, so it holds one page of revision numbers at a time besides the
+// keys it sent and the removal candidates (both bounded by the difference).
 func (s *Source) repair(ctx context.Context, b *batch, aTree, bTree *revtree.Tree, pos Position) (int64, error) {
 	ranges, err := aTree.Diff(bTree)
 	if err != nil {
@@ -354,14 +359,67 @@ func (s *Source) repair(ctx context.Context, b *batch, aTree, bTree *revtree.Tre
 	if len(ranges) == 0 {
 		return 0, nil
 	}
-	aRevs, err := s.revisionsInRanges(ctx, b, ranges)
-	if err != nil {
-		return 0, err
+	body := rangesBody(ranges)
+	sentKeys := make(map[string]struct{})
+	var candidates []events.KeyRev // B-only revisions, removed at the end unless their key was sent
+	var sent int64
+	lo := uint64(0)
+	resume := ""
+	for {
+		aRevs, next, err := s.revisionsPage(ctx, b, body, resume)
+		if err != nil {
+			return sent, err
+		}
+		hi := uint64(math.MaxUint64)
+		if next != "" {
+			nv, err := revtree.DecodeHLC(next)
+			if err != nil || nv <= lo || (len(aRevs) > 0 && nv <= aRevs[len(aRevs)-1]) {
+				return sent, failure.Permanent(fmt.Errorf("revisions/ranges of %s: resume %q does not advance", s.what(), next))
+			}
+			hi = nv - 1
+		}
+		page := clipRanges(ranges, lo, hi)
+		var bRevs []events.KeyRev
+		if len(page) > 0 {
+			if bRevs, err = s.target.Revisions(ctx, page); err != nil {
+				return sent, fmt.Errorf("target revisions of %s: %w", s.shard.Ref, err)
+			}
+		}
+		n, err := s.repairPage(ctx, b, pos, aRevs, bRevs, sentKeys, &candidates)
+		sent += n
+		if err != nil {
+			return sent, err
+		}
+		if next == "" {
+			break
+		}
+		resume, lo = next, hi+1
 	}
-	bRevs, err := s.target.Revisions(ctx, ranges)
-	if err != nil {
-		return 0, fmt.Errorf("target revisions of %s: %w", s.shard.Ref, err)
+	var removes []events.KeyRev
+	for _, kr := range candidates {
+		if _, ok := sentKeys[kr.Key]; ok {
+			continue // replaced by A's revision
+		}
+		removes = append(removes, kr)
+		if len(removes) >= s.cfg.MaxRecords {
+			if err := s.emit(ctx, []events.Record{{Event: &events.SnapshotRemove{Keys: removes}}}, pos); err != nil {
+				return sent, err
+			}
+			removes = nil
+		}
 	}
+	if len(removes) > 0 {
+		if err := s.emit(ctx, []events.Record{{Event: &events.SnapshotRemove{Keys: removes}}}, pos); err != nil {
+			return sent, err
+		}
+	}
+	return sent, nil
+}
+
+// repairPage sends A's documents of one page that B does not hold in that
+// revision and collects B's revisions of the page that A does not hold.
+func (s *Source) repairPage(ctx context.Context, b *batch, pos Position, aRevs []uint64, bRevs []events.KeyRev,
+	sentKeys map[string]struct{}, candidates *[]events.KeyRev) (int64, error) {
 	inB := make(map[uint64]struct{}, len(bRevs))
 	for _, kr := range bRevs {
 		v, err := revtree.DecodeHLC(kr.Rev)
@@ -378,7 +436,6 @@ func (s *Source) repair(ctx context.Context, b *batch, aTree, bTree *revtree.Tre
 			missing = append(missing, r)
 		}
 	}
-	sentKeys := make(map[string]struct{}, len(missing))
 	var sent int64
 	for len(missing) > 0 {
 		n := min(len(missing), s.cfg.DocumentsPerRequest)
@@ -407,36 +464,29 @@ func (s *Source) repair(ctx context.Context, b *batch, aTree, bTree *revtree.Tre
 		sent += int64(len(kept))
 		missing = missing[len(docs):]
 	}
-	var removes []events.KeyRev
-	flush := func() error {
-		if len(removes) == 0 {
-			return nil
-		}
-		err := s.emit(ctx, []events.Record{{Event: &events.SnapshotRemove{Keys: removes}}}, pos)
-		removes = nil
-		return err
-	}
 	for _, kr := range bRevs {
 		v, _ := revtree.DecodeHLC(kr.Rev)
-		if _, ok := inA[v]; ok {
-			continue
-		}
-		if _, ok := sentKeys[kr.Key]; ok {
-			continue // replaced by A's revision above
-		}
-		removes = append(removes, kr)
-		if len(removes) >= s.cfg.MaxRecords {
-			if err := flush(); err != nil {
-				return sent, err
-			}
+		if _, ok := inA[v]; !ok {
+			*candidates = append(*candidates, kr)
 		}
 	}
-	return sent, flush()
+	return sent, nil
 }
 
-// revisionsInRanges lists A's revisions in the ranges (PUT
-// /revisions/ranges, following resume), ascending.
-func (s *Source) revisionsInRanges(ctx context.Context, b *batch, ranges []revtree.Range) ([]uint64, error) {
+// clipRanges returns the parts of the ranges within [lo, hi].
+func clipRanges(ranges []revtree.Range, lo, hi uint64) []revtree.Range {
+	var out []revtree.Range
+	for _, r := range ranges {
+		if r.Max < lo || r.Min > hi {
+			continue
+		}
+		out = append(out, revtree.Range{Min: max(r.Min, lo), Max: min(r.Max, hi)})
+	}
+	return out
+}
+
+// rangesBody renders the ranges as the JSON array of [min, max] HLC pairs.
+func rangesBody(ranges []revtree.Range) []byte {
 	body := []byte{'['}
 	for i, r := range ranges {
 		if i > 0 {
@@ -448,54 +498,51 @@ func (s *Source) revisionsInRanges(ctx context.Context, b *batch, ranges []revtr
 		body = revtree.AppendHLC(body, r.Max)
 		body = append(body, `"]`...)
 	}
-	body = append(body, ']')
-	var out []uint64
-	resume := ""
-	for {
-		q := s.idQuery()
-		q.Set("collection", s.shard.Name)
-		q.Set("batchId", b.id)
-		q.Set("encodeAsHLC", "true")
-		if resume != "" {
-			q.Set("resumeHLC", resume)
-		}
-		resp, err := b.conn.Do(ctx, client.Request{Method: "PUT", Path: client.DBPath(b.db, "_api/replication/revisions/ranges"),
-			Query: q, Body: body, What: s.what()}, 200)
-		if err != nil {
-			return nil, batchGone(b, err)
-		}
-		var ans struct {
-			Ranges    [][]string `json:"ranges"`
-			ResumeHLC string     `json:"resumeHLC"`
-			Resume    string     `json:"resume"`
-		}
-		if err := json.Unmarshal(resp.Body, &ans); err != nil {
-			return nil, failure.Permanent(fmt.Errorf("revisions/ranges of %s on %s: %w", s.what(), b.conn.Endpoint(), err))
-		}
-		for _, rg := range ans.Ranges {
-			for _, r := range rg {
-				v, err := revtree.DecodeHLC(r)
-				if err != nil {
-					return nil, failure.Permanent(fmt.Errorf("revisions/ranges of %s: %w", s.what(), err))
-				}
-				if len(out) > 0 && v <= out[len(out)-1] {
-					return nil, failure.Permanent(fmt.Errorf("revisions/ranges of %s: revision %s not ascending", s.what(), r))
-				}
-				out = append(out, v)
-			}
-		}
-		next := ans.ResumeHLC
-		if next == "" {
-			next = ans.Resume
-		}
-		if next == "" {
-			return out, nil
-		}
-		if next == resume {
-			return nil, failure.Permanent(fmt.Errorf("revisions/ranges of %s: resume %s does not advance", s.what(), next))
-		}
-		resume = next
+	return append(body, ']')
+}
+
+// revisionsPage reads one answer of PUT /revisions/ranges: A's revisions in
+// the ranges from resume on, ascending, and the resume point of the next
+// page ("" when this was the last).
+func (s *Source) revisionsPage(ctx context.Context, b *batch, body []byte, resume string) ([]uint64, string, error) {
+	q := s.idQuery()
+	q.Set("collection", s.shard.Name)
+	q.Set("batchId", b.id)
+	q.Set("encodeAsHLC", "true")
+	if resume != "" {
+		q.Set("resumeHLC", resume)
 	}
+	resp, err := b.conn.Do(ctx, client.Request{Method: "PUT", Path: client.DBPath(b.db, "_api/replication/revisions/ranges"),
+		Query: q, Body: body, What: s.what()}, 200)
+	if err != nil {
+		return nil, "", batchGone(b, err)
+	}
+	var ans struct {
+		Ranges    [][]string `json:"ranges"`
+		ResumeHLC string     `json:"resumeHLC"`
+		Resume    string     `json:"resume"`
+	}
+	if err := json.Unmarshal(resp.Body, &ans); err != nil {
+		return nil, "", failure.Permanent(fmt.Errorf("revisions/ranges of %s on %s: %w", s.what(), b.conn.Endpoint(), err))
+	}
+	var out []uint64
+	for _, rg := range ans.Ranges {
+		for _, r := range rg {
+			v, err := revtree.DecodeHLC(r)
+			if err != nil {
+				return nil, "", failure.Permanent(fmt.Errorf("revisions/ranges of %s: %w", s.what(), err))
+			}
+			if len(out) > 0 && v <= out[len(out)-1] {
+				return nil, "", failure.Permanent(fmt.Errorf("revisions/ranges of %s: revision %s not ascending", s.what(), r))
+			}
+			out = append(out, v)
+		}
+	}
+	next := ans.ResumeHLC
+	if next == "" {
+		next = ans.Resume
+	}
+	return out, next, nil
 }
 
 // fetchDocuments reads documents by revision (PUT /revisions/documents). The
