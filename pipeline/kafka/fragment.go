@@ -71,7 +71,7 @@ func (f *Fragmenter) Publish(topic string, msgs ...*message.Message) error {
 			return err
 		}
 		if f.m != nil {
-			f.m.fragmented.Add(context.Background(), 1, topicAttr(topic))
+			f.m.fragmented.Add(context.Background(), 1, f.m.topic(topic))
 		}
 		f.mu.Lock()
 		err = f.pub.Publish(topic, frags...)
@@ -298,7 +298,7 @@ func (r *reassembler) push(m *sarama.ConsumerMessage) []*sarama.ConsumerMessage 
 		}
 		r.run = nil
 		if r.m != nil {
-			r.m.reassembled.Add(context.Background(), 1, topicAttr(run.first.Topic))
+			r.m.reassembled.Add(context.Background(), 1, r.m.topic(run.first.Topic))
 		}
 		return append(out, assembled(run))
 	}
@@ -323,7 +323,7 @@ func (r *reassembler) fail(reason string) *sarama.ConsumerMessage {
 		run.last = run.first
 	}
 	if r.m != nil {
-		r.m.brokenRuns.Add(context.Background(), 1, topicAttr(run.first.Topic))
+		r.m.brokenRuns.Add(context.Background(), 1, r.m.topic(run.first.Topic))
 	}
 	out := withoutFragHeaders(run.first, run.last.Offset)
 	out.Headers = append(out.Headers, &sarama.RecordHeader{Key: []byte(MetaFragError), Value: []byte(fmt.Sprintf(

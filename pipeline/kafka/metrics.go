@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -30,6 +31,8 @@ const (
 // metrics are the transport's instruments; the zero value (from a nil
 // provider) records nothing.
 type metrics struct {
+	topics sync.Map // topic → metric.MeasurementOption, to build each once
+
 	duration                            metric.Float64Histogram
 	records, bytes, errors              metric.Int64Counter
 	fragmented, reassembled, brokenRuns metric.Int64Counter
@@ -70,13 +73,22 @@ func topicAttr(topic string) metric.MeasurementOption {
 	return metric.WithAttributes(attribute.String("topic", topic))
 }
 
+// topic returns the topic attribute option, built once per topic.
+func (m *metrics) topic(topic string) metric.MeasurementOption {
+	if o, ok := m.topics.Load(topic); ok {
+		return o.(metric.MeasurementOption)
+	}
+	o, _ := m.topics.LoadOrStore(topic, topicAttr(topic))
+	return o.(metric.MeasurementOption)
+}
+
 func (m *metrics) published(topic string, payload int, took time.Duration, err error) {
 	ctx := context.Background()
 	if err != nil {
 		m.errors.Add(ctx, 1, metric.WithAttributes(attribute.String("topic", topic), attribute.String("code", string(failure.CodeOf(err)))))
 		return
 	}
-	attrs := topicAttr(topic)
+	attrs := m.topic(topic)
 	m.duration.Record(ctx, took.Seconds(), attrs)
 	m.records.Add(ctx, 1, attrs)
 	m.bytes.Add(ctx, int64(payload), attrs)
