@@ -71,7 +71,11 @@
 // Bounded by configuration whatever the shard size or backlog: one WAL
 // response (ChunkSize) or dump chunk (DumpChunkSize) and its records, an
 // open transaction up to MaxTxnRecords/MaxTxnBytes, and in revisions mode
-// the revision numbers (8 bytes each) and keys of the differing ranges only.
+// one page of A's revisions in the differing ranges (the leader bounds a
+// page) with the target's revisions in the same part of the ranges, plus the
+// keys sent and the removal candidates, both proportional to the difference.
+// (A target holding far more documents than A in one page's part of the
+// ranges answers them all at once: Target.Revisions has no paging yet.)
 // Sink.Emit blocks for backpressure.
 //
 // # Observability
