@@ -2,6 +2,7 @@ package workload
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -50,7 +51,8 @@ func TestLostAnswersAreNeverAppliedTwice(t *testing.T) {
 	proxied, dropped := lossyProxy(t, direct.Endpoints[0])
 	cfg := Config{Cluster: Cluster{Endpoints: []string{proxied}, RequestTimeout: 5 * time.Second},
 		Databases: []string{"shop"}, Accounts: 10, Rate: 300, Workers: 3, Seed: 5, Attempts: 6,
-		Mix: Mix{Transfer: 50, Insert: 20, Update: 15, Replace: 10, Bulk: 5}}
+		Mix:    Mix{Transfer: 50, Insert: 20, Update: 15, Replace: 10, Bulk: 5},
+		Logger: slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))}
 	w, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -87,10 +89,10 @@ func TestLostAnswersAreNeverAppliedTwice(t *testing.T) {
 	for _, d := range orders {
 		writes += d.ver - 1
 	}
-	if got, want := int64(len(orders)), st.Inserted+st.BulkDocs; got != want {
-		t.Errorf("%d orders stored, %d inserts counted", got, want)
-	}
 	// Only Failed operations may have applied without being counted.
+	if got, want := int64(len(orders)), st.Inserted+st.BulkDocs; got < want || got > want+st.Failed*int64(cfg.BulkSize) {
+		t.Errorf("%d orders stored, %d inserts counted (%d failed operations)", got, want, st.Failed)
+	}
 	if writes < st.Updated+st.Replaced || writes > st.Updated+st.Replaced+st.Failed {
 		t.Errorf("orders' versions bumped %d times; %d updates and replaces counted (%d failed)", writes, st.Updated+st.Replaced, st.Failed)
 	}

@@ -27,17 +27,18 @@ type colls struct {
 
 // worker is one concurrent writer with its own seeded random source.
 type worker struct {
-	w    *Workload
-	stop context.Context // Run's context: once done, no operation starts and no try is repeated
-	id   int
-	rng  *rand.Rand
-	n    int // operations started, for unique keys and ids
-	dbs  []colls
+	w   *Workload
+	id  int
+	rng *rand.Rand
+	n   int // operations started, for unique keys and ids
+	dbs []colls
 }
 
 // Run writes the configured mix at the configured rate until ctx ends, then
-// returns nil. It returns an error early only when the cluster refuses the
-// workload for good (authentication, missing database or collection: run Setup).
+// returns nil once the operations in flight have finished (each bounded by
+// Attempts × RequestTimeout). It returns an error early only when the cluster
+// refuses the workload for good (authentication, missing database or collection:
+// run Setup).
 // Retryable errors are retried Attempts times and counted; no operation is ever
 // applied twice: single-document writes carry If-Match, inserts carry unique keys,
 // and a transfer is one stream transaction whose ambiguous outcome is re-read.
@@ -65,7 +66,7 @@ func (w *Workload) Run(ctx context.Context) error {
 		w.pace(ctx, tokens)
 	}()
 	for i := range w.cfg.Workers {
-		wk := &worker{w: w, stop: ctx, id: i, dbs: handles, rng: rand.New(rand.NewPCG(w.cfg.Seed, uint64(i)+1))}
+		wk := &worker{w: w, id: i, dbs: handles, rng: rand.New(rand.NewPCG(w.cfg.Seed, uint64(i)+1))}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -177,20 +178,10 @@ func (wk *worker) step(ctx context.Context) error {
 // attempt runs op until it succeeds, fails permanently or Attempts run out, each
 // try bounded by RequestTimeout. ambiguous reports that an earlier try failed in a
 // way that may have applied it (a timeout after sending, a lost answer). ctx is the
-// operation's context, which Run's end does not cancel (an operation in flight
-// finishes, so the worker's knowledge of its orders stays exact); once Run ends,
-// failed tries are no longer repeated.
+// operation's context, which Run's end does not cancel: an operation in flight
+// finishes with all its tries, so the counts and the worker's knowledge of its
+// orders stay exact.
 func (wk *worker) attempt(ctx context.Context, op func(context.Context) error) (ambiguous bool, err error) {
-	return wk.try(ctx, wk.stop, op)
-}
-
-// settle is attempt for the steps that settle a transfer's outcome: they are
-// repeated even after Run has ended.
-func (wk *worker) settle(ctx context.Context, op func(context.Context) error) (ambiguous bool, err error) {
-	return wk.try(ctx, ctx, op)
-}
-
-func (wk *worker) try(ctx, stop context.Context, op func(context.Context) error) (ambiguous bool, err error) {
 	w := wk.w
 	for n := 1; ; n++ {
 		actx, cancel := context.WithTimeout(ctx, w.cfg.RequestTimeout)
@@ -205,7 +196,7 @@ func (wk *worker) try(ctx, stop context.Context, op func(context.Context) error)
 		}
 		ambiguous = true
 		w.stats.retries.Add(1)
-		if backoff(stop, n) != nil {
+		if backoff(ctx, n) != nil {
 			return ambiguous, err
 		}
 	}
@@ -456,7 +447,7 @@ func (wk *worker) transfer(ctx context.Context, h *colls) error {
 	}
 	tctx := driver.WithTransactionID(ctx, tid)
 	abort := func(cause error) error {
-		_, aerr := wk.settle(ctx, func(ctx context.Context) error { return h.db.AbortTransaction(ctx, tid, nil) })
+		_, aerr := wk.attempt(ctx, func(ctx context.Context) error { return h.db.AbortTransaction(ctx, tid, nil) })
 		w.stats.aborted.Add(1)
 		if aerr != nil {
 			w.cfg.Logger.Debug("workload: abort transfer", "id", id, "err", aerr)
@@ -480,30 +471,40 @@ func (wk *worker) transfer(ctx context.Context, h *colls) error {
 		acc   *account
 		delta int64
 	}{{&from, -amount}, {&to, amount}} {
-		actx, cancel := context.WithTimeout(driver.WithRevision(tctx, p.acc.Rev), w.cfg.RequestTimeout)
-		_, err := h.accounts.UpdateDocument(actx, p.acc.Key, map[string]any{
-			FieldBalance: p.acc.Balance + p.delta, FieldVersion: p.acc.Ver + 1, "lastTx": id})
-		cancel()
-		if err != nil {
-			if retryable(err) {
-				w.stats.retryable.Add(1)
+		// A retry after a lost answer meets 412 if the write happened inside the
+		// transaction; re-reading in the transaction tells.
+		amb, err := wk.attempt(tctx, func(ctx context.Context) error {
+			_, err := h.accounts.UpdateDocument(driver.WithRevision(ctx, p.acc.Rev), p.acc.Key, map[string]any{
+				FieldBalance: p.acc.Balance + p.delta, FieldVersion: p.acc.Ver + 1, "lastTx": id})
+			return err
+		})
+		if amb && driver.IsPreconditionFailed(err) {
+			var cur account
+			if _, rerr := wk.attempt(tctx, func(ctx context.Context) error {
+				_, err := h.accounts.ReadDocument(ctx, p.acc.Key, &cur)
+				return err
+			}); rerr == nil && cur.LastTx == id && cur.Ver == p.acc.Ver+1 {
+				w.stats.ambiguous.Add(1)
+				err = nil
 			}
+		}
+		if err != nil {
 			return abort(err)
 		}
 	}
-	_, err := wk.settle(ctx, func(ctx context.Context) error { return h.db.CommitTransaction(ctx, tid, nil) })
+	_, err := wk.attempt(ctx, func(ctx context.Context) error { return h.db.CommitTransaction(ctx, tid, nil) })
 	if err == nil {
 		w.stats.transferred.Add(1)
 		return nil
 	}
 	w.stats.ambiguous.Add(1)
-	_, aerr := wk.settle(ctx, func(ctx context.Context) error { return h.db.AbortTransaction(ctx, tid, nil) })
+	_, aerr := wk.attempt(ctx, func(ctx context.Context) error { return h.db.AbortTransaction(ctx, tid, nil) })
 	if aerr == nil {
 		w.stats.aborted.Add(1)
 		return err
 	}
 	var cur account
-	if _, rerr := wk.settle(ctx, func(ctx context.Context) error {
+	if _, rerr := wk.attempt(ctx, func(ctx context.Context) error {
 		_, err := h.accounts.ReadDocument(ctx, from.Key, &cur)
 		return err
 	}); rerr != nil {

@@ -201,6 +201,14 @@ func TestWaitConverged(t *testing.T) {
 		t.Fatalf("WaitConverged: %v\n%s", r.err, r.rep)
 	}
 
+	// Setup again on both sides changes nothing (no balance reset, no duplicate object).
+	if err := w.Setup(ctx); err != nil {
+		t.Fatalf("second Setup: %v", err)
+	}
+	if rep, err := Verify(ctx, a, b, w.VerifyOptions()); err != nil || !rep.OK() {
+		t.Fatalf("after a second Setup on A: %v\n%s", err, rep)
+	}
+
 	runFor(t, w, 300*time.Millisecond) // A moves on, B does not
 	r.rep, r.err = WaitConverged(ctx, a, b, time.Now().Add(300*time.Millisecond), w.VerifyOptions())
 	if !errors.Is(r.err, ErrNotConverged) || r.rep == nil || r.rep.OK() || !strings.Contains(r.err.Error(), "DIFFERENT") {
