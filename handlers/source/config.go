@@ -24,6 +24,9 @@ type Config struct {
 	// (defaults 10000 and 16 MiB).
 	MaxTxnRecords int
 	MaxTxnBytes   int
+	// MaxRepairRevisions bounds the target revisions asked for at once in a
+	// revision repair (default 65536).
+	MaxRepairRevisions int
 	// MaxTailRecords bounds the records taken from one WAL answer (default
 	// 10000); the rest is read by the next request.
 	MaxTailRecords int
@@ -77,6 +80,7 @@ func (cfg Config) WithDefaults() Config {
 	def(&cfg.MaxTxnBytes, 16<<20)
 	def(&cfg.DocumentsPerRequest, 1000)
 	def(&cfg.MaxTailRecords, 10000)
+	def(&cfg.MaxRepairRevisions, 65536)
 	if cfg.BatchTTL == 0 {
 		cfg.BatchTTL = 10 * time.Minute
 	}
@@ -114,6 +118,7 @@ func (cfg Config) Validate() error {
 	pos("max transaction bytes", cfg.MaxTxnBytes)
 	pos("documents per request", cfg.DocumentsPerRequest)
 	pos("max tail records", cfg.MaxTailRecords)
+	pos("max repair revisions", cfg.MaxRepairRevisions)
 	if cfg.ChunkSize > 128<<20 || cfg.DumpChunkSize > 128<<20 {
 		errs = append(errs, fmt.Errorf("source chunk sizes %d/%d: ArangoDB caps them at 128 MiB: lower them", cfg.ChunkSize, cfg.DumpChunkSize))
 	}

@@ -152,7 +152,7 @@ func TestRepairPages(t *testing.T) {
 	for k, v := range b {
 		rep.docs[k] = stored{rev: revtree.EncodeHLC(v)}
 	}
-	s := &Source{cfg: Config{MaxRecords: 2, DocumentsPerRequest: 3, MaxBytes: 1 << 20}.WithDefaults(),
+	s := &Source{cfg: Config{MaxRecords: 2, DocumentsPerRequest: 3, MaxBytes: 1 << 20, MaxRepairRevisions: 4}.WithDefaults(),
 		shard: Shard{Ref: events.ShardRef{Database: "shop", CollectionID: "1", Index: 0}, Name: "s2"}, target: b, sink: rep}
 	sent, err := s.repair(context.Background(), &batch{conn: conn, db: "shop", id: "7", tick: 99}, treeOf(a), treeOf(b), Position{})
 	if err != nil {
@@ -183,5 +183,52 @@ func TestRepairPages(t *testing.T) {
 		if got[k] != revtree.EncodeHLC(v) {
 			t.Errorf("key %s: %q, want %q", k, got[k], revtree.EncodeHLC(v))
 		}
+	}
+}
+
+func TestSplitByCount(t *testing.T) {
+	tr, _ := revtree.New(2, revtree.LowerBound) // 64 buckets of width 64
+	w := tr.BucketWidth()
+	for i := uint64(0); i < 64; i++ {
+		for j := uint64(0); j < i%4; j++ { // 0,1,2,3 revisions per bucket
+			_ = tr.Insert(revtree.LowerBound + i*w + j)
+		}
+	}
+	all := []revtree.Range{{Min: revtree.LowerBound, Max: revtree.LowerBound + 20*w - 1},
+		{Min: revtree.LowerBound + 30*w, Max: revtree.LowerBound + 64*w + 1000}}
+	parts := splitByCount(all, tr, 10)
+	var total uint64
+	prevMax := uint64(0)
+	for _, p := range parts {
+		var c uint64
+		for _, r := range p {
+			if r.Min > r.Max || (prevMax != 0 && r.Min <= prevMax) {
+				t.Fatalf("bad or overlapping range %+v after %d", r, prevMax)
+			}
+			prevMax = r.Max
+			for i := uint64(0); i < 64; i++ {
+				br := tr.BucketRange(i)
+				if br.Min >= r.Min && br.Max <= r.Max {
+					c += tr.Node(i).Count
+				}
+			}
+		}
+		if c > 10 {
+			t.Errorf("part %v holds %d revisions, more than 10", p, c)
+		}
+		total += c
+	}
+	// Buckets 0..19 and 30..63: sum of i%4.
+	var want uint64
+	for i := uint64(0); i < 64; i++ {
+		if i < 20 || i >= 30 {
+			want += i % 4
+		}
+	}
+	if total != want || len(parts) < int(want/10) {
+		t.Errorf("parts cover %d revisions in %d parts, want %d", total, len(parts), want)
+	}
+	if first, last := parts[0][0].Min, parts[len(parts)-1]; first != all[0].Min || last[len(last)-1].Max != all[1].Max {
+		t.Errorf("parts do not span the ranges: %v", parts)
 	}
 }

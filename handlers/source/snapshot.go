@@ -359,11 +359,93 @@ func (s *Source) repair(ctx context.Context, b *batch, aTree, bTree *revtree.Tre
 	if len(ranges) == 0 {
 		return 0, nil
 	}
-	body := rangesBody(ranges)
 	sentKeys := make(map[string]struct{})
 	var candidates []events.KeyRev // B-only revisions, removed at the end unless their key was sent
 	var sent int64
-	lo := uint64(0)
+	// Parts of the ranges in which the target holds at most
+	// MaxRepairRevisions revisions (by its tree), so that asking it for one
+	// page's revisions stays bounded even when A holds few of them.
+	for _, part := range splitByCount(ranges, bTree, uint64(s.cfg.MaxRepairRevisions)) {
+		n, err := s.repairRanges(ctx, b, pos, part, sentKeys, &candidates)
+		sent += n
+		if err != nil {
+			return sent, err
+		}
+	}
+	var removes []events.KeyRev
+	for _, kr := range candidates {
+		if _, ok := sentKeys[kr.Key]; ok {
+			continue // replaced by A's revision
+		}
+		removes = append(removes, kr)
+		if len(removes) >= s.cfg.MaxRecords {
+			if err := s.emit(ctx, []events.Record{{Event: &events.SnapshotRemove{Keys: removes}}}, pos); err != nil {
+				return sent, err
+			}
+			removes = nil
+		}
+	}
+	if len(removes) > 0 {
+		if err := s.emit(ctx, []events.Record{{Event: &events.SnapshotRemove{Keys: removes}}}, pos); err != nil {
+			return sent, err
+		}
+	}
+	return sent, nil
+}
+
+// splitByCount cuts the ranges into parts in each of which the tree holds
+// at most limit revisions (a single bucket holding more is a part of its own).
+func splitByCount(ranges []revtree.Range, t *revtree.Tree, limit uint64) [][]revtree.Range {
+	var parts [][]revtree.Range
+	var cur []revtree.Range
+	var count uint64
+	n := revtree.NodeCount(t.Depth())
+	w := t.BucketWidth()
+	for _, r := range ranges {
+		start := r.Min
+		first, last := uint64(0), n // the buckets that intersect r
+		switch {
+		case r.Max < t.RangeMin() || r.Min > t.RangeMax()-1:
+			first = n
+		default:
+			if r.Min > t.RangeMin() {
+				first = (r.Min - t.RangeMin()) / w
+			}
+			if r.Max < t.RangeMax()-1 {
+				last = (r.Max-t.RangeMin())/w + 1
+			}
+		}
+		for i := first; i < last; i++ {
+			br := t.BucketRange(i)
+			c := t.Node(i).Count
+			if c == 0 || count+c <= limit {
+				count += c
+				continue
+			}
+			// Close the part before this bucket.
+			if br.Min > start {
+				cur = append(cur, revtree.Range{Min: start, Max: br.Min - 1})
+				start = br.Min
+			}
+			if len(cur) > 0 {
+				parts = append(parts, cur)
+			}
+			cur, count = nil, c
+		}
+		cur = append(cur, revtree.Range{Min: start, Max: r.Max})
+	}
+	if len(cur) > 0 {
+		parts = append(parts, cur)
+	}
+	return parts
+}
+
+// repairRanges runs the page loop over one part of the differing ranges.
+func (s *Source) repairRanges(ctx context.Context, b *batch, pos Position, ranges []revtree.Range,
+	sentKeys map[string]struct{}, candidates *[]events.KeyRev) (int64, error) {
+	body := rangesBody(ranges)
+	var sent int64
+	lo := ranges[0].Min
 	resume := ""
 	for {
 		aRevs, next, err := s.revisionsPage(ctx, b, body, resume)
@@ -385,35 +467,16 @@ func (s *Source) repair(ctx context.Context, b *batch, aTree, bTree *revtree.Tre
 				return sent, fmt.Errorf("target revisions of %s: %w", s.shard.Ref, err)
 			}
 		}
-		n, err := s.repairPage(ctx, b, pos, aRevs, bRevs, sentKeys, &candidates)
+		n, err := s.repairPage(ctx, b, pos, aRevs, bRevs, sentKeys, candidates)
 		sent += n
 		if err != nil {
 			return sent, err
 		}
 		if next == "" {
-			break
+			return sent, nil
 		}
 		resume, lo = next, hi+1
 	}
-	var removes []events.KeyRev
-	for _, kr := range candidates {
-		if _, ok := sentKeys[kr.Key]; ok {
-			continue // replaced by A's revision
-		}
-		removes = append(removes, kr)
-		if len(removes) >= s.cfg.MaxRecords {
-			if err := s.emit(ctx, []events.Record{{Event: &events.SnapshotRemove{Keys: removes}}}, pos); err != nil {
-				return sent, err
-			}
-			removes = nil
-		}
-	}
-	if len(removes) > 0 {
-		if err := s.emit(ctx, []events.Record{{Event: &events.SnapshotRemove{Keys: removes}}}, pos); err != nil {
-			return sent, err
-		}
-	}
-	return sent, nil
 }
 
 // repairPage sends A's documents of one page that B does not hold in that
