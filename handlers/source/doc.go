@@ -74,8 +74,9 @@
 // one page of A's revisions in the differing ranges (the leader bounds a
 // page) with the target's revisions in the same part of the ranges, plus the
 // keys sent and the removal candidates, both proportional to the difference.
-// (A target holding far more documents than A in one page's part of the
-// ranges answers them all at once: Target.Revisions has no paging yet.)
+// The differing ranges are first cut, by the target tree's bucket counts,
+// into parts of at most MaxRepairRevisions target revisions, so a target far
+// larger than A (a truncate in A) is also read in bounded parts.
 // Sink.Emit blocks for backpressure.
 //
 // # Observability
