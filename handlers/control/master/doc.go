@@ -1,0 +1,33 @@
+// Package master is one sync master process of a datacenter: it connects
+// to the local cluster, takes part in the election (package election),
+// serves the admin API (package api) and, while it leads, keeps the
+// worker registry and schedules the tasks (package registry), persisting
+// the task records with fencing (package state).
+//
+// # Leadership
+//
+// On winning the election with epoch E the master adopts the task records
+// stored in `_dc2dc` (key "tasks"), stamps E on them (registry.SetEpoch)
+// and waits one worker dead-after period (3 s) before its first scheduling
+// pass, so the workers that were running under the previous leader
+// re-register and keep their tasks instead of being declared dead. Then it
+// schedules every ScheduleInterval (1 s) and saves the task records with
+// epoch E whenever an assignment changed, or every PersistInterval when a
+// worker reported progress; a save refused as fenced means a newer leader
+// exists and this master stops acting on the registry (the election steps
+// it down). On losing leadership it forgets its workers (they re-register
+// with the next leader).
+//
+// # Followers
+//
+// A follower answers the leader-only API by forwarding or with 503 naming
+// the leader (package api), and announces itself to the leader every
+// second so `GET /_api/masters` lists every master.
+//
+// # Start-up errors
+//
+// Run fails fast, with an error naming the setting and the fix, when the
+// cluster is unreachable (--cluster.endpoint), refuses the credentials
+// (--cluster.jwt-secret) or is not a cluster's Coordinator, and when the
+// API address cannot be bound (--server.endpoint / --server.port).
+package master
