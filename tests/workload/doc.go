@@ -48,5 +48,12 @@
 // /_api/replication/dump with ?DBserver=), which a real cluster serves too; a
 // collection larger than VerifyOptions.MaxKeysInMemory is compared in hash
 // partitions (one dump of each side per partition), so memory stays bounded.
-// Verify is read-only. WaitConverged polls Verify with backoff until B equals A.
+// Verify only reads (the dump batches it opens on the DB-Servers are deleted at
+// the end, or expire). It needs a superuser (JWT secret) or a user with admin
+// rights on _system, as the replication API does.
+//
+// Each DB-Server's batch is a consistent snapshot of that server, not of the
+// whole cluster: while A is being written, a transfer whose two accounts live on
+// different DB-Servers can be seen half-applied, so compare a quiet A (stop the
+// workload first) or let WaitConverged poll Verify with backoff until B equals A.
 package workload

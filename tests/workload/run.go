@@ -313,7 +313,9 @@ func (wk *worker) modify(ctx context.Context, h *colls, replace bool) error {
 				"note": wk.w.pad(wk.n*17 + wk.id)}
 			meta, err = h.orders.ReplaceDocument(ctx, o.key, doc)
 		} else {
-			meta, err = h.orders.UpdateDocument(ctx, o.key, map[string]any{"status": status, "amount": amount, FieldVersion: o.ver + 1})
+			// The unchanged shard key lets a Coordinator route the PATCH to one shard.
+			meta, err = h.orders.UpdateDocument(ctx, o.key, map[string]any{"customer": o.customer, "status": status,
+				"amount": amount, FieldVersion: o.ver + 1})
 		}
 		return err
 	})
