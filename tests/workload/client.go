@@ -123,7 +123,7 @@ func retryable(err error) bool {
 	if errors.As(err, &re) {
 		return !errors.Is(re.Err, context.Canceled)
 	}
-	if ae, ok := driver.AsArangoError(err); ok {
+	if ae := (driver.ArangoError{}); errors.As(err, &ae) {
 		switch ae.Code {
 		case http.StatusServiceUnavailable, http.StatusRequestTimeout, http.StatusGatewayTimeout,
 			http.StatusBadGateway, http.StatusInternalServerError, http.StatusTooManyRequests:

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
 	"sync"
 	"time"
 
@@ -136,8 +137,12 @@ func (w *Workload) pace(ctx context.Context, tokens chan<- struct{}) {
 
 // fatal reports errors that no retry or later operation can fix.
 func fatal(err error) bool {
-	return driver.IsUnauthorized(err) || driver.IsForbidden(err) ||
-		driver.IsArangoErrorWithErrorNum(err, 1203, 1228) // collection or database not found
+	var ae driver.ArangoError
+	if !errors.As(err, &ae) {
+		return false
+	}
+	return ae.Code == http.StatusUnauthorized || ae.Code == http.StatusForbidden ||
+		ae.ErrorNum == 1203 || ae.ErrorNum == 1228 // collection or database not found
 }
 
 // step runs one operation chosen by the mix. It returns an error only when fatal.

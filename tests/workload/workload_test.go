@@ -2,6 +2,7 @@ package workload
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"slices"
 	"strings"
@@ -265,5 +266,34 @@ ran:
 	rep, err := Verify(context.Background(), a, a, w.VerifyOptions())
 	if err != nil || !rep.OK() {
 		t.Fatalf("A against A: %v\n%s", err, rep)
+	}
+}
+
+func TestRunWithoutSetupOrWithBadCredentialsIsRefused(t *testing.T) {
+	_, a := startSim(t, arangosim.Config{RootPassword: "pw"})
+	a.Auth.Username = "root"
+	w, err := New(Config{Cluster: a, Databases: []string{"nowhere"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := w.Run(ctx); err == nil || !strings.Contains(err.Error(), "run Setup first") {
+		t.Fatalf("Run without Setup: %v", err)
+	}
+	bad := a
+	bad.Auth.Password = "wrong"
+	wb, err := New(Config{Cluster: bad})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer wb.Close()
+	var ae driver.ArangoError
+	if err := wb.Setup(ctx); !errors.As(err, &ae) || ae.Code != http.StatusUnauthorized {
+		t.Fatalf("Setup with a wrong password: want 401, got %v", err)
+	}
+	if _, err := Verify(ctx, a, bad, VerifyOptions{}); !errors.As(err, &ae) || ae.Code != http.StatusUnauthorized {
+		t.Fatalf("Verify with a wrong password for B: want 401, got %v", err)
 	}
 }
