@@ -36,10 +36,10 @@ func (e *DecodeError) Unwrap() error { return e.err }
 
 func decodeErr(marker error, format string, args ...any) error {
 	reason := "malformed"
-	switch marker {
-	case ErrUnsupportedVersion:
+	switch {
+	case errors.Is(marker, ErrUnsupportedVersion):
 		reason = "unsupported-version"
-	case ErrUnknownKind:
+	case errors.Is(marker, ErrUnknownKind):
 		reason = "unknown-kind"
 	}
 	return &DecodeError{Reason: reason, Detail: fmt.Sprintf(format, args...), err: marker}

@@ -51,11 +51,11 @@ func ParseShardRef(s string) (ShardRef, error) {
 	}
 	idx, err := strconv.Atoi(parts[2])
 	if err != nil {
-		return ShardRef{}, fmt.Errorf("%w: shard ref %q: index: %v", ErrMalformed, s, err)
+		return ShardRef{}, fmt.Errorf("%w: shard ref %q: index: %w", ErrMalformed, s, err)
 	}
 	ref := ShardRef{Database: parts[0], CollectionID: parts[1], Index: idx}
 	if err := ref.Validate(); err != nil {
-		return ShardRef{}, fmt.Errorf("%w: %v", ErrMalformed, err)
+		return ShardRef{}, fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
 	return ref, nil
 }
@@ -91,14 +91,14 @@ func ParsePosition(s string) (Position, error) {
 	}
 	var err error
 	if p.Epoch, err = strconv.ParseUint(s[:colon], 10, 64); err != nil {
-		return p, fmt.Errorf("%w: position %q: %v", ErrMalformed, s, err)
+		return p, fmt.Errorf("%w: position %q: %w", ErrMalformed, s, err)
 	}
 	if p.Tick, err = strconv.ParseUint(s[colon+1:dot], 10, 64); err != nil {
-		return p, fmt.Errorf("%w: position %q: %v", ErrMalformed, s, err)
+		return p, fmt.Errorf("%w: position %q: %w", ErrMalformed, s, err)
 	}
 	sub, err := strconv.ParseUint(s[dot+1:], 10, 32)
 	if err != nil {
-		return p, fmt.Errorf("%w: position %q: %v", ErrMalformed, s, err)
+		return p, fmt.Errorf("%w: position %q: %w", ErrMalformed, s, err)
 	}
 	p.Sub = uint32(sub)
 	return p, nil

@@ -25,13 +25,13 @@ or "-", and prints it as indented JSON. A payload that is not a dc2dc batch is
 reported with the reason the consumer would give it on the poison topic.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var in io.Reader = cmd.InOrStdin()
+			in := cmd.InOrStdin()
 			if len(args) == 1 && args[0] != "-" {
 				f, err := os.Open(args[0])
 				if err != nil {
 					return fmt.Errorf("cannot read the payload: %w", err)
 				}
-				defer f.Close()
+				defer func() { _ = f.Close() }() // read-only
 				in = f
 			}
 			payload, err := io.ReadAll(in)

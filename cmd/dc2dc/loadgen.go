@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -141,12 +142,12 @@ func newLoadgenVerifyCmd() *cobra.Command {
 		Use:   "verify --ledger DIR --shards N --events M",
 		Short: "Check that the ledger holds every event exactly once, in order (exit 1 otherwise)",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		RunE: func(cmd *cobra.Command, _ []string) (err error) {
 			l, err := loadgen.OpenLedger(filepath.Clean(ledgerDir))
 			if err != nil {
 				return err
 			}
-			defer l.Close()
+			defer func() { err = errors.Join(err, l.Close()) }()
 			res, err := loadgen.Verify(l, shards, perShard)
 			if err != nil {
 				return err

@@ -41,20 +41,22 @@ type exitCodeError struct {
 func (e *exitCodeError) Error() string { return e.err.Error() }
 func (e *exitCodeError) Unwrap() error { return e.err }
 
-func main() {
+func main() { os.Exit(run()) }
+
+// run executes the command line and returns the process exit code.
+func run() int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	root := newRootCmd()
-	err := root.ExecuteContext(ctx)
+	err := newRootCmd().ExecuteContext(ctx)
 	if err == nil {
-		return
+		return 0
 	}
 	fmt.Fprintf(os.Stderr, "dc2dc: %v\n", err)
 	var ec *exitCodeError
 	if errors.As(err, &ec) {
-		os.Exit(ec.code)
+		return ec.code
 	}
-	os.Exit(1)
+	return 1
 }
 
 func newRootCmd() *cobra.Command {

@@ -72,7 +72,7 @@ func (c ConsumeConfig) Validate() error {
 }
 
 // Consume applies the data topic of cfg.Sync to the ledger until ctx ends.
-func Consume(ctx context.Context, cfg ConsumeConfig) error {
+func Consume(ctx context.Context, cfg ConsumeConfig) (err error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -101,18 +101,18 @@ func Consume(ctx context.Context, cfg ConsumeConfig) error {
 	if err != nil {
 		return err
 	}
-	defer ledger.Close()
+	defer func() { err = errors.Join(err, ledger.Close()) }()
 	st, err := store.Open(store.Config{Dir: cfg.StoreDir, Logger: cfg.Logger})
 	if err != nil {
 		return err
 	}
-	defer st.Close()
+	defer func() { err = errors.Join(err, st.Close()) }()
 
 	poisonPub, err := kafka.NewPublisher(cfg.Kafka)
 	if err != nil {
 		return err
 	}
-	defer poisonPub.Close()
+	defer func() { err = errors.Join(err, poisonPub.Close()) }()
 	chain, err := middleware.New(middleware.Config{
 		PoisonTopic:     topics.Poison,
 		PoisonPublisher: poisonPub,
@@ -124,7 +124,7 @@ func Consume(ctx context.Context, cfg ConsumeConfig) error {
 	if err != nil {
 		return err
 	}
-	defer chain.Close()
+	defer func() { err = errors.Join(err, chain.Close()) }()
 	sub, err := kafka.NewSubscriber(cfg.Kafka)
 	if err != nil {
 		return err

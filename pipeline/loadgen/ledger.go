@@ -65,11 +65,11 @@ func (l *Ledger) state(shard string) (*shardState, error) {
 		return nil, err
 	default:
 		if len(v) != 20 {
-			closer.Close()
+			_ = closer.Close()
 			return nil, fmt.Errorf("ledger: corrupt position of %s", shard)
 		}
 		s.pos = events.Position{Epoch: binary.BigEndian.Uint64(v), Tick: binary.BigEndian.Uint64(v[8:]), Sub: binary.BigEndian.Uint32(v[16:])}
-		closer.Close()
+		_ = closer.Close()
 	}
 	v, closer, err = l.db.Get([]byte("c/" + shard))
 	switch {
@@ -78,11 +78,11 @@ func (l *Ledger) state(shard string) (*shardState, error) {
 		return nil, err
 	default:
 		if len(v) != 24 {
-			closer.Close()
+			_ = closer.Close()
 			return nil, fmt.Errorf("ledger: corrupt counters of %s", shard)
 		}
 		s.applied, s.dups, s.gaps = binary.BigEndian.Uint64(v), binary.BigEndian.Uint64(v[8:]), binary.BigEndian.Uint64(v[16:])
-		closer.Close()
+		_ = closer.Close()
 	}
 	l.shards[shard] = s
 	return s, nil
@@ -119,7 +119,7 @@ func (l *Ledger) Apply(b *events.Batch) (int, error) {
 	}
 	next := *s
 	wb := l.db.NewBatch()
-	defer wb.Close()
+	defer func() { _ = wb.Close() }() // the commit below is what counts
 	n := 0
 	for _, r := range b.Records {
 		if _, ok := r.Event.(*events.Document); !ok || r.Tick == 0 {
@@ -133,7 +133,7 @@ func (l *Ledger) Apply(b *events.Batch) (int, error) {
 		}
 		key := eventKey(shard, r.Tick)
 		if _, closer, err := l.db.Get(key); err == nil {
-			closer.Close()
+			_ = closer.Close()
 			next.dups++
 		} else if !errors.Is(err, pebble.ErrNotFound) {
 			return 0, err

@@ -90,7 +90,7 @@ func ShardRef(i int) events.ShardRef {
 // Produce publishes cfg.Events events on each of cfg.Shards shard streams,
 // resuming every shard after its checkpoint. It returns when all are
 // acknowledged and checkpointed, or on the first error.
-func Produce(ctx context.Context, cfg ProduceConfig) error {
+func Produce(ctx context.Context, cfg ProduceConfig) (err error) {
 	cfg.ensureDefaults()
 	if err := cfg.Validate(); err != nil {
 		return err
@@ -109,12 +109,12 @@ func Produce(ctx context.Context, cfg ProduceConfig) error {
 	if err != nil {
 		return err
 	}
-	defer st.Close()
+	defer func() { err = errors.Join(err, st.Close()) }()
 	var pub message.Publisher
 	if pub, err = kafka.NewPublisher(cfg.Kafka); err != nil {
 		return err
 	}
-	defer pub.Close()
+	defer func() { err = errors.Join(err, pub.Close()) }()
 	for _, dec := range cfg.Decorators {
 		if pub, err = dec(pub); err != nil {
 			return err
@@ -212,8 +212,7 @@ func produceShard(ctx context.Context, cfg ProduceConfig, st *store.Store, pub m
 				case <-time.After(d):
 				case <-ctx.Done():
 					b.Close()
-					<-runErr
-					return ctx.Err()
+					return errors.Join(ctx.Err(), <-runErr)
 				}
 			}
 		}
