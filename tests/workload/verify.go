@@ -391,7 +391,8 @@ func (v *verifier) database(ctx context.Context, db string) error {
 			d := Diff{Kind: Ledger, Database: db, Collection: v.opts.LedgerCollection,
 				A: fmt.Sprintf("sum %d", ledgerA), B: fmt.Sprintf("sum %d", ledgerB)}
 			if exp != 0 {
-				d.Key = fmt.Sprintf("expected %d", exp)
+				d.A += fmt.Sprintf(" (expected %d)", exp)
+				d.B += fmt.Sprintf(" (expected %d)", exp)
 			}
 			v.diff(d)
 		}
