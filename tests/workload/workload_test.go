@@ -3,6 +3,7 @@ package workload
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	driver "github.com/arangodb/go-driver"
 
 	"github.com/dc2dc/dc2dc/tests/arangosim"
+	"github.com/dc2dc/dc2dc/tests/harness"
 )
 
 // runFor runs the workload for d and returns its stats.
@@ -295,5 +297,58 @@ func TestRunWithoutSetupOrWithBadCredentialsIsRefused(t *testing.T) {
 	}
 	if _, err := Verify(ctx, a, bad, VerifyOptions{}); !errors.As(err, &ae) || ae.Code != http.StatusUnauthorized {
 		t.Fatalf("Verify with a wrong password for B: want 401, got %v", err)
+	}
+}
+
+// waitOps waits until the workload has completed at least n operations.
+func waitOps(t *testing.T, w *Workload, n int64) {
+	t.Helper()
+	harness.Eventually(t, 20*time.Second, 10*time.Millisecond, func() (bool, string) {
+		st := w.Stats()
+		return st.Ops() >= n, fmt.Sprintf("%d of %d operations: %v", st.Ops(), n, st)
+	})
+}
+
+// TestDBServerFailoverKeepsTheLedger stops a DB-Server while the workload runs
+// (its shards fail over to followers) and restarts it: the ledger and the
+// account version counters stay exact.
+func TestDBServerFailoverKeepsTheLedger(t *testing.T) {
+	if testing.Short() {
+		t.Skip("failover under load")
+	}
+	sim, a := startSim(t, arangosim.Config{})
+	a.RequestTimeout = 5 * time.Second
+	w := newWorkload(t, Config{Cluster: a, Databases: []string{"bank"}, Accounts: 30, Rate: 300, Seed: 9})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	victim := sim.DBServers()[1].ID
+	waitOps(t, w, 100)
+	if err := sim.StopServer(victim); err != nil {
+		t.Fatal(err)
+	}
+	waitOps(t, w, w.Stats().Ops()+150)
+	if err := sim.RestartServer(victim); err != nil {
+		t.Fatal(err)
+	}
+	waitOps(t, w, w.Stats().Ops()+100)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	st := w.Stats()
+	t.Logf("with a DB-Server stopped and restarted: %v", st)
+	accs := accountsOf(t, a, "bank", "accounts")
+	var sum, bumps int64
+	for _, d := range accs {
+		sum += d.balance
+		bumps += d.ver - 1
+	}
+	if sum != w.LedgerSum() || len(accs) != 30 {
+		t.Errorf("%d accounts, ledger sum %d, want %d", len(accs), sum, w.LedgerSum())
+	}
+	if bumps < 2*st.Transferred || bumps > 2*(st.Transferred+st.Failed) {
+		t.Errorf("account versions bumped %d times; %d committed transfers (%d failed operations)", bumps, st.Transferred, st.Failed)
 	}
 }
