@@ -2,10 +2,14 @@ package arangosim
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
 )
 
 func TestErrorsModeViewsAnalyzersControl(t *testing.T) {
@@ -73,4 +77,70 @@ func TestErrorsModeViewsAnalyzersControl(t *testing.T) {
 	expect(wc.do("GET", ep+"/_admin/cluster/shardDistribution", nil), 200, `"Plan"`)
 	expect(wc.do("GET", ep+"/_api/replication/clusterInventory", nil), 200, `"planVersion":1`)
 	expect(wc.do("GET", ep+"/_admin/status", nil), 200, `"role":"COORDINATOR"`)
+}
+
+func TestAuthTokens(t *testing.T) {
+	c := startSim(t, Config{JWTSecret: "k", RootPassword: "pw"})
+	hc := &http.Client{}
+	t.Cleanup(hc.CloseIdleConnections)
+	get := func(auth string) int {
+		req, _ := http.NewRequest("GET", c.Endpoint()+"/_api/version", nil)
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	sign := func(claims jwt.MapClaims, secret string) string {
+		s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString([]byte(secret))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return "bearer " + s
+	}
+	tok, _ := c.SuperuserToken()
+	cases := []struct {
+		name string
+		auth string
+		want int
+	}{
+		{"none", "", 401},
+		{"superuser", "bearer " + tok, 200},
+		{"expired", sign(jwt.MapClaims{"iss": "arangodb", "exp": time.Now().Add(-time.Minute).Unix()}, "k"), 401},
+		{"not yet expired", sign(jwt.MapClaims{"iss": "arangodb", "exp": time.Now().Add(time.Minute).Unix()}, "k"), 200},
+		{"wrong issuer", sign(jwt.MapClaims{"iss": "other"}, "k"), 401},
+		{"wrong secret", sign(jwt.MapClaims{"iss": "arangodb"}, "x"), 401},
+		{"basic root", "Basic " + base64.StdEncoding.EncodeToString([]byte("root:pw")), 200},
+		{"basic wrong", "Basic " + base64.StdEncoding.EncodeToString([]byte("root:no")), 401},
+	}
+	for _, tc := range cases {
+		if got := get(tc.auth); got != tc.want {
+			t.Errorf("%s: status %d, want %d", tc.name, got, tc.want)
+		}
+	}
+	// POST /_open/auth issues a user token that works as bearer.
+	resp, err := hc.Post(c.Endpoint()+"/_open/auth", "application/json", strings.NewReader(`{"username":"root","password":"pw"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out struct {
+		JWT string `json:"jwt"`
+	}
+	_ = json.NewDecoder(resp.Body).Decode(&out)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || out.JWT == "" || get("bearer "+out.JWT) != 200 {
+		t.Fatalf("/_open/auth: %d %q", resp.StatusCode, out.JWT)
+	}
+	resp, err = hc.Post(c.Endpoint()+"/_open/auth", "application/json", strings.NewReader(`{"username":"root","password":"bad"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 401 {
+		t.Fatalf("/_open/auth with a bad password: %d", resp.StatusCode)
+	}
 }

@@ -21,6 +21,12 @@
 //   - No lock is held across network I/O; the Coordinator reaches DB-Servers in process.
 //   - Sharding hashes the shard-key values (FNV-1a) modulo numberOfShards; it is consistent
 //     within arangosim but not bit-identical to arangod's hash.
+//   - With Config.DataDir the catalog, every replica's documents, every WAL and the users
+//     live in Pebble. Writes are not fsynced: a clean Close (SIGTERM) keeps everything, a
+//     kill -9 may lose the last few milliseconds of writes (never the catalog's consistency).
+//   - Authentication: with JWTSecret or RootPassword set, every request but /_open/auth
+//     needs credentials (401 before anything else); DB-Server WAL/replication APIs need a
+//     superuser JWT (403/11 for users).
 //
 // # Control API
 //
