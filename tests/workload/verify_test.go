@@ -247,3 +247,27 @@ func TestParseMix(t *testing.T) {
 		}
 	}
 }
+
+func TestReportString(t *testing.T) {
+	r := &Report{Databases: 2, Collections: 2, DocsA: 12, DocsB: 11, Lost: 1, LedgerSumA: 100, LedgerSumB: 100,
+		PerCollection: []CollectionReport{
+			{Database: "shop", Collection: "accounts", DocsA: 10, DocsB: 10},
+			{Database: "shop", Collection: "orders", DocsA: 2, DocsB: 1, Lost: 1},
+		},
+		Samples: []Diff{{Kind: Lost, Database: "shop", Collection: "orders", Key: "o1", A: "_rev _a ver 1 content 0000000000000001"}},
+		Elapsed: 1500 * time.Microsecond}
+	want := `DIFFERENT: B does not equal A (2 databases, 2 collections, 12/11 documents, 2ms)
+  database  collection  docs A  docs B  lost  extra  mismatched  dup-effect
+      shop    accounts      10      10     0      0           0           0
+      shop      orders       2       1     1      0           0           0
+     total                  12      11     1      0           0           0
+ledger sum: A=100 B=100 (ok); structure differences: 0
+  lost              shop/orders/o1: A=_rev _a ver 1 content 0000000000000001 B=-
+`
+	if got := r.String(); got != want {
+		t.Fatalf("String() =\n%s\nwant\n%s", got, want)
+	}
+	if r.OK() || r.Count(Lost) != 1 || r.Count(Ledger) != 0 {
+		t.Fatalf("OK=%v Count(lost)=%d", r.OK(), r.Count(Lost))
+	}
+}
