@@ -221,7 +221,7 @@ func newWorkloadVerifyCmd(g *globalOptions) *cobra.Command {
 	f.StringVar(&opts.LedgerCollection, "ledger-collection", "accounts", "collection whose balances are summed")
 	f.IntVar(&accounts, "accounts", 0, "with --initial-balance: check each database's ledger sum is accounts × initial-balance")
 	f.Int64Var(&initial, "initial-balance", 1000, "initial balance of every account (see --accounts)")
-	f.IntVar(&opts.MaxKeysInMemory, "max-keys-in-memory", 0, "document digests held per side before comparing in partitions (default 2,000,000)")
+	f.IntVar(&opts.MaxKeysInMemory, "max-keys-in-memory", 0, "document digests held per side before comparing in partitions (default 1,000,000)")
 	f.IntVar(&opts.MaxSamples, "samples", 10, "differences of each kind to print")
 	f.BoolVar(&asJSON, "json", false, "print the report as JSON instead of a table")
 	return cmd

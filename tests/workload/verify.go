@@ -31,8 +31,8 @@ type VerifyOptions struct {
 	// (default ["root"]: each cluster keeps its own root).
 	IgnoreUsers []string
 	// MaxKeysInMemory bounds the document digests held at once per side (default
-	// 2,000,000, about 200 MB): a larger collection is compared in hash partitions,
-	// each a full dump of both sides.
+	// 1,000,000, roughly 130 MB per side): a larger collection is compared in hash
+	// partitions, each a full dump of both sides.
 	MaxKeysInMemory int
 	// MaxSamples is the number of differences of each kind kept in Report.Samples (default 10).
 	MaxSamples int
@@ -48,7 +48,7 @@ func (o VerifyOptions) withDefaults() VerifyOptions {
 		o.IgnoreUsers = []string{"root"}
 	}
 	if o.MaxKeysInMemory <= 0 {
-		o.MaxKeysInMemory = 2_000_000
+		o.MaxKeysInMemory = 1_000_000
 	}
 	if o.MaxSamples <= 0 {
 		o.MaxSamples = 10
