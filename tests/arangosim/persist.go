@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -424,7 +425,7 @@ func (p *persister) load() (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	var maxRev uint64
+	var maxRev, maxID uint64
 	for it.First(); it.Valid(); it.Next() {
 		parts := strings.SplitN(string(it.Key()), "/", 4)
 		if len(parts) != 4 {
@@ -446,6 +447,26 @@ func (p *persister) load() (bool, error) {
 		}
 		rp.docs[d.Key] = d
 		maxRev = max(maxRev, d.Rev)
+		// Generated keys come from the id sequence (traditional, padded) or the
+		// collection's counter (autoincrement): never hand out a stored key again.
+		col := rp.Shard.Coll
+		switch col.Props.KeyType {
+		case "padded":
+			if v, err := strconv.ParseUint(d.Key, 16, 64); err == nil && len(d.Key) == 16 {
+				maxID = max(maxID, v)
+			}
+		case "autoincrement":
+			if v, err := strconv.ParseUint(d.Key, 10, 64); err == nil && v > col.keySeq.Load() {
+				col.keySeq.Store(v)
+			}
+		default:
+			if v, err := strconv.ParseUint(d.Key, 10, 64); err == nil {
+				maxID = max(maxID, v)
+			}
+		}
+	}
+	if maxID >= c.ids.Load() {
+		c.ids.Store(maxID + 1)
 	}
 	if err := it.Close(); err != nil {
 		return false, err
@@ -486,6 +507,9 @@ func (p *persister) load() (bool, error) {
 			if err := json.Unmarshal(it.Value(), &pm); err != nil {
 				_ = it.Close()
 				return false, fmt.Errorf("arangosim: corrupt WAL marker in data dir: %w", err)
+			}
+			if pm.TID >= c.tids.Load() {
+				c.tids.Store(pm.TID + 1)
 			}
 			ms = append(ms, Marker{Tick: tick, BatchStart: pm.BatchStart, BatchEnd: pm.BatchEnd, Type: pm.Type, DB: pm.DB,
 				DBID: pm.DBID, Shard: pm.Shard, PlanID: pm.PlanID, System: pm.System, TID: pm.TID, JSON: []byte(pm.JSON)})

@@ -28,6 +28,11 @@ func TestDataDirSurvivesRestart(t *testing.T) {
 	if _, _, err := col.CreateDocuments(ctx, []map[string]any{{"_key": "a", "v": 1}, {"_key": "b", "v": 2}}); err != nil {
 		t.Fatal(err)
 	}
+	for i := 0; i < 20; i++ { // generated keys, after the last catalog write
+		if _, err := col.CreateDocument(ctx, map[string]any{"n": i}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if _, err := col.RemoveDocument(ctx, "b"); err != nil {
 		t.Fatal(err)
 	}
@@ -79,16 +84,21 @@ func TestDataDirSurvivesRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n, err := col2.Count(ctx); err != nil || n != 1 {
+	if n, err := col2.Count(ctx); err != nil || n != 21 {
 		t.Fatalf("count after restart = %d, %v", n, err)
 	}
 	m2, err := col2.ReadDocument(ctx, "a", &doc)
 	if err != nil || m2.Rev != meta.Rev {
 		t.Fatalf("doc after restart rev %s (want %s), %v", m2.Rev, meta.Rev, err)
 	}
-	// New writes get new ticks after the restored ones.
+	// New writes get new ticks after the restored ones, and generated keys never repeat.
 	if _, err := col2.CreateDocument(ctx, map[string]any{"_key": "c"}); err != nil {
 		t.Fatal(err)
+	}
+	for i := 0; i < 20; i++ {
+		if _, err := col2.CreateDocument(ctx, map[string]any{"n": i}); err != nil {
+			t.Fatalf("generated key after restart: %v", err)
+		}
 	}
 	grew := false
 	for _, s := range c2.DBServers() {
