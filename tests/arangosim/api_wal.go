@@ -125,7 +125,9 @@ func handleWalTail(w http.ResponseWriter, r *Request) {
 		scanFrom = lastScannedIn
 	}
 	ms, lastTick, pruned := s.wal.since(scanFrom)
-	fromPresent := from == lastTick || from >= pruned
+	// The first write batch still readable must start at or before from (spec §1.3):
+	// once ticks <= pruned are gone, a from <= pruned is no longer covered.
+	fromPresent := from == lastTick || pruned == 0 || from > pruned
 
 	s.mu.RLock()
 	liveDBs := make(map[string]uint64, len(s.dbs))

@@ -462,8 +462,12 @@ func TestWALPrunedGivesFromPresentFalse(t *testing.T) {
 		t.Fatalf("frompresent = %q after pruning", r.header.Get("X-Arango-Replication-Frompresent"))
 	}
 	r = wc.do("GET", fmt.Sprintf("%s/_api/wal/tail?from=%d", s.Endpoint(), from+2), nil)
+	if r.header.Get("X-Arango-Replication-Frompresent") != "false" {
+		t.Fatalf("frompresent = %q at the pruned tick itself", r.header.Get("X-Arango-Replication-Frompresent"))
+	}
+	r = wc.do("GET", fmt.Sprintf("%s/_api/wal/tail?from=%d", s.Endpoint(), from+3), nil)
 	if r.header.Get("X-Arango-Replication-Frompresent") != "true" {
-		t.Fatalf("frompresent = %q at the pruning boundary", r.header.Get("X-Arango-Replication-Frompresent"))
+		t.Fatalf("frompresent = %q after the pruning boundary", r.header.Get("X-Arango-Replication-Frompresent"))
 	}
 }
 
