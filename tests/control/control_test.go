@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -181,6 +182,61 @@ func TestMastersAndWorkersAsProcesses(t *testing.T) {
 			}
 		}
 		return err == nil && ws.Epoch == epoch2 && alive == 2, fmt.Sprintf("%+v %v", ws, err)
+	})
+
+	// A paused leader (SIGSTOP, like a long GC pause or a frozen VM) is
+	// replaced; once it resumes it does not act as leader any more: at no
+	// point do two masters answer as leader.
+	var paused *master
+	for _, m := range masters {
+		if m.id == newLeader {
+			paused = m
+		}
+	}
+	if err := syscall.Kill(paused.p.Pid(), syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	stopped := time.Now()
+	var epoch3 uint64
+	var third string
+	harness.Eventually(t, 10*time.Second, 100*time.Millisecond, func() (bool, string) {
+		ls, ep := leaders(ctx, masters)
+		if len(ls) > 1 {
+			t.Fatalf("two masters answer as leader: %v", ls)
+		}
+		if len(ls) == 1 && ls[0] != paused.id {
+			third, epoch3 = ls[0], ep
+		}
+		return third != "", fmt.Sprintf("leaders %v", ls)
+	})
+	t.Logf("%s paused; %s leads with epoch %d after %v", paused.id, third, epoch3, time.Since(stopped))
+	if epoch3 <= epoch2 {
+		t.Fatalf("epoch %d after the pause, was %d", epoch3, epoch2)
+	}
+	if err := syscall.Kill(paused.p.Pid(), syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	resumed := time.Now()
+	for time.Since(resumed) < 3*time.Second {
+		ls, _ := leaders(ctx, masters)
+		if len(ls) > 1 {
+			t.Fatalf("after the paused leader resumed, two masters answer as leader: %v", ls)
+		}
+		for _, l := range ls {
+			if l == paused.id {
+				t.Fatalf("the resumed master %s still answers as leader", paused.id)
+			}
+		}
+	}
+	harness.Eventually(t, 10*time.Second, 200*time.Millisecond, func() (bool, string) {
+		ws, err := cl.Workers(ctx)
+		alive := 0
+		for _, w := range ws.Workers {
+			if w.Alive {
+				alive++
+			}
+		}
+		return err == nil && ws.Epoch == epoch3 && alive == 2, fmt.Sprintf("%+v %v", ws, err)
 	})
 
 	// kill -9 of a worker: `get workers` shows it dead within 5 s.

@@ -72,6 +72,12 @@ func (c Config) WithDefaults() Config {
 	if c.ShutdownGrace == 0 {
 		c.ShutdownGrace = 5 * time.Second
 	}
+	if c.Masters.Timeout == 0 {
+		// Well below the leader's dead-after (3 s): a master that accepts
+		// connections but does not answer (paused) must not cost the
+		// worker its tasks before it tries the next master.
+		c.Masters.Timeout = 1500 * time.Millisecond
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
