@@ -13,7 +13,8 @@
 // re-register and keep their tasks instead of being declared dead. Then it
 // schedules every ScheduleInterval (1 s) and saves the task records with
 // epoch E whenever an assignment changed, or every PersistInterval when a
-// worker reported progress; a save refused as fenced means a newer leader
+// worker reported progress, and the worker list (key "workers") whenever
+// a worker joined, left or died; a save refused as fenced means a newer leader
 // exists and this master stops acting on the registry (the election steps
 // it down). On losing leadership it forgets its workers (they re-register
 // with the next leader).

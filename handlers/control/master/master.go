@@ -27,7 +27,7 @@ import (
 )
 
 // TasksKey is the record of the task table in _dc2dc.
-const TasksKey = "tasks"
+const TasksKey = state.TasksKey
 
 // MeterName is the instrumentation scope of the master's metrics.
 const MeterName = "github.com/dc2dc/dc2dc/handlers/control/master"
@@ -134,6 +134,9 @@ type Master struct {
 	tasksRev string
 	lastSave time.Time
 	savedSig string
+	// the workers record: its rev and what was saved last
+	workersRev string
+	workersSig string
 }
 
 // New validates cfg and builds the master (no I/O).
@@ -299,7 +302,7 @@ func (m *Master) lead(ctx context.Context) error {
 					m.reg.Unregister(w.ID)
 				}
 				m.mu.Lock()
-				m.adopted, m.tasksRev, m.savedSig = 0, "", ""
+				m.adopted, m.tasksRev, m.savedSig, m.workersRev, m.workersSig = 0, "", "", "", ""
 				m.mu.Unlock()
 			}
 			continue
@@ -362,6 +365,7 @@ func (m *Master) schedule(ctx context.Context, epoch uint64) {
 		m.cfg.Logger.Info("task assignment", "task", mv.TaskID, "from", mv.From, "to", mv.To, "generation", mv.Generation, "reason", mv.Reason)
 	}
 	m.reg.Forget(time.Hour, now)
+	m.saveWorkers(ctx, epoch, now)
 	tasks := m.reg.Tasks()
 	cur := signature(tasks)
 	if cur == sig || (len(moves) == 0 && now.Sub(last) < m.cfg.PersistInterval) {
@@ -387,6 +391,51 @@ func (m *Master) schedule(ctx context.Context, epoch uint64) {
 	}
 	m.mu.Lock()
 	m.tasksRev, m.lastSave, m.savedSig = ver.Rev, now, cur
+	m.mu.Unlock()
+}
+
+// WorkerRecord is one entry of the workers record (state.WorkersKey).
+type WorkerRecord struct {
+	registry.WorkerInfo
+	Alive bool `json:"alive"`
+}
+
+// saveWorkers persists the worker list when its membership or liveness
+// changed (not on every heartbeat).
+func (m *Master) saveWorkers(ctx context.Context, epoch uint64, now time.Time) {
+	var recs []WorkerRecord
+	for _, w := range m.reg.Workers(now) {
+		recs = append(recs, WorkerRecord{WorkerInfo: w.WorkerInfo, Alive: w.Alive})
+	}
+	sig := signature(nil)
+	if b, err := json.Marshal(recs); err == nil {
+		sig = string(b)
+	}
+	m.mu.Lock()
+	rev, old := m.workersRev, m.workersSig
+	m.mu.Unlock()
+	if sig == old {
+		return
+	}
+	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if rev == "" {
+		if v, ok, err := m.store.Load(rctx, state.WorkersKey, nil); err == nil && ok {
+			rev = v.Rev
+		}
+	}
+	ver, err := m.store.Save(rctx, epoch, state.WorkersKey, rev, recs)
+	if err != nil {
+		m.mu.Lock()
+		m.workersRev = "" // reload next time
+		m.mu.Unlock()
+		if ctx.Err() == nil {
+			m.cfg.Logger.Warn("cannot save the worker list; retrying", "epoch", epoch, "err", err)
+		}
+		return
+	}
+	m.mu.Lock()
+	m.workersRev, m.workersSig = ver.Rev, sig
 	m.mu.Unlock()
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/dc2dc/dc2dc/handlers/control/election"
 	"github.com/dc2dc/dc2dc/handlers/control/master"
 	"github.com/dc2dc/dc2dc/handlers/control/registry"
+	"github.com/dc2dc/dc2dc/handlers/control/state"
 	"github.com/dc2dc/dc2dc/handlers/control/worker"
 	"github.com/dc2dc/dc2dc/tests/arangosim"
 )
@@ -148,6 +149,21 @@ func TestMastersWorkersTasks(t *testing.T) {
 	waitFor(t, 10*time.Second, "tasks with affinity", func() (bool, string) {
 		a, b := assigned(workers[0]), assigned(workers[1])
 		return a == "t0@1,t2@1" && b == "t1@1,t3@1", a + " / " + b
+	})
+
+	// The leader keeps the worker list and the task table in _dc2dc.
+	acl, err := client.New(cluster)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer acl.Close()
+	st := state.NewStore(state.NewDocs(acl.Coordinator()))
+	waitFor(t, 5*time.Second, "worker and task records stored", func() (bool, string) {
+		var ws []master.WorkerRecord
+		var ts []registry.Task
+		_, okw, errw := st.Load(ctx, state.WorkersKey, &ws)
+		_, okt, errt := st.Load(ctx, state.TasksKey, &ts)
+		return okw && okt && len(ws) == 2 && len(ts) == 4 && ts[0].Worker != "", fmt.Sprintf("%v %v %v %v %+v %+v", okw, okt, errw, errt, ws, ts)
 	})
 
 	cl, _ := api.NewClient(api.ClientConfig{Endpoints: []string{eps[1-lead]}, Token: "tok"}) // through the follower

@@ -17,8 +17,18 @@ import (
 // datacenter's cluster (shared with the apply side's positions).
 const Collection = "_dc2dc"
 
-// LeaseKey is the key of the election's lease document.
-const LeaseKey = "leader"
+// Keys of the control plane's documents in _dc2dc. The apply side's
+// positions use keys starting with "pos:" (handlers/target).
+const (
+	// LeaseKey is the election's lease (raw document, see Lease).
+	LeaseKey = "leader"
+	// TasksKey is the leader's task table (fenced record, []registry.Task).
+	TasksKey = "tasks"
+	// WorkersKey is the leader's last known worker list (fenced record).
+	WorkersKey = "workers"
+	// SyncKeyPrefix + sync id is a sync's configuration (fenced record).
+	SyncKeyPrefix = "sync:"
+)
 
 // ArangoDB error numbers this package acts on.
 const (
