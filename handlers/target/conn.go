@@ -207,7 +207,7 @@ func (c *Conn) Do(ctx context.Context, req Request) (*Response, error) {
 		resp, err := c.http.Do(hr)
 		if err == nil {
 			data, rerr := io.ReadAll(resp.Body)
-			resp.Body.Close()
+			_ = resp.Body.Close() // read to the end already: a close error loses nothing
 			if rerr == nil {
 				return &Response{Status: resp.StatusCode, Body: data, header: resp.Header}, nil
 			}

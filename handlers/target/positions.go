@@ -203,8 +203,11 @@ const casAttempts = 5
 // *StaleError (permanent, errors.Is ErrStale) when B holds a later position:
 // another worker applies this shard now and this one must stop.
 func (p *Positions) Save(ctx context.Context, rec Record) error {
-	if err := rec.Shard.Validate(); err != nil || rec.Sync == "" {
-		return failure.WithCode(failure.CodeInternal, fmt.Errorf("positions: invalid record %+v: %v", rec, err))
+	if err := rec.Shard.Validate(); err != nil {
+		return failure.WithCode(failure.CodeInternal, fmt.Errorf("positions: invalid record %+v: %w", rec, err))
+	}
+	if rec.Sync == "" {
+		return failure.WithCode(failure.CodeInternal, fmt.Errorf("positions: invalid record %+v: empty sync id", rec))
 	}
 	key := PositionKey(rec.Sync, rec.Shard)
 	if rec.UpdatedAt.IsZero() {

@@ -15,7 +15,6 @@ import (
 
 	"github.com/dc2dc/dc2dc/events"
 	"github.com/dc2dc/dc2dc/handlers/arango/revtree"
-	"github.com/dc2dc/dc2dc/pipeline/failure"
 	"github.com/dc2dc/dc2dc/tests/arangosim"
 )
 
@@ -192,18 +191,6 @@ func diffContents(a, b map[string]string) string {
 		}
 	}
 	return ""
-}
-
-// applyRetrying applies a batch, retrying retryable errors until a deadline.
-func applyRetrying(t testing.TB, a *Applier, b *events.Batch) error {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		err := a.Apply(context.Background(), b)
-		if err == nil || !failure.IsRetryable(err) || time.Now().After(deadline) {
-			return err
-		}
-	}
 }
 
 func countCtx(ctx context.Context, conn Doer, db, coll string) int {

@@ -596,7 +596,8 @@ func (s *Structure) EnsureUser(ctx context.Context, u User, password string) err
 	}
 	active := u.Active
 	existing, err := cl.User(ctx, u.Name)
-	if driver.IsNotFound(err) {
+	// What the deprecated driver.IsNotFound matched: a 404 or a not-found error number.
+	if driver.IsNotFoundGeneral(err) || driver.IsArangoErrorWithErrorNum(err, driver.ErrArangoDocumentNotFound, driver.ErrArangoDataSourceNotFound) {
 		_, err = cl.CreateUser(ctx, u.Name, &driver.UserOptions{Password: password, Active: &active, Extra: u.Extra})
 		if driver.IsConflict(err) {
 			return nil
