@@ -130,7 +130,7 @@ func classifyOpenError(dir string, err error) error {
 	case isLockConflict(err):
 		return &LockedError{Dir: dir, PID: lockHolder(filepath.Join(dir, "LOCK")), Err: err}
 	case pebble.IsCorruptionError(err):
-		return failure.WithCode(failure.CodeCheckpointCorrupt, fmt.Errorf("%w: %s: %v; move the directory aside (keep it for diagnosis) and let dc2dc resynchronise the shards it held", ErrCorrupt, dir, err))
+		return failure.WithCode(failure.CodeCheckpointCorrupt, fmt.Errorf("%w: %s: %w; move the directory aside (keep it for diagnosis) and let dc2dc resynchronise the shards it held", ErrCorrupt, dir, err))
 	}
 	return ioError(fmt.Errorf("store: opening the checkpoint store %s: %w", dir, err))
 }
@@ -148,7 +148,7 @@ func (s *Store) checkFormat() error {
 	case err != nil:
 		return ioError(fmt.Errorf("store: reading the format of %s: %w", s.dir, err))
 	}
-	defer closer.Close()
+	defer func() { _ = closer.Close() }() // releases the read's buffer; nothing to lose
 	if len(v) != 1 || v[0] == 0 {
 		return failure.WithCode(failure.CodeCheckpointCorrupt, fmt.Errorf("%w: %s: format record %x is garbage", ErrCorrupt, s.dir, v))
 	}
@@ -220,7 +220,7 @@ func (s *Store) get(key []byte) (Record, error) {
 	if err != nil {
 		return nil, ioError(fmt.Errorf("store: reading %q: %w", key, err))
 	}
-	defer closer.Close()
+	defer func() { _ = closer.Close() }() // releases the read's buffer; nothing to lose
 	return decodeRecord(key, v)
 }
 
@@ -324,7 +324,9 @@ func (s *Store) writeGroups(groups [][]Record, guard bool) []error {
 	defer unlock()
 
 	batch := s.db.NewBatch()
-	defer batch.Close()
+	// Close only recycles the batch: Commit, checked below, is the write, and
+	// Close errs only when called twice.
+	defer func() { _ = batch.Close() }()
 	latest := map[string]Record{} // what the batch will leave in each key
 	var committed []int
 	for gi, st := range stagedGroups {
@@ -469,14 +471,19 @@ func (s *Store) deleteKeys(keys [][]byte) ([]Record, error) {
 	defer done()
 	for _, k := range keys {
 		if _, _, _, err := parseKey(k); err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrInvalidRecord, err)
+			// %v on purpose: a bad key argument is invalid input, and
+			// wrapping parseKey's *DecodeError would make it match
+			// ErrCorruptRecord and carry the checkpoint-corrupt code.
+			return nil, fmt.Errorf("%w: %v", ErrInvalidRecord, err) //nolint:errorlint // see above: must not wrap the *DecodeError
 		}
 	}
 	unlock := s.lockKeys(keys)
 	defer unlock()
 	var deleted []Record
 	batch := s.db.NewBatch()
-	defer batch.Close()
+	// Close only recycles the batch: Commit, checked below, is the write, and
+	// Close errs only when called twice.
+	defer func() { _ = batch.Close() }()
 	for _, k := range keys {
 		r, err := s.get(k)
 		if errors.Is(err, ErrNotFound) {
