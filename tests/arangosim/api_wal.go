@@ -120,11 +120,20 @@ func handleWalTail(w http.ResponseWriter, r *Request) {
 		collFilter = rep.Shard.Name
 	}
 
-	scanFrom := from
+	// The scan starts at safeBeginTick (RocksDBWalAccess::tail): lastScanned when
+	// 0 < lastScanned < from, else from. RocksDB's GetUpdatesSince positions on the
+	// write batch containing that tick, and a batch starting before it is skipped
+	// whole; every other batch is parsed from its first marker, so a transaction's
+	// state is known even when the answer starts inside its batch. Only markers with
+	// a tick > from are printed (MyWALDumper::printMarker).
+	since := from
 	if lastScannedIn > 0 && lastScannedIn < from {
-		scanFrom = lastScannedIn
+		since = lastScannedIn
 	}
-	ms, lastTick, pruned := s.wal.since(scanFrom)
+	ms, lastTick, pruned := s.wal.since(max(since, 1) - 1)
+	for len(ms) > 0 && ms[0].BatchStart < since {
+		ms = ms[1:]
+	}
 	// The first write batch still readable must start at or before from (spec §1.3):
 	// once ticks <= pruned are gone, a from <= pruned is no longer covered.
 	fromPresent := from == lastTick || pruned == 0 || from > pruned
@@ -146,66 +155,74 @@ func handleWalTail(w http.ResponseWriter, r *Request) {
 	if from > 0 {
 		lastScanned = from - 1
 	}
+	// Only with lastScanned > 0 may one write batch be split over answers (pre-3.4
+	// clients cannot resume inside a batch).
 	splitAllowed := lastScannedIn > 0
+	emit := func(m *Marker) {
+		if m.Tick <= from {
+			return
+		}
+		body = append(body, m.JSON...)
+		body = append(body, '\n')
+		lastIncluded = m.Tick
+	}
 	for i := 0; i < len(ms); {
 		batchStart := ms[i].BatchStart
 		if batchStart > to {
 			break
 		}
 		j := i
-		stopped := false
-		// A transaction's 2200 is printed only once one of its markers is visible, and
-		// its 2201 only if the 2200 was printed.
-		var pendingStart *Marker
-		openTid := uint64(0)
+		stopped, stopOnNext := false, false
+		// Transaction state over the whole batch. A 2200 is printed (if its tick
+		// is > from) just before the transaction's first visible marker, and its
+		// 2201 (if its tick is > from) only if the transaction has a visible
+		// marker, wherever in the batch the answer starts.
+		var start *Marker
+		trxVisible := false
 		for j < len(ms) && ms[j].BatchStart == batchStart {
+			if stopOnNext {
+				// MyWALDumper::Continue: the size limit was passed inside a
+				// transaction and one more marker has been processed.
+				stopped = true
+				break
+			}
+			if splitAllowed && start != nil && uint64(len(body)) > chunk {
+				stopOnNext = true
+			}
 			m := &ms[j]
 			j++
-			if m.Tick <= from || m.Tick > to {
-				continue
-			}
 			if !markerVisible(m, r.DBName, global, includeSystem, collFilter, liveDBs, liveShards) {
 				continue
 			}
 			switch m.Type {
 			case MarkerTrxStart:
-				pendingStart = m
-				continue
+				start, trxVisible = m, false
 			case MarkerTrxCommit:
-				if openTid != m.TID {
-					pendingStart = nil
-					continue
+				if start != nil && start.TID == m.TID && trxVisible {
+					emit(m)
 				}
-				openTid = 0
+				start, trxVisible = nil, false
 			default:
-				if pendingStart != nil && pendingStart.TID == m.TID {
-					body = append(body, pendingStart.JSON...)
-					body = append(body, '\n')
-					openTid = m.TID
-					pendingStart = nil
+				if start != nil && start.TID == m.TID && !trxVisible {
+					trxVisible = true
+					emit(start)
 				}
-			}
-			body = append(body, m.JSON...)
-			body = append(body, '\n')
-			lastIncluded = m.Tick
-			if splitAllowed && uint64(len(body)) >= chunk && j < len(ms) && ms[j].BatchStart == batchStart {
-				lastScanned = batchStart
-				stopped = true
-				break
+				emit(m)
 			}
 		}
 		if stopped {
+			// Resume at the start of this batch (lastScanned < the next from).
+			lastScanned = batchStart
 			break
 		}
-		end := ms[i].BatchEnd
-		if end > to {
-			end = to
-		}
-		lastScanned = max(lastScanned, end)
-		i = j
 		if uint64(len(body)) >= chunk {
+			// RocksDBWalAccess::tail breaks before recording the batch's end:
+			// lastScanned is the start of the batch at which the limit hit.
+			lastScanned = max(lastScanned, batchStart)
 			break
 		}
+		lastScanned = max(lastScanned, ms[i].BatchEnd)
+		i = j
 	}
 	s.tailers.track(q.Get("syncerId"), q.Get("serverId"), q.Get("clientInfo"), lastIncluded)
 
