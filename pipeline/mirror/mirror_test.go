@@ -344,7 +344,7 @@ func TestCopiesTopicSettings(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer badmin.Close()
-	entries, err := badmin.DescribeConfig(sarama.ConfigResource{Type: sarama.TopicResource, Name: dataTopic})
+	entries, err := describeTopicConfig(badmin, dataTopic)
 	if err != nil {
 		t.Fatal(err)
 	}

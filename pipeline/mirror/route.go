@@ -85,7 +85,7 @@ func (r *route) runOnce(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("connect to source cluster %s: %w", r.cfg.From, err)
 	}
-	defer src.Close()
+	defer func() { _ = src.Close() }() // the source is only read; the group's Close below commits its offsets
 	dst, err := sarama.NewClient(r.m.cfg.Clusters[r.cfg.To].Brokers, r.dstCfg)
 	if err != nil {
 		return fmt.Errorf("connect to target cluster %s: %w", r.cfg.To, err)
@@ -288,11 +288,31 @@ var copiedTopicConfigs = []string{
 	"min.compaction.lag.ms", "delete.retention.ms",
 }
 
+// describeTopicConfig returns the configuration entries of topic: what the
+// deprecated ClusterAdmin.DescribeConfig returned, by way of DescribeConfigs.
+func describeTopicConfig(admin sarama.ClusterAdmin, topic string) ([]sarama.ConfigEntry, error) {
+	results, err := admin.DescribeConfigs([]*sarama.ConfigResource{{Type: sarama.TopicResource, Name: topic}}, sarama.DescribeConfigsOptions{})
+	if err != nil {
+		return nil, err
+	}
+	var entries []sarama.ConfigEntry
+	for _, res := range results {
+		if res.Name != topic {
+			continue
+		}
+		if res.ErrorCode != sarama.ErrNoError {
+			return nil, &sarama.DescribeConfigError{Err: res.ErrorCode, ErrMsg: res.ErrorMsg}
+		}
+		entries = append(entries, res.Configs...)
+	}
+	return entries, nil
+}
+
 // copiedConfigs reads the settings of copiedTopicConfigs that are set on the
 // source topic itself. A failure to read them is logged, not fatal: the
 // topic is then created with the target broker's defaults.
 func (r *route) copiedConfigs(srcAdmin sarama.ClusterAdmin, topic string) map[string]*string {
-	entries, err := srcAdmin.DescribeConfig(sarama.ConfigResource{Type: sarama.TopicResource, Name: topic})
+	entries, err := describeTopicConfig(srcAdmin, topic)
 	if err != nil {
 		r.log.Warn("cannot read the source topic's configuration: creating the target topic with broker defaults", "topic", topic, "err", err)
 		return nil
