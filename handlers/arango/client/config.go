@@ -100,7 +100,7 @@ func (cfg Config) Validate() error {
 func checkEndpoint(ep string) error {
 	u, err := url.Parse(ep)
 	if err != nil {
-		return fmt.Errorf("arangodb endpoint %q: %v: use a URL such as http://host:8529", ep, err)
+		return fmt.Errorf("arangodb endpoint %q: %w: use a URL such as http://host:8529", ep, err)
 	}
 	switch u.Scheme {
 	case "http", "https", "tcp", "ssl", "http+tcp", "http+ssl":

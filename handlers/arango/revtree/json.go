@@ -272,7 +272,7 @@ func parseFast(data []byte) (*Tree, bool, error) {
 	rest = append(append(append(rest, data[:start]...), "[]"...), data[end:]...)
 	t, nodes, err := parseHeader(rest)
 	if err != nil {
-		return nil, false, nil // let parseSlow report it exactly
+		return nil, false, nil //nolint:nilerr // ok=false: parseSlow re-reads the document and reports this error exactly
 	}
 	if string(bytes.TrimSpace(nodes)) != "[]" {
 		return nil, false, nil // a second "nodes" key won

@@ -102,6 +102,10 @@ func TestParseRejects(t *testing.T) {
 	_ = tr.Insert(5)
 	good := string(tr.AppendJSON(nil, true))
 	h := u(tr.RootHash())
+	nodesAt := strings.Index(good, `"nodes":`)
+	if nodesAt < 0 {
+		t.Fatalf("no nodes key in %s", good)
+	}
 	cases := map[string]string{
 		"empty":             ``,
 		"not json":          `{"version":`,
@@ -122,7 +126,7 @@ func TestParseRejects(t *testing.T) {
 		"hash mismatch":     strings.Replace(good, `"count":1,"hash":`+h+`,"nodes"`, `"count":1,"hash":7,"nodes"`, 1),
 		"count too big":     strings.Replace(good, `"count":1,"hash":`+h+`,"nodes"`, `"count":18446744073709551616,"hash":`+h+`,"nodes"`, 1),
 		"nodes missing":     strings.Replace(good, `"nodes":`, `"nodez":`, 1),
-		"nodes object":      good[:strings.Index(good, `"nodes":`)] + `"nodes":{}}`,
+		"nodes object":      good[:nodesAt] + `"nodes":{}}`,
 		"node number":       strings.Replace(good, `{},`, `7,`, 1),
 		"node half":         strings.Replace(good, `{},`, `{"count":1},`, 1),
 		"zero count hash":   strings.Replace(good, `{},`, `{"count":0,"hash":9},`, 1),

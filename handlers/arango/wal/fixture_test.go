@@ -56,16 +56,3 @@ func loadFixture(t testing.TB, name string) fixture {
 	}
 	return f
 }
-
-func (f fixture) serve(w http.ResponseWriter) {
-	for k, vs := range f.header {
-		if strings.EqualFold(k, "content-length") {
-			continue
-		}
-		for _, v := range vs {
-			w.Header().Add(k, v)
-		}
-	}
-	w.WriteHeader(f.status)
-	_, _ = w.Write(f.body)
-}

@@ -305,7 +305,7 @@ func keyRevValid(data []byte) (key, rev string, err error) {
 	}
 	i++
 	haveKey, haveRev := false, false
-	for !(haveKey && haveRev) {
+	for !haveKey || !haveRev {
 		i = skipWS(data, i)
 		if i >= len(data) || data[i] == '}' {
 			break
@@ -323,12 +323,12 @@ func keyRevValid(data []byte) (key, rev string, err error) {
 		switch string(name) {
 		case `"_key"`:
 			if err := json.Unmarshal(val, &key); err != nil {
-				return "", "", fmt.Errorf("data: _key: %v", err)
+				return "", "", fmt.Errorf("data: _key: %w", err)
 			}
 			haveKey = true
 		case `"_rev"`:
 			if err := json.Unmarshal(val, &rev); err != nil {
-				return "", "", fmt.Errorf("data: _rev: %v", err)
+				return "", "", fmt.Errorf("data: _rev: %w", err)
 			}
 			haveRev = true
 		}

@@ -175,7 +175,7 @@ func keyRevReference(data []byte) (key, rev string, err error) {
 		return "", "", errors.New("not an object")
 	}
 	haveKey, haveRev := false, false
-	for dec.More() && !(haveKey && haveRev) {
+	for dec.More() && (!haveKey || !haveRev) {
 		t, err := dec.Token()
 		if err != nil {
 			return "", "", err
