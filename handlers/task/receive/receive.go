@@ -107,14 +107,15 @@ type ShardStatus struct {
 	LagTicks     uint64  // leader's latest tick (heartbeat) − applied tick, same epoch
 	LastBatchAt  time.Time
 	Heartbeat    time.Time // when the last heartbeat was applied
-	Batches      uint64
-	Skipped      uint64
-	Snapshots    int    // snapshots begun
-	SnapshotMode string // of the last one
-	SnapshotDocs int64  // documents received in the last snapshot
-	SnapshotRems int64  // removals received in the last snapshot
-	Resyncs      int    // resync requests sent
-	Answers      int    // tree/revisions requests answered
+	Messages     uint64    // messages consumed (duplicates Dedupe skipped included)
+	Batches      uint64    // batches applied
+	Skipped      uint64    // batches the Receiver skipped as replays (behind Dedupe)
+	Snapshots    int       // snapshots begun
+	SnapshotMode string    // of the last one
+	SnapshotDocs int64     // documents received in the last snapshot
+	SnapshotRems int64     // removals received in the last snapshot
+	Resyncs      int       // resync requests sent
+	Answers      int       // tree/revisions requests answered
 	LastError    string
 	LastErrorAt  time.Time
 }
@@ -206,6 +207,7 @@ func (r *Receiver) Run(ctx context.Context) (err error) {
 	}
 	wrapped := chain.Wrap(r.handle)
 	router.AddConsumerHandler("dc2dc-apply", r.cfg.Topics.Data, sub, func(msg *message.Message) error {
+		r.count(msg.Metadata.Get(events.MetaShard))
 		_, err := wrapped(msg)
 		return err
 	})
@@ -224,6 +226,21 @@ func (r *Receiver) Run(ctx context.Context) (err error) {
 		err = nil
 	}
 	return err
+}
+
+// count counts a consumed message of a shard.
+func (r *Receiver) count(shard string) {
+	if shard == "" {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s, ok := r.shards[shard]
+	if !ok {
+		s = &shardState{st: ShardStatus{Shard: shard}}
+		r.shards[shard] = s
+	}
+	s.st.Messages++
 }
 
 // applied is Dedupe's source: B's _dc2dc.
@@ -247,7 +264,7 @@ func (r *Receiver) state(ctx context.Context, ref events.ShardRef) (*shardState,
 	r.mu.Lock()
 	s, ok := r.shards[key]
 	r.mu.Unlock()
-	if ok {
+	if ok && s.recv != nil {
 		return s, nil
 	}
 	a, err := target.NewApplier(r.deps.Conn, r.deps.Resolver, ref, r.cfg.Apply)
@@ -259,14 +276,17 @@ func (r *Receiver) state(ctx context.Context, ref events.ShardRef) (*shardState,
 	if err != nil {
 		return nil, err
 	}
-	s = &shardState{recv: recv, st: ShardStatus{Shard: key, Applied: rec.Pos, Leader: rec.Leader, Phase: "tailing"}}
 	r.mu.Lock()
-	if cur, ok := r.shards[key]; ok {
-		s = cur
-	} else {
+	defer r.mu.Unlock()
+	s, ok = r.shards[key]
+	if !ok {
+		s = &shardState{st: ShardStatus{Shard: key}}
 		r.shards[key] = s
 	}
-	r.mu.Unlock()
+	if s.recv == nil {
+		s.recv = recv
+		s.st.Applied, s.st.Leader, s.st.Phase = rec.Pos, rec.Leader, "tailing"
+	}
 	return s, nil
 }
 
