@@ -120,7 +120,7 @@ func checkBatcher(t *testing.T, in []byte) {
 				t.Fatalf("batch %d not cut after %d records with no transaction open", bi, k+1)
 			}
 		}
-		if fmt.Sprint(o.OpenTransactions) != fmt.Sprint(modelOpen) && !(len(o.OpenTransactions) == 0 && len(modelOpen) == 0) {
+		if fmt.Sprint(o.OpenTransactions) != fmt.Sprint(modelOpen) && (len(o.OpenTransactions) != 0 || len(modelOpen) != 0) {
 			t.Fatalf("batch %d: open %v, model %v", bi, o.OpenTransactions, modelOpen)
 		}
 		if last {

@@ -156,7 +156,7 @@ func walk(err error, visit func(error) bool) bool {
 		if visit(err) {
 			return true
 		}
-		switch u := err.(type) {
+		switch u := err.(type) { //nolint:errorlint // walk is the unwrapping itself: it steps through each link
 		case interface{ Unwrap() error }:
 			err = u.Unwrap()
 		case interface{ Unwrap() []error }:
@@ -180,7 +180,7 @@ func explicitClass(err error) Class {
 			class = c.FailureClass()
 			return true
 		}
-		if _, ok := e.(*events.DecodeError); ok {
+		if _, ok := e.(*events.DecodeError); ok { //nolint:errorlint // walk visits each link in order; errors.As would jump past outer classifiers
 			class = ClassPermanent
 			return true
 		}
@@ -208,7 +208,7 @@ func CodeOf(err error) Code {
 			code = c.FailureCode()
 			return true
 		}
-		if de, ok := e.(*events.DecodeError); ok {
+		if de, ok := e.(*events.DecodeError); ok { //nolint:errorlint // walk visits each link in order; errors.As would jump past outer coders
 			code = DecodeCode(de)
 			return true
 		}

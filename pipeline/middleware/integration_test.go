@@ -134,7 +134,7 @@ func (a *applier) handle(msg *message.Message) error {
 	}
 	if b.Shard == panicShard {
 		var m map[string]int
-		m["boom"]++ // a real bug: write to a nil map
+		m["boom"]++ //nolint:staticcheck // a real bug on purpose: write to a nil map
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()

@@ -133,15 +133,3 @@ func (w *noWait) wait(ctx context.Context, d time.Duration) error {
 	w.mu.Unlock()
 	return ctx.Err()
 }
-
-// eventually polls cond until it holds or the deadline passes.
-func eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(2 * time.Millisecond) // polling interval, not synchronization
-	}
-}

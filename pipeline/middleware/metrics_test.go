@@ -34,7 +34,7 @@ func collect(t testing.TB, r *sdkmetric.ManualReader) collected {
 			if k != "" {
 				k += ","
 			}
-			k += string(kv.Key) + "=" + kv.Value.Emit()
+			k += string(kv.Key) + "=" + kv.Value.String()
 		}
 		return k
 	}

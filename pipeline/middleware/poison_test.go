@@ -54,7 +54,7 @@ func TestPoison(t *testing.T) {
 			_, err := p.Middleware(func(*message.Message) ([]*message.Message, error) { return nil, tt.err })(orig)
 			got := pub.topic("dc2dc.s1.poison")
 			if tt.wantReason == "" {
-				if err != tt.err {
+				if err != tt.err { //nolint:errorlint // the very error must pass through, not a wrapped copy
 					t.Errorf("err changed: %v", err)
 				}
 				if len(got) != 0 {

@@ -25,7 +25,7 @@ func TestRecover(t *testing.T) {
 		{"panic error", func(*message.Message) ([]*message.Message, error) { panic(boom) }, true, boom, "handler panicked: boom"},
 		{"nil map write", func(*message.Message) ([]*message.Message, error) {
 			var m map[string]int
-			m["x"] = 1
+			m["x"] = 1 //nolint:staticcheck // the panic under test: write to a nil map
 			return nil, nil
 		}, true, nil, "assignment to entry in nil map"},
 	}
