@@ -257,13 +257,6 @@ func testHugeTransaction(t *testing.T, chunk int) {
 		t.Fatal(err)
 	}
 	if eps := r.newEpochs(); len(eps) > 0 {
-		if eps[0].Reason == ReasonInvalidWAL {
-			// The source refused a WAL without the transaction's commit and
-			// resynchronised (the replica converged above). arangosim prints a
-			// 2201 only when its 2200 is in the same answer, so a write batch
-			// split over answers loses its commit (reported).
-			t.Skipf("arangosim dropped the commit of a split write batch; the source resynchronised: %v", eps[0])
-		}
 		t.Fatalf("unexpected new epochs: %v", eps)
 	}
 	var got []string
