@@ -19,6 +19,17 @@ import (
 
 func init() { register(newGetCmd) }
 
+// getSubcommands are further `dc2dc get <what>` commands registered by other
+// files (e.g. `get status`) with registerGet from an init function.
+var getSubcommands []func(g *globalOptions, o *getOptions) *cobra.Command
+
+// registerGet adds a `dc2dc get` subcommand. Its RunE can call o.client()
+// for a client of the masters given with --master.endpoint and the auth
+// flags, and honour o.json.
+func registerGet(newCmd func(g *globalOptions, o *getOptions) *cobra.Command) {
+	getSubcommands = append(getSubcommands, newCmd)
+}
+
 // getOptions are the flags of the operator commands that ask the masters.
 type getOptions struct {
 	endpoints []string
@@ -133,6 +144,9 @@ func newGetCmd(g *globalOptions) *cobra.Command {
 			return tw.Flush()
 		}),
 	)
+	for _, newSub := range getSubcommands {
+		cmd.AddCommand(newSub(g, o))
+	}
 	return cmd
 }
 
