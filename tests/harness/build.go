@@ -1,6 +1,7 @@
 package harness
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -89,10 +90,11 @@ func build(pkg string) (string, error) {
 	if os.Getenv("DC2DC_HARNESS_RACE") != "" {
 		args = append(args, "-race")
 	}
-	cmd := exec.Command("go", append(args, pkg)...)
+	// No cancellation: the build is shared by every test of the binary.
+	cmd := exec.CommandContext(context.Background(), "go", append(args, pkg)...)
 	cmd.Dir = root
 	if msg, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build %s: %v\n%s", pkg, err, msg)
+		return "", fmt.Errorf("go build %s: %w\n%s", pkg, err, msg)
 	}
 	return out, nil
 }

@@ -1,6 +1,7 @@
 package harness
 
 import (
+	"context"
 	"net"
 	"sync"
 	"testing"
@@ -19,7 +20,7 @@ func FreePort(t testing.TB) int {
 	portsMu.Lock()
 	defer portsMu.Unlock()
 	for range 100 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+		l, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatalf("harness: find a free port: %v", err)
 		}

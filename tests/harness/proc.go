@@ -2,6 +2,7 @@ package harness
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -93,7 +94,9 @@ func (p *Proc) start() error {
 		return err
 	}
 	p.logs = append(p.logs, out.Name(), errf.Name())
-	cmd := exec.Command(p.spec.Path, p.spec.Args...)
+	// No context: Stop and Kill9 end the process (SIGTERM first), not a
+	// cancellation's SIGKILL.
+	cmd := exec.CommandContext(context.Background(), p.spec.Path, p.spec.Args...)
 	cmd.Dir = p.spec.Dir
 	cmd.Env = append(os.Environ(), p.spec.Env...)
 	watch := newLineWatch(out)
@@ -155,7 +158,7 @@ func (p *Proc) WaitReady(timeout time.Duration) (Ready, error) {
 	case <-exited:
 		// The ready line may have been the last thing it printed.
 		if !isClosed(watch.ready) {
-			return nil, fmt.Errorf("%s exited before it was ready: %v", p.spec.Name, p.ExitErr())
+			return nil, fmt.Errorf("%s exited before it was ready: %w", p.spec.Name, p.ExitErr())
 		}
 	case <-t.C:
 		return nil, fmt.Errorf("%s printed no ready line within %s", p.spec.Name, timeout)
