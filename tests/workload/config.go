@@ -162,7 +162,7 @@ func (cfg Config) withDefaults() Config {
 // Validate reports every problem of the (defaulted) configuration at once.
 func (cfg Config) Validate() error {
 	cfg = cfg.withDefaults()
-	errs := []error{cfg.Cluster.validate("")}
+	errs := []error{cfg.validate("")}
 	seen := map[string]bool{}
 	for _, db := range cfg.Databases {
 		switch {

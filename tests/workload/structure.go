@@ -73,12 +73,12 @@ func bothSides[T any](ctx context.Context, v *verifier, get func(context.Context
 	a, err := get(ctx, v.a)
 	if err != nil {
 		var zero T
-		return zero, zero, fmt.Errorf("A: %w", err)
+		return zero, zero, fmt.Errorf("A: %w", err) //nolint:staticcheck // "A" names the cluster
 	}
 	b, err := get(ctx, v.b)
 	if err != nil {
 		var zero T
-		return zero, zero, fmt.Errorf("B: %w", err)
+		return zero, zero, fmt.Errorf("B: %w", err) //nolint:staticcheck // "B" names the cluster
 	}
 	return a, b, nil
 }

@@ -166,13 +166,14 @@ func (r *Report) String() string {
 	}
 	fmt.Fprintf(&b, "%s (%d databases, %d collections, %d/%d documents, %v)\n", verdict, r.Databases,
 		r.Collections, r.DocsA, r.DocsB, r.Elapsed.Round(time.Millisecond))
+	// The table goes to a strings.Builder: its writes cannot fail.
 	tw := tabwriter.NewWriter(&b, 2, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "database\tcollection\tdocs A\tdocs B\tlost\textra\tmismatched\tdup-effect\t")
+	_, _ = fmt.Fprintln(tw, "database\tcollection\tdocs A\tdocs B\tlost\textra\tmismatched\tdup-effect\t")
 	for _, c := range r.PerCollection {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t\n", c.Database, c.Collection, c.DocsA, c.DocsB,
+		_, _ = fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t\n", c.Database, c.Collection, c.DocsA, c.DocsB,
 			c.Lost, c.Extra, c.Mismatched, c.DuplicatedEffect)
 	}
-	fmt.Fprintf(tw, "total\t\t%d\t%d\t%d\t%d\t%d\t%d\t\n", r.DocsA, r.DocsB, r.Lost, r.Extra, r.Mismatched, r.DuplicatedEffect)
+	_, _ = fmt.Fprintf(tw, "total\t\t%d\t%d\t%d\t%d\t%d\t%d\t\n", r.DocsA, r.DocsB, r.Lost, r.Extra, r.Mismatched, r.DuplicatedEffect)
 	_ = tw.Flush()
 	ledger := "ok"
 	if r.LedgerDiffs > 0 {

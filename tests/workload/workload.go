@@ -17,9 +17,8 @@ type Workload struct {
 	run   string // distinguishes the keys and transfer ids of this process
 	stats counters
 
-	mu      sync.Mutex // serializes Run
-	dbs     []*dbState
-	running atomic.Bool
+	mu  sync.Mutex // serializes Run
+	dbs []*dbState
 }
 
 // dbState is what the workload knows about one database: the per-account locks of
