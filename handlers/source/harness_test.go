@@ -83,7 +83,7 @@ func (e *env) collection(db, name string, shards, rf int) (driver.Collection, []
 	e.t.Helper()
 	ctx := context.Background()
 	d, err := e.drv.Database(ctx, db)
-	if driver.IsNotFound(err) {
+	if driver.IsNotFoundGeneral(err) || driver.IsArangoErrorWithErrorNum(err, driver.ErrArangoDocumentNotFound, driver.ErrArangoDataSourceNotFound) { // the deprecated IsNotFound
 		d, err = e.drv.CreateDatabase(ctx, db, nil)
 	}
 	if err != nil {
