@@ -106,13 +106,15 @@ func (l *Listener) Run(ctx context.Context) (err error) {
 			if !ok {
 				return nil
 			}
-			l.handle(msg.Payload)
+			l.Handle(msg.Payload)
 			msg.Ack()
 		}
 	}
 }
 
-func (l *Listener) handle(payload []byte) {
+// Handle dispatches one ctl.down payload (Run calls it for every message; a
+// worker that consumes ctl.down itself can call it directly).
+func (l *Listener) Handle(payload []byte) {
 	b, err := events.Decode(payload)
 	if err != nil {
 		l.cfg.Logger.Warn("ctl: undecodable message on ctl.down ignored", "err", err)
