@@ -1,0 +1,333 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/dc2dc/dc2dc/cmd/internal/devstack"
+	"github.com/dc2dc/dc2dc/tests/workload"
+)
+
+func init() { register(newDevCmd) }
+
+type devOptions struct {
+	stateDir      string
+	endpointsFile string
+	fresh         bool
+	workload      string
+	rate          float64
+	controlPlane  bool
+	arangosim     string
+	interval      time.Duration
+	startTimeout  time.Duration
+	stopTimeout   time.Duration
+}
+
+func newDevCmd(g *globalOptions) *cobra.Command {
+	o := &devOptions{}
+	cmd := &cobra.Command{
+		Use:   "dev [--state-dir .dev] [--fresh] [--workload demo|none] [--rate 200]",
+		Short: "Run two datacenters on 127.0.0.1 (arangosim + embedded Kafka) with a demo workload and a live status (make run)",
+		Long: `Starts, as child processes on 127.0.0.1: cluster A (arangosim, 1 Coordinator,
+3 DB-Servers) and cluster B (arangosim, 1 Coordinator, 2 DB-Servers), both with a
+JWT secret and a root password; Kafka A and Kafka B (dc2dc kafka); the mirror
+(dc2dc mirror) with the sync's topics; and, with --control-plane (default), one
+dc2dc master and one dc2dc worker in each datacenter.
+
+Everything lives under --state-dir (default .dev): data/ (reused by the next run
+unless --fresh), logs/<process>.log, ports.json and secrets.json (remembered, so
+a second run finds its data on the same ports with the same credentials),
+pids.json, and the endpoints file (--endpoints-file, default
+<state-dir>/endpoints.json: coordinators, credentials, Kafka brokers, the
+mirror's metrics, the masters) for your own clients and tools.
+
+--workload demo (default) creates databases, sharded collections, an edge
+collection, indexes, a view and a user in A and then writes to A at --rate
+operations per second (inserts, updates, replaces, removes, transactions).
+
+Until Ctrl-C it shows the status every --interval: documents in A and B per
+collection, the workload, and the replication state. Ctrl-C (SIGINT/SIGTERM)
+stops every process it started (SIGTERM, SIGKILL after --stop-timeout); a
+process that exits on its own is reported with the end of its log, and then
+everything is stopped (exit 1).
+
+Replication: the control plane (masters, workers) runs, but it cannot yet be
+told to replicate (no "configure sync" yet) and dc2dc dev does not yet run the
+send/receive tasks itself, so B stays empty: the status says so.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runDev(cmd.Context(), g, o, cmd.OutOrStdout(), cmd.ErrOrStderr())
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.stateDir, "state-dir", ".dev", "directory of the data, logs, pids and endpoints file")
+	f.StringVar(&o.endpointsFile, "endpoints-file", "", "where to write the endpoints (default <state-dir>/endpoints.json)")
+	f.BoolVar(&o.fresh, "fresh", false, "wipe the state dir first (otherwise the data of the last run is reused)")
+	f.StringVar(&o.workload, "workload", "demo", "load on cluster A: demo or none")
+	f.Float64Var(&o.rate, "rate", 200, "operations per second of the demo workload")
+	f.BoolVar(&o.controlPlane, "control-plane", true, "start one master and one worker in each datacenter")
+	f.StringVar(&o.arangosim, "arangosim", "", "the arangosim binary (default: next to dc2dc, else on PATH)")
+	f.DurationVar(&o.interval, "interval", time.Second, "status refresh interval on a terminal (5x that otherwise)")
+	f.DurationVar(&o.startTimeout, "start-timeout", 60*time.Second, "longest wait for each process to be ready")
+	f.DurationVar(&o.stopTimeout, "stop-timeout", 10*time.Second, "wait between SIGTERM and SIGKILL when stopping")
+	return cmd
+}
+
+func (o *devOptions) validate() error {
+	var errs []error
+	if o.workload != "demo" && o.workload != "none" {
+		errs = append(errs, fmt.Errorf("--workload %q: use demo or none", o.workload))
+	}
+	if o.rate <= 0 {
+		errs = append(errs, fmt.Errorf("--rate %v: use a positive number of operations per second, e.g. 200", o.rate))
+	}
+	if o.interval <= 0 {
+		errs = append(errs, fmt.Errorf("--interval %v: use a positive duration, e.g. 1s", o.interval))
+	}
+	if o.startTimeout <= 0 || o.stopTimeout <= 0 {
+		errs = append(errs, errors.New("--start-timeout and --stop-timeout: use positive durations, e.g. 60s and 10s"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return &exitCodeError{code: 2, err: err}
+	}
+	return nil
+}
+
+// devBinaries finds the dc2dc executable and arangosim (flag, next to
+// dc2dc, PATH).
+func devBinaries(flagArangosim string) (dc2dc, arangosim string, err error) {
+	dc2dc, err = os.Executable()
+	if err != nil {
+		return "", "", fmt.Errorf("locating the dc2dc executable: %w", err)
+	}
+	if flagArangosim != "" {
+		return dc2dc, flagArangosim, nil
+	}
+	next := filepath.Join(filepath.Dir(dc2dc), "arangosim")
+	if st, err := os.Stat(next); err == nil && !st.IsDir() {
+		return dc2dc, next, nil
+	}
+	if p, err := exec.LookPath("arangosim"); err == nil {
+		return dc2dc, p, nil
+	}
+	return dc2dc, "", fmt.Errorf("arangosim not found next to %s nor on PATH: run `make build` (or `make run`), or give --arangosim", dc2dc)
+}
+
+func runDev(ctx context.Context, g *globalOptions, o *devOptions, stdout, stderr io.Writer) error {
+	if err := o.validate(); err != nil {
+		return err
+	}
+	dc2dc, sim, err := devBinaries(o.arangosim)
+	if err != nil {
+		return err
+	}
+	log := g.Logger().With("component", "dev")
+	cfg := devstack.Config{StateDir: o.stateDir, EndpointsFile: o.endpointsFile, Fresh: o.fresh, DC2DC: dc2dc,
+		Arangosim: sim, ControlPlane: o.controlPlane, StartTimeout: o.startTimeout, StopTimeout: o.stopTimeout,
+		LogLevel: g.logLevel, Logger: log}
+	fmt.Fprintf(stdout, "dc2dc dev: starting the stack under %s (logs in %s) ...\n",
+		cfg.WithDefaults().StateDir, filepath.Join(cfg.WithDefaults().StateDir, "logs"))
+	stack, err := devstack.Start(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		fmt.Fprintln(stdout, "dc2dc dev: stopping every process ...")
+		if err := stack.Close(); err != nil {
+			log.Warn("stop", "err", err)
+		}
+		fmt.Fprintln(stdout, "dc2dc dev: stopped")
+	}()
+	eps := stack.Endpoints()
+	printEndpoints(stdout, stack.Config().EndpointsFile, eps, stack.PIDs())
+
+	wctx, cancelW := context.WithCancel(ctx)
+	defer cancelW()
+	var wl *workload.Workload
+	var wlErr error
+	var wlMu sync.Mutex
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancelW()
+	if o.workload == "demo" {
+		wl, err = workload.New(workload.Config{
+			Cluster: workload.Cluster{Endpoints: eps.A.Coordinators, Auth: workload.Auth{JWTSecret: eps.A.JWTSecret}},
+			Rate:    o.rate, Logger: log.With("component", "workload"),
+		})
+		if err != nil {
+			return err
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer wl.Close()
+			err := wl.Setup(wctx)
+			if err == nil {
+				err = wl.Run(wctx)
+			}
+			if err != nil && wctx.Err() == nil {
+				wlMu.Lock()
+				wlErr = err
+				wlMu.Unlock()
+				log.Error("workload stopped", "err", err)
+			}
+		}()
+	}
+
+	st := &devStatus{eps: eps, stateDir: stack.Config().StateDir, endpointsFile: stack.Config().EndpointsFile,
+		hc: &http.Client{Timeout: 5 * time.Second}, log: log}
+	tty := isTerminal(stdout)
+	every := o.interval
+	if !tty {
+		every = 5 * o.interval
+	}
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	defer st.hc.CloseIdleConnections()
+	for {
+		wlMu.Lock()
+		we := wlErr
+		wlMu.Unlock()
+		var stats *workload.Stats
+		if wl != nil {
+			s := wl.Stats()
+			stats = &s
+		}
+		st.render(ctx, stdout, tty, stats, we)
+		select {
+		case <-ctx.Done():
+			return nil
+		case e := <-stack.Exited():
+			fmt.Fprintf(stderr, "dc2dc dev: %s\n", e)
+			return fmt.Errorf("%s exited unexpectedly (log: %s)", e.Name, e.Log)
+		case <-tick.C:
+		}
+	}
+}
+
+// isTerminal reports whether w is a character device (a terminal).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+func printEndpoints(w io.Writer, file string, e devstack.Endpoints, pids []devstack.PID) {
+	fmt.Fprintf(w, "dc2dc dev: ready. Endpoints (with credentials): %s\n", file)
+	for _, side := range []struct {
+		name string
+		dc   devstack.Datacenter
+	}{{"A", e.A}, {"B", e.B}} {
+		fmt.Fprintf(w, "  cluster %s  coordinator %s  user root / password %s  kafka %s",
+			side.name, strings.Join(side.dc.Coordinators, ","), side.dc.Password, strings.Join(side.dc.KafkaBrokers, ","))
+		if len(side.dc.Masters) > 0 {
+			fmt.Fprintf(w, "  master %s", strings.Join(side.dc.Masters, ","))
+		}
+		fmt.Fprintln(w)
+	}
+	fmt.Fprintf(w, "  mirror metrics %s   topics %s\n", e.Mirror.Metrics, e.Topics.Data)
+	fmt.Fprintln(w, "  logs:")
+	for _, p := range pids {
+		fmt.Fprintf(w, "    %-12s pid %-7d %s\n", p.Name, p.PID, p.Log)
+	}
+}
+
+// devStatus renders the status view.
+type devStatus struct {
+	eps           devstack.Endpoints
+	stateDir      string
+	endpointsFile string
+	hc            *http.Client
+	log           *slog.Logger
+}
+
+const devReplicationNote = "replication: not available in this build (the control plane cannot be told to sync yet, and dc2dc dev does not run the send/receive tasks itself): B stays empty"
+
+func (s *devStatus) render(ctx context.Context, w io.Writer, tty bool, stats *workload.Stats, wlErr error) {
+	cctx, cancel := context.WithTimeout(ctx, 4*time.Second)
+	defer cancel()
+	a, errA := devstack.CountDocuments(cctx, s.hc, s.eps.A)
+	b, errB := devstack.CountDocuments(cctx, s.hc, s.eps.B)
+	now := time.Now().Format("15:04:05")
+	if !tty {
+		line := fmt.Sprintf("%s documents A=%s B=%s", now, countOrErr(a, errA), countOrErr(b, errB))
+		if stats != nil {
+			line += fmt.Sprintf(" workload ops=%d failed=%d", stats.Ops(), stats.Failed)
+		}
+		if wlErr != nil {
+			line += " workload error: " + wlErr.Error()
+		}
+		fmt.Fprintf(w, "%s; %s\n", line, devReplicationNote)
+		return
+	}
+	var sb strings.Builder
+	sb.WriteString("\x1b[H\x1b[2J")
+	fmt.Fprintf(&sb, "dc2dc dev — sync %s — %s — Ctrl-C stops everything\n", s.eps.SyncID, now)
+	fmt.Fprintf(&sb, "endpoints: %s   logs: %s\n", s.endpointsFile, filepath.Join(s.stateDir, "logs"))
+	fmt.Fprintf(&sb, "A: %s (kafka %s)   B: %s (kafka %s)   root password %s\n\n",
+		strings.Join(s.eps.A.Coordinators, ","), strings.Join(s.eps.A.KafkaBrokers, ","),
+		strings.Join(s.eps.B.Coordinators, ","), strings.Join(s.eps.B.KafkaBrokers, ","), s.eps.A.Password)
+	switch {
+	case stats != nil:
+		fmt.Fprintf(&sb, "workload: %s\n", stats)
+	default:
+		sb.WriteString("workload: none\n")
+	}
+	if wlErr != nil {
+		fmt.Fprintf(&sb, "workload error: %v\n", wlErr)
+	}
+	fmt.Fprintf(&sb, "\n%s\n\n", devReplicationNote)
+	fmt.Fprintf(&sb, "%-32s %12s %12s\n", "documents", "A", "B")
+	if errA != nil {
+		fmt.Fprintf(&sb, "  A: %v\n", errA)
+	}
+	if errB != nil {
+		fmt.Fprintf(&sb, "  B: %v\n", errB)
+	}
+	keys := map[string]bool{}
+	for k := range a {
+		keys[k] = true
+	}
+	for k := range b {
+		keys[k] = true
+	}
+	all := devstack.Counts{}
+	for k := range keys {
+		all[k] = 0
+	}
+	for _, k := range all.Keys() {
+		vb := "-"
+		if n, ok := b[k]; ok {
+			vb = fmt.Sprint(n)
+		}
+		va := "-"
+		if n, ok := a[k]; ok {
+			va = fmt.Sprint(n)
+		}
+		fmt.Fprintf(&sb, "%-32s %12s %12s\n", k, va, vb)
+	}
+	fmt.Fprintf(&sb, "%-32s %12d %12d\n", "total", a.Total(), b.Total())
+	_, _ = io.WriteString(w, sb.String())
+}
+
+func countOrErr(c devstack.Counts, err error) string {
+	if err != nil {
+		return "error(" + err.Error() + ")"
+	}
+	return fmt.Sprint(c.Total())
+}

@@ -1,0 +1,268 @@
+package dev_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+
+	"github.com/dc2dc/dc2dc/tests/harness"
+)
+
+// endpoints is the endpoints file as a user's tool reads it.
+type endpoints struct {
+	StateDir string `json:"state_dir"`
+	Topics   struct {
+		Data    string `json:"data"`
+		CtlDown string `json:"ctl_down"`
+	} `json:"topics"`
+	A      datacenter `json:"a"`
+	B      datacenter `json:"b"`
+	Mirror struct {
+		Metrics string `json:"metrics"`
+	} `json:"mirror"`
+	Logs map[string]string `json:"logs"`
+}
+
+type datacenter struct {
+	Coordinators []string `json:"coordinators"`
+	DBServers    []string `json:"dbservers"`
+	Username     string   `json:"username"`
+	Password     string   `json:"password"`
+	JWTSecret    string   `json:"jwt_secret"`
+	KafkaBrokers []string `json:"kafka_brokers"`
+	Masters      []string `json:"masters"`
+	Workers      []string `json:"workers"`
+}
+
+type pidsFile struct {
+	Dev      int `json:"dev"`
+	Children []struct {
+		Name string `json:"name"`
+		PID  int    `json:"pid"`
+	} `json:"children"`
+}
+
+// run starts `dc2dc dev --workload none` on stateDir and returns the process
+// and the endpoints it wrote.
+func run(t *testing.T, stateDir string, extra ...string) (*harness.Proc, endpoints) {
+	t.Helper()
+	epFile := filepath.Join(stateDir, "endpoints.json")
+	_ = os.Remove(epFile)
+	args := append([]string{"dev", "--workload", "none", "--state-dir", stateDir,
+		"--arangosim", harness.Binary(t, "arangosim"), "--stop-timeout", "8s"}, extra...)
+	p := harness.Start(t, harness.Spec{Name: "dc2dc-dev", Path: harness.Binary(t, "dc2dc"), Args: args})
+	var eps endpoints
+	harness.Eventually(t, 60*time.Second, 100*time.Millisecond, func() (bool, string) {
+		select {
+		case <-p.Exited():
+			t.Fatalf("dc2dc dev exited before writing %s: %v\n%s", epFile, p.ExitErr(), p.Stderr())
+		default:
+		}
+		b, err := os.ReadFile(epFile)
+		if err != nil {
+			return false, err.Error()
+		}
+		if err := json.Unmarshal(b, &eps); err != nil {
+			return false, err.Error()
+		}
+		return true, ""
+	})
+	return p, eps
+}
+
+// get does an authenticated GET on a coordinator and decodes the JSON answer.
+func get(t *testing.T, dc datacenter, path string, v any) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, dc.Coordinators[0]+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.SetBasicAuth(dc.Username, dc.Password)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("GET %s: %v", path, err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s%s: HTTP %d: %s", dc.Coordinators[0], path, resp.StatusCode, b)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		t.Fatalf("GET %s: %v: %s", path, err, b)
+	}
+}
+
+func post(t *testing.T, dc datacenter, path, body string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, dc.Coordinators[0]+path, bytes.NewBufferString(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.SetBasicAuth(dc.Username, dc.Password)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("POST %s: %v", path, err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode >= 300 {
+		t.Fatalf("POST %s: HTTP %d: %s", path, resp.StatusCode, b)
+	}
+}
+
+// checkEndpoints asks every endpoint of the file.
+func checkEndpoints(t *testing.T, eps endpoints) {
+	t.Helper()
+	for name, dc := range map[string]datacenter{"A": eps.A, "B": eps.B} {
+		if len(dc.Coordinators) != 1 || dc.Password == "" || dc.JWTSecret == "" || len(dc.KafkaBrokers) != 1 {
+			t.Fatalf("datacenter %s in the endpoints file: %+v", name, dc)
+		}
+		var v struct {
+			Server  string `json:"server"`
+			Version string `json:"version"`
+		}
+		get(t, dc, "/_api/version", &v)
+		if v.Server != "arango" || !strings.HasPrefix(v.Version, "3.12") {
+			t.Fatalf("cluster %s /_api/version = %+v", name, v)
+		}
+		want := map[string]int{"A": 3, "B": 2}[name]
+		if len(dc.DBServers) != want {
+			t.Fatalf("cluster %s has %d DB-Servers, want %d", name, len(dc.DBServers), want)
+		}
+		sc := sarama.NewConfig()
+		sc.Net.DialTimeout = 5 * time.Second
+		cl, err := sarama.NewClient(dc.KafkaBrokers, sc)
+		if err != nil {
+			t.Fatalf("Kafka %s %v: %v", name, dc.KafkaBrokers, err)
+		}
+		topics, err := cl.Topics()
+		_ = cl.Close()
+		if err != nil {
+			t.Fatalf("Kafka %s metadata: %v", name, err)
+		}
+		if !contains(topics, eps.Topics.Data) || !contains(topics, eps.Topics.CtlDown) {
+			t.Fatalf("Kafka %s topics %v lack the sync's %+v", name, topics, eps.Topics)
+		}
+		if len(dc.Masters) != 1 || len(dc.Workers) != 1 {
+			t.Fatalf("datacenter %s: masters %v, workers %v: want one of each", name, dc.Masters, dc.Workers)
+		}
+		for _, ep := range append(dc.Masters, dc.Workers...) {
+			resp, err := http.Get(ep + "/_api/version")
+			if err != nil {
+				t.Fatalf("control plane %s: %v", ep, err)
+			}
+			_ = resp.Body.Close()
+		}
+	}
+	resp, err := http.Get(eps.Mirror.Metrics)
+	if err != nil {
+		t.Fatalf("mirror metrics: %v", err)
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("mirror metrics: HTTP %d", resp.StatusCode)
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// stop sends SIGINT and checks that dc2dc dev exits 0 and that every child
+// it recorded is gone.
+func stop(t *testing.T, p *harness.Proc, stateDir string) {
+	t.Helper()
+	var pf pidsFile
+	b, err := os.ReadFile(filepath.Join(stateDir, "pids.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &pf); err != nil {
+		t.Fatal(err)
+	}
+	if len(pf.Children) != 9 {
+		t.Fatalf("pids.json lists %d children, want 9 (2 clusters, 2 brokers, mirror, 2 masters, 2 workers): %+v", len(pf.Children), pf.Children)
+	}
+	if pf.Dev != p.Pid() {
+		t.Fatalf("pids.json names dev pid %d, the process is %d", pf.Dev, p.Pid())
+	}
+	if err := p.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.Exited():
+	case <-time.After(30 * time.Second):
+		t.Fatal("dc2dc dev did not exit within 30s of SIGINT")
+	}
+	if err := p.ExitErr(); err != nil {
+		t.Fatalf("dc2dc dev after SIGINT: %v\n%s", err, p.Stderr())
+	}
+	for _, c := range pf.Children {
+		if err := syscall.Kill(c.PID, 0); !errors.Is(err, syscall.ESRCH) {
+			t.Errorf("%s (pid %d) still exists after dc2dc dev stopped (kill 0: %v)", c.Name, c.PID, err)
+		}
+	}
+}
+
+func TestDevStartsEverythingAndStopsEverything(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts the whole development stack")
+	}
+	stateDir := filepath.Join(t.TempDir(), "state")
+
+	p, eps := run(t, stateDir)
+	checkEndpoints(t, eps)
+	if eps.StateDir != stateDir || len(eps.Logs) != 9 {
+		t.Fatalf("endpoints file: state dir %q, logs %v", eps.StateDir, eps.Logs)
+	}
+	for name, log := range eps.Logs {
+		if _, err := os.Stat(log); err != nil {
+			t.Errorf("log of %s: %v", name, err)
+		}
+	}
+	post(t, eps.A, "/_api/database", `{"name":"devtest"}`)
+	post(t, eps.A, "/_db/devtest/_api/collection", `{"name":"c","numberOfShards":3}`)
+	post(t, eps.A, "/_db/devtest/_api/document/c", `{"_key":"k1","v":1}`)
+	stop(t, p, stateDir)
+
+	// The second run reuses the data (same ports, same credentials).
+	p2, eps2 := run(t, stateDir)
+	checkEndpoints(t, eps2)
+	if eps2.A.Password != eps.A.Password || eps2.A.Coordinators[0] != eps.A.Coordinators[0] {
+		t.Fatalf("second run: A %+v, first run: A %+v", eps2.A, eps.A)
+	}
+	var doc struct {
+		V int `json:"v"`
+	}
+	get(t, eps2.A, "/_db/devtest/_api/document/c/k1", &doc)
+	if doc.V != 1 {
+		t.Fatalf("document of the first run: %+v", doc)
+	}
+	stop(t, p2, stateDir)
+
+	// --fresh wipes it.
+	p3, eps3 := run(t, stateDir, "--fresh")
+	var dbs struct {
+		Result []string `json:"result"`
+	}
+	get(t, eps3.A, "/_api/database", &dbs)
+	if contains(dbs.Result, "devtest") {
+		t.Fatalf("--fresh kept database devtest: %v", dbs.Result)
+	}
+	stop(t, p3, stateDir)
+}
