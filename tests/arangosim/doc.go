@@ -27,6 +27,10 @@
 //   - Authentication: with JWTSecret or RootPassword set, every request but /_open/auth
 //     needs credentials (401 before anything else); DB-Server WAL/replication APIs need a
 //     superuser JWT (403/11 for users).
+//   - The user cache is rebuilt from _system/_users after every user-API write and on
+//     POST /_admin/auth/reload (admins only, any method, {"error":false,"code":200}), as
+//     arangod's UserManager does; a plain document write to _users (e.g. an isRestore
+//     copy from another cluster) takes effect only then.
 //
 // # Control API
 //

@@ -87,7 +87,13 @@ func (c *Cluster) saveUser(u *userRecord) error {
 	if res[0].err != nil {
 		return res[0].err
 	}
+	// Like UserManager::storeUser + triggerGlobalReload: the whole cache is
+	// reloaded, so _users documents written through the document API since the
+	// last reload take effect too.
 	c.users.put(u)
+	if err := c.reloadUsers(); err != nil {
+		return err
+	}
 	return nil
 }
 
@@ -184,7 +190,7 @@ func (c *Cluster) DeleteUser(name string) error {
 	col.prepare(c, []*docOp{op}, o)
 	c.execute(col, []*docOp{op}, o)
 	c.users.remove(name)
-	return nil
+	return c.reloadUsers()
 }
 
 func userJSON(u *userRecord, code int) []byte {
