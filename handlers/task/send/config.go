@@ -46,6 +46,8 @@ type Deps struct {
 	Publisher message.Publisher // Kafka A publisher, decorated (tracing, metrics)
 	Dialer    source.Dialer     // A's DB-Servers
 	Leaders   source.Leaders    // shard leaders (a *client.Watcher); may be nil
+	// Metrics of the WAL tail (shared by a worker's tasks); nil is off.
+	Metrics *Metrics
 	// Listener receives B's answers and resync requests on ctl.down; nil
 	// turns the remote revision resync off (every epoch is a full dump).
 	Listener *ctl.Listener

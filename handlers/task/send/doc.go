@@ -51,4 +51,12 @@
 // When nothing was emitted for Config.HeartbeatInterval, an
 // events.Heartbeat (the leader's latest tick from the tail, the phase) goes
 // into the stream, so B knows A is alive and computes lag in ticks.
+//
+// # Metrics
+//
+// Metrics (Deps.Metrics, shared by a worker's tasks) feeds the WAL tail hop
+// of ARCHITECTURE §9 from source.Config.OnTail: dc2dc.source.tail.records
+// and dc2dc.source.ticks_behind per shard (deleted when the task ends) and
+// dc2dc.source.tail.request.seconds. Publish metrics come from the
+// publisher's decorators (pipeline/middleware).
 package send

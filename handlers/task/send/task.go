@@ -58,6 +58,7 @@ func New(cfg Config, deps Deps) (*Task, error) {
 	src := cfg.Source.OnTail
 	cfg.Source.OnTail = func(s source.TailStats) {
 		t.leaderTick.Store(s.LastTick)
+		deps.Metrics.tail(s)
 		if src != nil {
 			src(s)
 		}
@@ -87,6 +88,7 @@ var errResync = errors.New("cluster B asked for a resync of the shard")
 // Run runs epochs until ctx ends (nil), the shard is dropped (nil), or a
 // permanent error (returned).
 func (t *Task) Run(ctx context.Context) error {
+	defer t.deps.Metrics.Release(t.ref)
 	var resyncs <-chan ctl.Resync
 	if t.deps.Listener != nil {
 		ch, cancel := t.deps.Listener.Resyncs(t.ref)
