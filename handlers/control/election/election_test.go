@@ -39,7 +39,14 @@ type group struct {
 }
 
 func newGroup(t *testing.T, cl *client.Client, n int, tune func(*election.Config)) *group {
-	g := &group{t: t, docs: state.NewDocs(cl.Coordinator()), won: map[uint64]string{}, monDone: make(chan struct{})}
+	d := state.NewDocs(cl.Coordinator())
+	g := newGroupOn(t, func(int) election.Store { return d }, n, tune)
+	g.docs = d
+	return g
+}
+
+func newGroupOn(t *testing.T, storeFor func(i int) election.Store, n int, tune func(*election.Config)) *group {
+	g := &group{t: t, won: map[uint64]string{}, monDone: make(chan struct{})}
 	for i := 0; i < n; i++ {
 		id := fmt.Sprintf("m%d", i)
 		cfg := election.Config{ID: id, Endpoint: "http://" + id + ":8629"}
@@ -60,7 +67,7 @@ func newGroup(t *testing.T, cl *client.Client, n int, tune func(*election.Config
 		if tune != nil {
 			tune(&cfg)
 		}
-		e, err := election.New(cfg, g.docs)
+		e, err := election.New(cfg, storeFor(i))
 		if err != nil {
 			t.Fatal(err)
 		}
