@@ -48,6 +48,11 @@
 //     renewed by compare-and-set; leadership starts from that renewal.
 //   - A restarted master has a new incarnation, so it waits for its old
 //     lease to expire like any other follower.
+//   - Safety over liveness: when the cluster answers slower than
+//     LeaseDuration − SafetyMargin, a won write comes back too late to act
+//     on and nobody leads until the answers are faster again. The holder
+//     keeps writing its own lease meanwhile (its `_rev` changes), so the
+//     others do not take over a lease whose holder is merely slow.
 //
 // # Use
 //
