@@ -121,7 +121,8 @@ func testTopology(t *testing.T, e *env) {
 }
 
 // testDBServerAccess: every shard leader answers a WAL tail of its shard
-// with the superuser JWT, with the replication headers set.
+// with the superuser JWT, with the replication headers set; user
+// credentials (when the cluster has them) are refused there.
 func testDBServerAccess(t *testing.T, e *env) {
 	dbName, db := e.database()
 	_, col := e.collection(db, "orders", 3, 1)
@@ -137,6 +138,26 @@ func testDBServerAccess(t *testing.T, e *env) {
 			if !resp.HasHeader(h) {
 				t.Errorf("wal/tail of %s on %s: no %s header", s.Name, s.Leader, h)
 			}
+		}
+	}
+	// User credentials are refused on the DB-Servers' replication API.
+	if e.c.Username != "" {
+		user, err := client.New(client.Config{Endpoints: e.c.Endpoints, Username: e.c.Username, Password: e.c.Password})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer user.Close()
+		if err := user.Ping(e.ctx); err != nil {
+			t.Fatalf("Ping as user %s: %v", e.c.Username, err)
+		}
+		uconn, err := user.DBServer(e.ctx, col.Shards[0].Leader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = uconn.Do(e.ctx, client.Request{Method: "GET", Path: client.DBPath(dbName, "_api/wal/tail"),
+			Query: walQuery(col.Shards[0].Name, 1)})
+		if failure.CodeOf(err) != failure.CodeArangoAuth || !failure.IsPermanent(err) {
+			t.Errorf("wal/tail on a DB-Server as user %s: %v (code %s), want a permanent %s", e.c.Username, err, failure.CodeOf(err), failure.CodeArangoAuth)
 		}
 	}
 	// A shard that is not on the server: 1203, permanent, names the shard.

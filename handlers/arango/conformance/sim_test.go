@@ -36,7 +36,8 @@ func startSim(t *testing.T) *arangosim.Cluster {
 func TestSim(t *testing.T) {
 	Run(t, func(t *testing.T) Cluster {
 		a, b := startSim(t), startSim(t)
-		return Cluster{Name: "arangosim", Endpoints: []string{a.Endpoint()}, JWTSecret: simSecret, Faults: simFaults{a},
-			B: &Cluster{Name: "arangosim B", Endpoints: []string{b.Endpoint()}, JWTSecret: simSecret}}
+		return Cluster{Name: "arangosim", Endpoints: []string{a.Endpoint()}, JWTSecret: simSecret, Username: "root", Password: "root-pw",
+			Faults: simFaults{a},
+			B:      &Cluster{Name: "arangosim B", Endpoints: []string{b.Endpoint()}, JWTSecret: simSecret}}
 	})
 }
