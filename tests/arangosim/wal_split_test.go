@@ -192,6 +192,12 @@ func TestWALTailResumeInsideWriteBatch(t *testing.T) {
 	// printed, the documents and the commit are.
 	a := wc.tailOnce(leader, "_system", batchStart, 0, 1<<20, "")
 	checkFraming(t, append(append([]marker(nil), full.ms[:2]...), a.ms...), keys)
+	// to only stops at write batch boundaries (batch.sequence > tickEnd): a
+	// batch starting at or before to comes whole, the next one not at all.
+	if a := wc.tailOnce(leader, "_system", from, from, 1<<20, fmt.Sprintf("&to=%d", batchStart+1)); len(a.ms) != len(full.ms)-1 ||
+		a.ms[len(a.ms)-1].Type != 2201 {
+		t.Fatalf("to inside the batch: %d markers, want %d", len(a.ms), len(full.ms)-1)
+	}
 	// from at the commit: only what follows the batch.
 	end := tick(t, full.ms[len(full.ms)-2])
 	if a := wc.tailOnce(leader, "_system", end, batchStart, 1<<20, ""); len(a.ms) != 1 || a.ms[0].Type != 2300 {
