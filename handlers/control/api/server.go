@@ -303,8 +303,8 @@ func (s *Server) heartbeat(w http.ResponseWriter, r *http.Request, epoch uint64)
 	writeJSON(w, http.StatusOK, HeartbeatResponse{Epoch: epoch, Tasks: s.cfg.Registry.TasksOf(hb.ID), Superseded: sup})
 }
 
-// Serve serves the handler on l until ctx ends, then shuts down within
-// grace.
+// Serve runs serve (srv.Serve or srv.ServeTLS on a listener) until ctx
+// ends, then shuts srv down within grace. http.ErrServerClosed is nil.
 func Serve(ctx context.Context, srv *http.Server, serve func() error, grace time.Duration) error {
 	done := make(chan error, 1)
 	go func() { done <- serve() }()
