@@ -13,6 +13,7 @@ import (
 
 	"github.com/dc2dc/dc2dc/events"
 	"github.com/dc2dc/dc2dc/handlers/arango/client"
+	"github.com/dc2dc/dc2dc/handlers/source"
 )
 
 // writer writes to A: inserts, updates (a per-document version counter v),
@@ -207,6 +208,9 @@ func TestDataPath(t *testing.T) {
 		})
 		wr.progress(100)
 		wr.stop()
+		if r := w.sendTask(ref(0)).Status().EpochReason; r != source.ReasonFailover {
+			t.Errorf("orders shard 0's new epoch began for %q, want %q", r, source.ReasonFailover)
+		}
 		w.waitIdentical(120*time.Second, colls)
 		st, _ := w.shardStatus(ref(0))
 		total := 0
@@ -249,6 +253,9 @@ func TestDataPath(t *testing.T) {
 			st := task.v.Status()
 			return st.Epoch > before.Epoch && st.Phase == "tailing", fmt.Sprintf("%+v", st)
 		})
+		if r := task.v.Status().EpochReason; r != source.ReasonPruned {
+			t.Errorf("orders shard 1's new epoch began for %q, want %q", r, source.ReasonPruned)
+		}
 		w.waitIdentical(120*time.Second, colls)
 		st, _ := w.shardStatus(r1)
 		if st.SnapshotMode != events.SnapshotRevisions {

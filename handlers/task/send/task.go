@@ -32,6 +32,7 @@ type Status struct {
 	Records     uint64 // records in them
 	LeaderTick  uint64 // leader's latest tick (from the tail)
 	Epochs      uint64 // epochs started by this task
+	EpochReason string // why the current epoch started: "first", "restart", a source.Reason*, "resync-request"
 	LastError   string
 	LastErrorAt time.Time
 }
@@ -100,9 +101,13 @@ func (t *Task) Run(ctx context.Context) error {
 		return err
 	}
 	failures := 0
+	reason := "first"
+	if _, err := t.deps.Store.Source(t.cfg.Sync, t.ref); err == nil {
+		reason = "restart"
+	}
 	for {
 		if !resume {
-			if start, err = t.newEpoch(ctx, start.Leader); err != nil {
+			if start, err = t.newEpoch(ctx, start.Leader, reason); err != nil {
 				if ctx.Err() != nil {
 					return nil
 				}
@@ -123,7 +128,7 @@ func (t *Task) Run(ctx context.Context) error {
 			return nil
 		case errors.As(err, &ne):
 			t.cfg.Logger.Info("send: new epoch", "shard", t.ref, "reason", ne.Reason, "old_leader", ne.OldLeader, "leader", ne.Leader, "cause", ne.Cause)
-			start.Leader, resume, failures = ne.Leader, false, 0
+			start.Leader, resume, failures, reason = ne.Leader, false, 0, ne.Reason
 		case errors.Is(err, errResync):
 			t.cfg.Logger.Info("send: resync requested by B: new epoch", "shard", t.ref, "epoch", start.Epoch)
 			if t.deps.Leaders != nil {
@@ -131,7 +136,7 @@ func (t *Task) Run(ctx context.Context) error {
 					start.Leader = l
 				}
 			}
-			resume, failures = false, 0
+			resume, failures, reason = false, 0, "resync-request"
 		case errors.Is(err, source.ErrShardDropped):
 			t.cfg.Logger.Info("send: shard dropped: task ends", "shard", t.ref)
 			t.update(func(s *Status) { s.Phase = "done" })
@@ -148,6 +153,7 @@ func (t *Task) Run(ctx context.Context) error {
 			if start, resume, err = t.resumePoint(); err != nil {
 				return err
 			}
+			reason = "retry"
 		default:
 			return t.failed(err)
 		}
@@ -199,7 +205,7 @@ func (t *Task) resumePoint() (source.Start, bool, error) {
 }
 
 // newEpoch allocates an epoch and stores it before anything of it is published.
-func (t *Task) newEpoch(ctx context.Context, leader string) (source.Start, error) {
+func (t *Task) newEpoch(ctx context.Context, leader, reason string) (source.Start, error) {
 	if leader == "" {
 		leader = t.cfg.Shard.Leader
 	}
@@ -215,7 +221,9 @@ func (t *Task) newEpoch(ctx context.Context, leader string) (source.Start, error
 	if err := t.deps.Store.Put(store.SourcePosition{Sync: t.cfg.Sync, Shard: t.ref, Epoch: e, Leader: leader, Phase: store.PhaseInitialSync}); err != nil {
 		return source.Start{}, err
 	}
-	t.update(func(s *Status) { s.Epoch, s.Leader, s.Phase, s.Epochs = e, leader, "snapshot", s.Epochs+1 })
+	t.update(func(s *Status) {
+		s.Epoch, s.Leader, s.Phase, s.Epochs, s.EpochReason = e, leader, "snapshot", s.Epochs+1, reason
+	})
 	return source.Start{Epoch: e, Leader: leader}, nil
 }
 
@@ -283,8 +291,11 @@ func (e *epoch) add(ctx context.Context, r events.Record) error {
 }
 
 // heartbeat adds a heartbeat when the stream was idle for the interval.
+// It never waits for an Emit in progress (the stream is not idle then).
 func (e *epoch) heartbeat(ctx context.Context) error {
-	e.mu.Lock()
+	if !e.mu.TryLock() {
+		return nil
+	}
 	defer e.mu.Unlock()
 	if time.Since(e.lastEmit) < e.t.cfg.HeartbeatInterval {
 		return nil
