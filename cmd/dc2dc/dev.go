@@ -29,6 +29,7 @@ type devOptions struct {
 	workload      string
 	rate          float64
 	controlPlane  bool
+	replicate     bool
 	arangosim     string
 	interval      time.Duration
 	startTimeout  time.Duration
@@ -63,9 +64,13 @@ stops every process it started (SIGTERM, SIGKILL after --stop-timeout); a
 process that exits on its own is reported with the end of its log, and then
 everything is stopped (exit 1).
 
-Replication: the control plane (masters, workers) runs, but it cannot yet be
-told to replicate (no "configure sync" yet) and dc2dc dev does not yet run the
-send/receive tasks itself, so B stays empty: the status says so.`,
+Replication (--replicate, default on) runs inside the dc2dc dev process as a
+"standalone plan", not through the masters and workers (they cannot be told to
+sync yet: no "configure sync"): it creates A's databases, collections (same
+sharding) and indexes in B, runs one send-shard task per shard of A (new
+collections are picked up from A's topology every 2s) and the receive side in
+B, with checkpoints under <state-dir>/data/dev. Views, analyzers and users are
+not copied by this plan. Its log is <state-dir>/logs/dev.log.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runDev(cmd.Context(), g, o, cmd.OutOrStdout(), cmd.ErrOrStderr())
@@ -78,6 +83,7 @@ send/receive tasks itself, so B stays empty: the status says so.`,
 	f.StringVar(&o.workload, "workload", "demo", "load on cluster A: demo or none")
 	f.Float64Var(&o.rate, "rate", 200, "operations per second of the demo workload")
 	f.BoolVar(&o.controlPlane, "control-plane", true, "start one master and one worker in each datacenter")
+	f.BoolVar(&o.replicate, "replicate", true, "replicate A to B inside dc2dc dev (the standalone plan; see above)")
 	f.StringVar(&o.arangosim, "arangosim", "", "the arangosim binary (default: next to dc2dc, else on PATH)")
 	f.DurationVar(&o.interval, "interval", time.Second, "status refresh interval on a terminal (5x that otherwise)")
 	f.DurationVar(&o.startTimeout, "start-timeout", 60*time.Second, "longest wait for each process to be ready")
@@ -153,6 +159,17 @@ func runDev(ctx context.Context, g *globalOptions, o *devOptions, stdout, stderr
 	eps := stack.Endpoints()
 	printEndpoints(stdout, stack.Config().EndpointsFile, eps, stack.PIDs())
 
+	// The workload and the replication log to <state>/logs/dev.log: the
+	// terminal shows the status.
+	devLogPath := filepath.Join(stack.Config().StateDir, "logs", "dev.log")
+	logFile, err := os.OpenFile(devLogPath, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = logFile.Close() }()
+	devLog := slog.New(slog.NewTextHandler(logFile, &slog.HandlerOptions{Level: devLogLevel(g.logLevel)}))
+	fmt.Fprintf(stdout, "  %-12s (this process: workload, replication) %s\n", "dev", devLogPath)
+
 	wctx, cancelW := context.WithCancel(ctx)
 	defer cancelW()
 	var wl *workload.Workload
@@ -164,7 +181,7 @@ func runDev(ctx context.Context, g *globalOptions, o *devOptions, stdout, stderr
 	if o.workload == "demo" {
 		wl, err = workload.New(workload.Config{
 			Cluster: workload.Cluster{Endpoints: eps.A.Coordinators, Auth: workload.Auth{JWTSecret: eps.A.JWTSecret}},
-			Rate:    o.rate, Logger: log.With("component", "workload"),
+			Rate:    o.rate, Logger: devLog.With("component", "workload"),
 		})
 		if err != nil {
 			return err
@@ -186,6 +203,27 @@ func runDev(ctx context.Context, g *globalOptions, o *devOptions, stdout, stderr
 		}()
 	}
 
+	var repl *devstack.Replicator
+	var replErr error
+	if o.replicate {
+		rlog := devLog.With("component", "replication")
+		repl, err = devstack.NewReplicator(devstack.ReplicatorConfig{A: eps.A, B: eps.B, SyncID: eps.SyncID,
+			Dir: filepath.Join(stack.Config().StateDir, "data", "dev"), Logger: rlog})
+		if err != nil {
+			return err
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := repl.Run(wctx); err != nil {
+				wlMu.Lock()
+				replErr = err
+				wlMu.Unlock()
+				rlog.Error("replication stopped", "err", err)
+			}
+		}()
+	}
+
 	st := &devStatus{eps: eps, stateDir: stack.Config().StateDir, endpointsFile: stack.Config().EndpointsFile,
 		hc: &http.Client{Timeout: 5 * time.Second}, log: log}
 	tty := isTerminal(stdout)
@@ -198,14 +236,14 @@ func runDev(ctx context.Context, g *globalOptions, o *devOptions, stdout, stderr
 	defer st.hc.CloseIdleConnections()
 	for {
 		wlMu.Lock()
-		we := wlErr
+		we, re := wlErr, replErr
 		wlMu.Unlock()
 		var stats *workload.Stats
 		if wl != nil {
 			s := wl.Stats()
 			stats = &s
 		}
-		st.render(ctx, stdout, tty, stats, we)
+		st.render(ctx, stdout, tty, stats, we, repl, re)
 		select {
 		case <-ctx.Done():
 			return nil
@@ -256,9 +294,61 @@ type devStatus struct {
 	log           *slog.Logger
 }
 
-const devReplicationNote = "replication: not available in this build (the control plane cannot be told to sync yet, and dc2dc dev does not run the send/receive tasks itself): B stays empty"
+func devLogLevel(s string) slog.Level {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return slog.LevelInfo
+	}
+	return l
+}
 
-func (s *devStatus) render(ctx context.Context, w io.Writer, tty bool, stats *workload.Stats, wlErr error) {
+// replicationLines describes the replication: one summary line and one
+// line per shard (terminal view only).
+func replicationLines(repl *devstack.Replicator, replErr error, perShard bool) []string {
+	if repl == nil {
+		return []string{"replication: off (--replicate=false): B is not written"}
+	}
+	shards, planErr := repl.Status()
+	phases := map[string]int{}
+	var maxLagS float64
+	var maxLagT uint64
+	for _, sh := range shards {
+		phases[sh.Phase()]++
+		maxLagS = max(maxLagS, sh.LagSeconds)
+		maxLagT = max(maxLagT, sh.LagTicks)
+	}
+	var ph []string
+	for _, k := range []string{"initial-sync", "tailing", "waiting", "resync-requested", "ended"} {
+		if phases[k] > 0 {
+			ph = append(ph, fmt.Sprintf("%d %s", phases[k], k))
+		}
+	}
+	head := fmt.Sprintf("replication A→B (standalone plan in dc2dc dev): %d shards (%s), max lag %.1fs / %d ticks",
+		len(shards), strings.Join(ph, ", "), maxLagS, maxLagT)
+	out := []string{head}
+	if replErr != nil {
+		out = append(out, "replication stopped: "+replErr.Error())
+	}
+	if planErr != "" {
+		out = append(out, "structure/plan: "+planErr)
+	}
+	if !perShard {
+		return out
+	}
+	out = append(out, fmt.Sprintf("  %-28s %-12s %-14s %-28s %8s %10s  %s", "collection", "shard", "phase", "applied (epoch/tick/sub)", "lag s", "lag ticks", "error"))
+	for _, sh := range shards {
+		errText := sh.LastError
+		if len(errText) > 60 {
+			errText = errText[:60] + "…"
+		}
+		idx := sh.Shard[strings.LastIndexByte(sh.Shard, '/')+1:]
+		out = append(out, fmt.Sprintf("  %-28s %-12s %-14s %-28s %8.1f %10d  %s", sh.Collection, "#"+idx, sh.Phase(),
+			fmt.Sprintf("%d/%d/%d", sh.Applied.Epoch, sh.Applied.Tick, sh.Applied.Sub), sh.LagSeconds, sh.LagTicks, errText))
+	}
+	return out
+}
+
+func (s *devStatus) render(ctx context.Context, w io.Writer, tty bool, stats *workload.Stats, wlErr error, repl *devstack.Replicator, replErr error) {
 	cctx, cancel := context.WithTimeout(ctx, 4*time.Second)
 	defer cancel()
 	a, errA := devstack.CountDocuments(cctx, s.hc, s.eps.A)
@@ -272,7 +362,7 @@ func (s *devStatus) render(ctx context.Context, w io.Writer, tty bool, stats *wo
 		if wlErr != nil {
 			line += " workload error: " + wlErr.Error()
 		}
-		fmt.Fprintf(w, "%s; %s\n", line, devReplicationNote)
+		fmt.Fprintf(w, "%s; %s\n", line, strings.Join(replicationLines(repl, replErr, false), "; "))
 		return
 	}
 	var sb strings.Builder
@@ -291,7 +381,7 @@ func (s *devStatus) render(ctx context.Context, w io.Writer, tty bool, stats *wo
 	if wlErr != nil {
 		fmt.Fprintf(&sb, "workload error: %v\n", wlErr)
 	}
-	fmt.Fprintf(&sb, "\n%s\n\n", devReplicationNote)
+	sb.WriteString("\n")
 	fmt.Fprintf(&sb, "%-32s %12s %12s\n", "documents", "A", "B")
 	if errA != nil {
 		fmt.Fprintf(&sb, "  A: %v\n", errA)
@@ -299,29 +389,27 @@ func (s *devStatus) render(ctx context.Context, w io.Writer, tty bool, stats *wo
 	if errB != nil {
 		fmt.Fprintf(&sb, "  B: %v\n", errB)
 	}
-	keys := map[string]bool{}
+	all := devstack.Counts{}
 	for k := range a {
-		keys[k] = true
+		all[k] = 0
 	}
 	for k := range b {
-		keys[k] = true
-	}
-	all := devstack.Counts{}
-	for k := range keys {
 		all[k] = 0
 	}
 	for _, k := range all.Keys() {
-		vb := "-"
-		if n, ok := b[k]; ok {
-			vb = fmt.Sprint(n)
-		}
-		va := "-"
+		va, vb := "-", "-"
 		if n, ok := a[k]; ok {
 			va = fmt.Sprint(n)
 		}
+		if n, ok := b[k]; ok {
+			vb = fmt.Sprint(n)
+		}
 		fmt.Fprintf(&sb, "%-32s %12s %12s\n", k, va, vb)
 	}
-	fmt.Fprintf(&sb, "%-32s %12d %12d\n", "total", a.Total(), b.Total())
+	fmt.Fprintf(&sb, "%-32s %12d %12d\n\n", "total", a.Total(), b.Total())
+	for _, l := range replicationLines(repl, replErr, true) {
+		sb.WriteString(l + "\n")
+	}
 	_, _ = io.WriteString(w, sb.String())
 }
 
