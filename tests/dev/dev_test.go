@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -174,6 +175,31 @@ func checkEndpoints(t *testing.T, eps endpoints) {
 	}
 }
 
+// seenInB waits until B holds devtest/c/key with value v.
+func seenInB(t *testing.T, b datacenter, key string, v int) {
+	t.Helper()
+	harness.Eventually(t, 30*time.Second, 100*time.Millisecond, func() (bool, string) {
+		req, err := http.NewRequest(http.MethodGet, b.Coordinators[0]+"/_db/devtest/_api/document/c/"+key, nil)
+		if err != nil {
+			return false, err.Error()
+		}
+		req.SetBasicAuth(b.Username, b.Password)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return false, err.Error()
+		}
+		defer func() { _ = resp.Body.Close() }()
+		body, _ := io.ReadAll(resp.Body)
+		var doc struct {
+			V int `json:"v"`
+		}
+		if resp.StatusCode != http.StatusOK || json.Unmarshal(body, &doc) != nil || doc.V != v {
+			return false, fmt.Sprintf("B answers HTTP %d: %s", resp.StatusCode, body)
+		}
+		return true, ""
+	})
+}
+
 func contains(list []string, s string) bool {
 	for _, v := range list {
 		if v == s {
@@ -238,6 +264,7 @@ func TestDevStartsEverythingAndStopsEverything(t *testing.T) {
 	post(t, eps.A, "/_api/database", `{"name":"devtest"}`)
 	post(t, eps.A, "/_db/devtest/_api/collection", `{"name":"c","numberOfShards":3}`)
 	post(t, eps.A, "/_db/devtest/_api/document/c", `{"_key":"k1","v":1}`)
+	seenInB(t, eps.B, "k1", 1)
 	stop(t, p, stateDir)
 
 	// The second run reuses the data (same ports, same credentials).
@@ -253,6 +280,8 @@ func TestDevStartsEverythingAndStopsEverything(t *testing.T) {
 	if doc.V != 1 {
 		t.Fatalf("document of the first run: %+v", doc)
 	}
+	post(t, eps2.A, "/_db/devtest/_api/document/c", `{"_key":"k2","v":2}`)
+	seenInB(t, eps2.B, "k2", 2)
 	stop(t, p2, stateDir)
 
 	// --fresh wipes it.
