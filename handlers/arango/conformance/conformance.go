@@ -163,7 +163,8 @@ func createDatabase(t *testing.T, ctx context.Context, cl *client.Client, name s
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		if err := db.Remove(ctx); err != nil && !driver.IsNotFound(err) {
+		if err := db.Remove(ctx); err != nil && !driver.IsNotFoundGeneral(err) &&
+			!driver.IsArangoErrorWithErrorNum(err, driver.ErrArangoDocumentNotFound, driver.ErrArangoDataSourceNotFound) { // the deprecated IsNotFound
 			t.Errorf("dropping database %s: %v", name, err)
 		}
 	})
