@@ -264,6 +264,25 @@ func TestDataPath(t *testing.T) {
 		t.Logf("(c) pruned WAL: epoch %d → %d, revision resync sent %d documents and %d removals", before.Epoch, task.v.Status().Epoch, st.SnapshotDocs, st.SnapshotRems)
 	})
 
+	t.Run("send restart", func(t *testing.T) {
+		w.t = t
+		r2 := ref(2)
+		before := w.sendTask(r2).Status()
+		w.stopSend(r2)
+		wr.start()
+		wr.progress(100)
+		cur, err := w.clA.Shards(w.ctx, dbName, "orders")
+		must(t, err)
+		task := w.startSend("orders", ordersID, cur[2])
+		wr.progress(100)
+		wr.stop()
+		w.waitIdentical(120*time.Second, colls)
+		if st := task.v.Status(); st.Epoch != before.Epoch || st.Epochs != 0 {
+			t.Errorf("the restarted task is in epoch %d (%d new), want to resume epoch %d from its checkpoint", st.Epoch, st.Epochs, before.Epoch)
+		}
+		t.Logf("send task restarted: resumed epoch %d from its checkpoint", before.Epoch)
+	})
+
 	t.Run("receive restart", func(t *testing.T) {
 		w.t = t
 		wr.start()
@@ -310,6 +329,40 @@ func TestDataPath(t *testing.T) {
 			t.Logf("(e) truncate: orders shard %d: %d resync requests, last snapshot %s: %d documents, %d removals", i, st.Resyncs, st.SnapshotMode, st.SnapshotDocs, st.SnapshotRems)
 		}
 	})
+
+	t.Run("drop", func(t *testing.T) { w.dropLinks(t, linksID) })
+}
+
+// dropLinks drops the edge collection in A: the send tasks of its shards
+// end (nil, phase done).
+func (w *world) dropLinks(t *testing.T, linksID string) {
+	w.t = t
+	db, err := w.drvA.Database(w.ctx, dbName)
+	must(t, err)
+	col, err := db.Collection(w.ctx, "links")
+	must(t, err)
+	must(t, col.Remove(w.ctx))
+	for i := range 2 {
+		r := events.ShardRef{Database: dbName, CollectionID: linksID, Index: i}.String()
+		w.mu.Lock()
+		task := w.sends[r]
+		w.mu.Unlock()
+		select {
+		case <-task.done:
+			if task.err != nil {
+				t.Errorf("links shard %d's task ended with %v", i, task.err)
+			}
+		case <-time.After(60 * time.Second):
+			t.Fatalf("links shard %d's task did not end after the drop", i)
+		}
+		if st := task.v.Status(); st.Phase != "done" {
+			t.Errorf("links shard %d: phase %q, want done", i, st.Phase)
+		}
+		// B sees a drop marker only when the tail read it before the shard
+		// went away; otherwise the master drops the collection in B.
+		st, _ := w.shardStatus(r)
+		t.Logf("links shard %d dropped: send task done, receive phase %q", i, st.Phase)
+	}
 }
 
 // orderCount counts the documents of orders shard i on its leader in A.

@@ -31,8 +31,9 @@
 // begins with a snapshot. A *source.NewEpochError first lets the batcher
 // publish (and Kafka acknowledge) everything emitted, then starts a new
 // epoch on the leader the error names. A resync request from B for the
-// current epoch (ctl.down) ends the epoch the same way. source.ErrShardDropped
-// ends the task (nil). Retryable errors back off and resume from the
+// current epoch (ctl.down) ends the epoch the same way. source.ErrShardDropped,
+// or CodeSourceShardMissing (the shard left the shard map: a drop whose
+// marker the tail could not see), ends the task (nil, phase "done"). Retryable errors back off and resume from the
 // checkpoint; permanent errors are returned.
 //
 // # Revision resync across datacenters

@@ -137,8 +137,10 @@ func (t *Task) Run(ctx context.Context) error {
 				}
 			}
 			resume, failures, reason = false, 0, "resync-request"
-		case errors.Is(err, source.ErrShardDropped):
-			t.cfg.Logger.Info("send: shard dropped: task ends", "shard", t.ref)
+		case errors.Is(err, source.ErrShardDropped), failure.CodeOf(err) == failure.CodeSourceShardMissing:
+			// The drop marker, or the shard gone from the shard map (a
+			// drop whose marker the tail could not see).
+			t.cfg.Logger.Info("send: shard dropped: task ends", "shard", t.ref, "cause", err)
 			t.update(func(s *Status) { s.Phase = "done" })
 			return nil
 		case err == nil:
