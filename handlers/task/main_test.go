@@ -8,8 +8,7 @@ import (
 
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m,
-		// sarama's and the go-driver's idle connection goroutines end
-		// shortly after Close.
+		// sarama's metrics registry starts a process-wide ticker goroutine.
 		goleak.IgnoreTopFunction("github.com/rcrowley/go-metrics.(*meterArbiter).tick"),
 	)
 }
