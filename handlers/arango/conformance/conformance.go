@@ -72,6 +72,7 @@ func Run(t *testing.T, newTarget func(t *testing.T) Cluster) {
 		{"WAL/EmptyTail", testWALEmpty},
 		{"WAL/FromTickZero", testWALFromZero},
 		{"WAL/FromBeyondLastTick", testWALBeyond},
+		{"WAL/TruncatedAnswerResumes", testWALTruncated},
 		{"Source/SnapshotThenTail", testSource},
 		{"Target/ApplyReplayVerify", testTarget},
 		{"Target/MissingDatabase", testTargetMissingDatabase},

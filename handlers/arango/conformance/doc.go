@@ -20,7 +20,10 @@
 //     framed 2200 … 2201 with its tid; an empty tail is a 204 with headers
 //     and no records (the position never goes back); a tail from tick 0 is
 //     never "start tick not present"; from beyond the last tick gives no
-//     records (and 1414 only when the server says frompresent=false).
+//     records (and 1414 only when the server says frompresent=false); the
+//     same WAL read with a small MaxRecords must lose nothing (a known gap of
+//     package wal, skipped unless DC2DC_CONFORMANCE_GAPS=1: see
+//     testWALTruncated).
 //   - source: a full-snapshot epoch of a shard, then tailing through
 //     inserts, updates, removes and a stream transaction: the records
 //     reproduce the shard exactly (compared document by document with a

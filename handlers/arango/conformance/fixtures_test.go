@@ -60,7 +60,7 @@ func loadFixtures(t *testing.T) []*fixtures.Fixture {
 	t.Helper()
 	dir, err := fixtures.Dir()
 	if errors.Is(err, fixtures.ErrNoFixtures) {
-		t.Skip("the recorded ArangoDB answers ../shared/fixtures/arangodb-3.12 are absent (set DC2DC_FIXTURES to their folder): skipping the fixture tests")
+		t.Skipf("the recorded ArangoDB answers ../shared/fixtures/arangodb-3.12 are absent (set DC2DC_FIXTURES to their folder): skipping the fixture tests (%v)", err)
 	}
 	if err != nil {
 		t.Fatal(err)

@@ -3,6 +3,7 @@ package conformance
 import (
 	"errors"
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -307,5 +308,62 @@ func testWALBeyond(t *testing.T, e *env) {
 	}
 	if lt, _ := strconv.ParseUint(resp.Header(wal.HeaderLastTick), 10, 64); lt >= beyond {
 		t.Errorf("lasttick %d >= from %d", lt, beyond)
+	}
+}
+
+// GapsEnv names the environment variable that runs the checks of known gaps
+// (skipped by default so the suite stays green until they are fixed).
+const GapsEnv = "DC2DC_CONFORMANCE_GAPS"
+
+// testWALTruncated: a Tailer whose MaxRecords cuts an answer inside a write
+// batch (a stream transaction) must read the rest of the batch on the next
+// calls, nothing lost or repeated.
+//
+// Known gap (handlers/arango/wal): after a cut the Tailer sends
+// lastScanned = from = the last returned tick, which lies inside the write
+// batch; the server (RocksDBWalAccess, mirrored by arangosim) skips every
+// batch that starts before the scan start, so the rest of the transaction
+// (here the remove and the 2201) never comes: the stream stalls, and once
+// later writes arrive it moves past them (the source then ends the epoch
+// with invalid-wal). Resuming with lastScanned at or below the batch start
+// (the lastScanned the cut answer was asked with) would re-read the batch
+// and print only the markers above from.
+func testWALTruncated(t *testing.T, e *env) {
+	if os.Getenv(GapsEnv) == "" {
+		t.Skipf("known gap in handlers/arango/wal (a MaxRecords cut inside a write batch loses the batch's rest); set %s=1 to run", GapsEnv)
+	}
+	w := e.walShard()
+	start := e.lastTick(w.leader, w.db)
+	if _, err := w.col.CreateDocument(e.ctx, doc{Key: "k1", N: 1}); err != nil {
+		t.Fatal(err)
+	}
+	tid, err := w.dbase.BeginTransaction(e.ctx, driver.TransactionCollections{Write: []string{"wal"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tctx := driver.WithTransactionID(e.ctx, tid)
+	insertDocs(t, tctx, w.col, 100, 4)
+	if _, err := w.col.RemoveDocument(tctx, "k1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.dbase.CommitTransaction(e.ctx, tid, nil); err != nil {
+		t.Fatal(err)
+	}
+	want := "D k1,D k100,D k101,D k102,D k103,R k1"
+	tl := w.tailer(start)
+	tl.MaxRecords = 3
+	var recs []events.Record
+	for i := 0; i < 20 && strings.Join(dataOps(recs), ",") != want; i++ {
+		got, _, err := tl.Next(e.ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs = append(recs, got...)
+	}
+	if got := strings.Join(dataOps(recs), ","); got != want {
+		t.Fatalf("with MaxRecords 3: operations %s after 20 calls (position from=%d lastScanned=%d), want %s", got, tl.From, tl.LastScanned, want)
+	}
+	if k := txnKinds(recs); !strings.HasSuffix(strings.TrimSpace(k), "transaction-commit") {
+		t.Errorf("records %s: the transaction's commit is missing", k)
 	}
 }
