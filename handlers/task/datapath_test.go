@@ -75,7 +75,7 @@ func (wr *writer) step(ctx context.Context) error {
 			keys = append(keys, meta.Key)
 		}
 		if pick != "" {
-			if _, err := wr.orders.UpdateDocument(tctx, pick, map[string]any{"v": i}); err != nil && !driver.IsNotFound(err) {
+			if _, err := wr.orders.UpdateDocument(tctx, pick, map[string]any{"v": i}); err != nil && !driver.IsNotFoundGeneral(err) {
 				_ = wr.db.AbortTransaction(ctx, tid, nil)
 				return err
 			}
@@ -87,7 +87,7 @@ func (wr *writer) step(ctx context.Context) error {
 		wr.keys = append(wr.keys, keys...)
 		wr.mu.Unlock()
 	case i%5 == 0 && pick != "":
-		if _, err := wr.orders.RemoveDocument(ctx, pick); err != nil && !driver.IsNotFound(err) {
+		if _, err := wr.orders.RemoveDocument(ctx, pick); err != nil && !driver.IsNotFoundGeneral(err) {
 			return err
 		}
 		wr.mu.Lock()
@@ -99,7 +99,7 @@ func (wr *writer) step(ctx context.Context) error {
 		}
 		wr.mu.Unlock()
 	case i%2 == 0 && pick != "":
-		if _, err := wr.orders.UpdateDocument(ctx, pick, map[string]any{"v": i}); err != nil && !driver.IsNotFound(err) {
+		if _, err := wr.orders.UpdateDocument(ctx, pick, map[string]any{"v": i}); err != nil && !driver.IsNotFoundGeneral(err) {
 			return err
 		}
 	case i%3 == 0 && pick != "":

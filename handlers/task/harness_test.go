@@ -2,7 +2,6 @@ package task
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -241,7 +240,7 @@ func (w *world) stopAll() {
 func (w *world) collection(name string, body string, indexes ...string) (string, []client.Shard) {
 	w.t.Helper()
 	ctx := w.ctx
-	if _, err := w.drvA.Database(ctx, dbName); driver.IsNotFound(err) {
+	if _, err := w.drvA.Database(ctx, dbName); driver.IsNotFoundGeneral(err) {
 		_, err = w.drvA.CreateDatabase(ctx, dbName, nil)
 		must(w.t, err)
 	}
@@ -304,7 +303,7 @@ func sendConfig(name, id string, sh client.Shard) send.Config {
 		Shard: source.Shard{Ref: events.ShardRef{Database: dbName, CollectionID: id, Index: sh.Index}, Collection: name, Name: sh.Name, Leader: sh.Leader},
 		Topic: kafka.DefaultTopicPrefix + "." + syncID + ".data",
 		Source: source.Config{PollInterval: 5 * time.Millisecond, RetryBackoff: 10 * time.Millisecond, MaxRetryBackoff: 200 * time.Millisecond,
-			BatchTTL: 30 * time.Second, SyncerID: 4711 + uint64(sh.ID%1000), ServerID: 4711, ChunkSize: 256 << 10, DumpChunkSize: 256 << 10},
+			BatchTTL: 30 * time.Second, SyncerID: 4711 + sh.ID%1000, ServerID: 4711, ChunkSize: 256 << 10, DumpChunkSize: 256 << 10},
 		Batch:             batcher.Config{Linger: 2 * time.Millisecond},
 		HeartbeatInterval: 200 * time.Millisecond,
 		TreeTimeout:       60 * time.Second,
@@ -427,5 +426,3 @@ func (w *world) waitIdentical(timeout time.Duration, colls map[string]int) {
 		return true, ""
 	})
 }
-
-var errStop = errors.New("stop")
