@@ -89,6 +89,78 @@ func BenchmarkDataPath(b *testing.B) {
 	w.waitIdentical(2*time.Minute, map[string]int{"bench": 3})
 }
 
+// BenchmarkWALBacklog measures the replication path alone: with the send
+// tasks stopped, docsPerOp 1 KiB documents are written to A; then the tasks
+// resume from their checkpoints and the time until B holds them all gives
+// backlog-docs/s and backlog-MB/s (WAL tail → batcher → Kafka A → mirror →
+// Kafka B → apply), without arangosim's ingest competing for the CPU.
+func BenchmarkWALBacklog(b *testing.B) {
+	const (
+		docsPerOp = 6000
+		docBytes  = 1024
+		perReq    = 200
+	)
+	w := newWorld(b, 3, 2)
+	id, shards := w.collection("bench", `{"name":"bench","numberOfShards":3,"replicationFactor":1}`)
+	w.startReceive("")
+	refs := make([]string, len(shards))
+	for i, sh := range shards {
+		refs[i] = w.startSend("bench", id, sh).v.Status().Shard
+	}
+	pad := strings.Repeat("x", docBytes-60)
+	var took time.Duration
+	total := 0
+	for it := range b.N {
+		b.StopTimer()
+		w.eventually("B caught up", 5*time.Minute, func() (bool, string) {
+			n, err := count(w, "bench")
+			return err == nil && n >= total, fmt.Sprint(n)
+		})
+		for _, r := range refs {
+			w.stopSend(r)
+		}
+		for n := 0; n < docsPerOp; n += perReq {
+			var body strings.Builder
+			body.WriteByte('[')
+			for j := range perReq {
+				if j > 0 {
+					body.WriteByte(',')
+				}
+				fmt.Fprintf(&body, `{"_key":"b%d-%d","pad":"%s"}`, it, n+j, pad)
+			}
+			body.WriteByte(']')
+			req := target.Request{Method: http.MethodPost, Path: target.DBPath(dbName, "/_api/document/bench"), Body: []byte(body.String())}
+			resp, err := w.connA.Do(w.ctx, req)
+			if err == nil {
+				err = resp.Check(req, http.StatusCreated, http.StatusAccepted)
+			}
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+		total += docsPerOp
+		cur, err := w.clA.Shards(w.ctx, dbName, "bench")
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		start := time.Now()
+		for _, sh := range cur {
+			w.startSend("bench", id, sh)
+		}
+		w.eventually("B to hold the backlog", 5*time.Minute, func() (bool, string) {
+			n, err := count(w, "bench")
+			return err == nil && n >= total, fmt.Sprintf("%d of %d (%v)", n, total, err)
+		})
+		took += time.Since(start)
+	}
+	b.StopTimer()
+	n := float64(b.N * docsPerOp)
+	b.ReportMetric(n/took.Seconds(), "backlog-docs/s")
+	b.ReportMetric(n*docBytes/(1<<20)/took.Seconds(), "backlog-MB/s")
+	w.waitIdentical(2*time.Minute, map[string]int{"bench": 3})
+}
+
 func count(w *world, coll string) (int, error) {
 	req := target.Request{Method: http.MethodGet, Path: target.DBPath(dbName, "/_api/collection/", coll, "/count")}
 	resp, err := w.connB.Do(w.ctx, req)
