@@ -327,6 +327,12 @@ func TestDataPath(t *testing.T) {
 		for i := range 3 {
 			st, _ := w.shardStatus(ref(i))
 			t.Logf("(e) truncate: orders shard %d: %d resync requests, last snapshot %s: %d documents, %d removals", i, st.Resyncs, st.SnapshotMode, st.SnapshotDocs, st.SnapshotRems)
+			if st.Resyncs != 1 {
+				t.Errorf("orders shard %d: %d resync requests, want exactly 1 (one per epoch)", i, st.Resyncs)
+			}
+			if r := w.sendTask(ref(i)).Status().EpochReason; r != "resync-request" {
+				t.Errorf("orders shard %d's epoch began for %q, want resync-request", i, r)
+			}
 		}
 	})
 
