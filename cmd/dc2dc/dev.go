@@ -67,10 +67,12 @@ everything is stopped (exit 1).
 Replication (--replicate, default on) runs inside the dc2dc dev process as a
 "standalone plan", not through the masters and workers (they cannot be told to
 sync yet: no "configure sync"): it creates A's databases, collections (same
-sharding) and indexes in B, runs one send-shard task per shard of A (new
-collections are picked up from A's topology every 2s) and the receive side in
-B, with checkpoints under <state-dir>/data/dev. Views, analyzers and users are
-not copied by this plan. Its log is <state-dir>/logs/dev.log.`,
+sharding), indexes, analyzers and views in B, runs one send-shard task per
+shard of A (new collections are picked up from A's topology every 2s) and the
+receive side in B, with checkpoints under <state-dir>/data/dev. Users are not
+copied (A's password hashes are not readable through the user API), nor are
+later changes of analyzer or view definitions, nor drops of collections.
+Its log is <state-dir>/logs/dev.log.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runDev(cmd.Context(), g, o, cmd.OutOrStdout(), cmd.ErrOrStderr())

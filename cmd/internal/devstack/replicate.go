@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"net/url"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -85,13 +86,16 @@ func (s ShardStatus) Phase() string {
 
 // Replicator replicates cluster A to cluster B inside one process without the
 // control plane (the "standalone plan" of `dc2dc dev`): it copies the
-// structure (databases, collections with identical sharding, indexes) from A
+// structure (databases, collections with identical sharding, indexes,
+// analyzers, views) from A
 // to B, runs one send-shard task per shard of A (following new collections
 // by polling A's topology) and the receive side in B.
 //
-// It is for development only: one process owns every shard (StoreEpochs),
-// views, analyzers and users are not copied, and dropped collections are not
-// dropped in B.
+// Analyzers and views are created once each (later changes of their
+// definitions in A are not followed). It is for development only: one
+// process owns every shard (StoreEpochs), users are not copied (A's
+// password hashes are not readable through the user API), and dropped
+// collections are not dropped in B.
 type Replicator struct {
 	cfg ReplicatorConfig
 	log *slog.Logger
@@ -309,8 +313,62 @@ func (p *planner) plan(ctx context.Context, g *errgroup.Group, topo *client.Topo
 				}
 			}
 		}
+		if err := p.searchObjects(ctx, db); err != nil {
+			errs = append(errs, fmt.Errorf("analyzers and views of %s in B: %w", db, err))
+		}
 	}
 	return errors.Join(errs...)
+}
+
+// searchObjects creates A's analyzers (those of the database, not the
+// built-in ones) and then its views in B, each once.
+func (p *planner) searchObjects(ctx context.Context, db string) error {
+	coord := p.clA.Coordinator()
+	var analyzers struct {
+		Result []json.RawMessage `json:"result"`
+	}
+	if err := coord.GetJSON(ctx, client.DBPath(db, "_api/analyzer"), nil, &analyzers); err != nil {
+		return err
+	}
+	for _, def := range analyzers.Result {
+		var a struct {
+			Name string `json:"name"`
+		}
+		if err := json.Unmarshal(def, &a); err != nil || !strings.HasPrefix(a.Name, db+"::") {
+			continue // built-in or of another database
+		}
+		key := db + "/analyzer:" + a.Name
+		if p.done(key) {
+			continue
+		}
+		if err := p.structure.EnsureAnalyzer(ctx, db, def); err != nil {
+			return err
+		}
+		p.markDone(key)
+	}
+	var views struct {
+		Result []struct {
+			Name string `json:"name"`
+		} `json:"result"`
+	}
+	if err := coord.GetJSON(ctx, client.DBPath(db, "_api/view"), nil, &views); err != nil {
+		return err
+	}
+	for _, v := range views.Result {
+		key := db + "/view:" + v.Name
+		if p.done(key) {
+			continue
+		}
+		var def json.RawMessage
+		if err := coord.GetJSON(ctx, client.DBPath(db, "_api/view", url.PathEscape(v.Name), "properties"), nil, &def); err != nil {
+			return err
+		}
+		if err := p.structure.EnsureView(ctx, db, def); err != nil {
+			return err
+		}
+		p.markDone(key)
+	}
+	return nil
 }
 
 func (p *planner) done(key string) bool {
