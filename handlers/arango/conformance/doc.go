@@ -21,9 +21,8 @@
 //     and no records (the position never goes back); a tail from tick 0 is
 //     never "start tick not present"; from beyond the last tick gives no
 //     records (and 1414 only when the server says frompresent=false); the
-//     same WAL read with a small MaxRecords must lose nothing (a known gap of
-//     package wal, skipped unless DC2DC_CONFORMANCE_GAPS=1: see
-//     testWALTruncated).
+//     same WAL read with a small MaxRecords, cutting answers inside a
+//     transaction's write batch, loses nothing (testWALTruncated).
 //   - source: a full-snapshot epoch of a shard, then tailing through
 //     inserts, updates, removes and a stream transaction: the records
 //     reproduce the shard exactly (compared document by document with a

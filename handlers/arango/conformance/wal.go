@@ -3,7 +3,6 @@ package conformance
 import (
 	"errors"
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -311,27 +310,13 @@ func testWALBeyond(t *testing.T, e *env) {
 	}
 }
 
-// GapsEnv names the environment variable that runs the checks of known gaps
-// (skipped by default so the suite stays green until they are fixed).
-const GapsEnv = "DC2DC_CONFORMANCE_GAPS"
-
 // testWALTruncated: a Tailer whose MaxRecords cuts an answer inside a write
 // batch (a stream transaction) must read the rest of the batch on the next
-// calls, nothing lost or repeated.
-//
-// Known gap (handlers/arango/wal): after a cut the Tailer sends
-// lastScanned = from = the last returned tick, which lies inside the write
-// batch; the server (RocksDBWalAccess, mirrored by arangosim) skips every
-// batch that starts before the scan start, so the rest of the transaction
-// (here the remove and the 2201) never comes: the stream stalls, and once
-// later writes arrive it moves past them (the source then ends the epoch
-// with invalid-wal). Resuming with lastScanned at or below the batch start
-// (the lastScanned the cut answer was asked with) would re-read the batch
-// and print only the markers above from.
+// calls, nothing lost or repeated. (The server skips every batch that starts
+// before the scan start, so after a cut the Tailer keeps the lastScanned of
+// the cut answer's request: the batch is read again and only the markers
+// above from are printed.)
 func testWALTruncated(t *testing.T, e *env) {
-	if os.Getenv(GapsEnv) == "" {
-		t.Skipf("known gap in handlers/arango/wal (a MaxRecords cut inside a write batch loses the batch's rest); set %s=1 to run", GapsEnv)
-	}
 	w := e.walShard()
 	start := e.lastTick(w.leader, w.db)
 	if _, err := w.col.CreateDocument(e.ctx, doc{Key: "k1", N: 1}); err != nil {

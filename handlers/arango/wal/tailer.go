@@ -182,10 +182,24 @@ func (t *Tailer) Apply(status int, header func(string) string, body []byte, maxR
 		return invalid("no markers but %s %d", HeaderLastIncluded, lastIncluded)
 	}
 	st := State{Status: status, LastIncluded: lastIncluded, LastTick: lastTick, CheckMore: checkMore}
+	if maxRecs <= 0 {
+		maxRecs = DefaultMaxRecords
+	}
 	if len(recs) > maxRecs {
+		// The cut may fall inside a write batch (a transaction). The server
+		// skips a batch that starts before the scan start, so resuming with
+		// lastScanned inside the batch would lose its remaining markers and
+		// its commit. Keep the scan start of the request that returned this
+		// answer (it is at or before the start of every batch in it): the
+		// server reads the batch again and prints only the markers after the
+		// new from.
+		reqScanned := t.LastScanned
+		if reqScanned == 0 {
+			reqScanned = t.From // what Next sent
+		}
 		recs = recs[:maxRecs]
 		t.From = recs[len(recs)-1].Tick
-		t.LastScanned = t.From
+		t.LastScanned = reqScanned
 		st.CheckMore, st.Truncated = true, true
 	} else {
 		switch {

@@ -96,8 +96,23 @@ func TestApplyRules(t *testing.T) {
 		tl := &Tailer{Shard: "s1", Database: "d", From: 10}
 		body := line(11) + line(12) + line(13)
 		recs, st, err := tl.Apply(200, hdr(map[string]string{HeaderLastIncluded: "13", HeaderLastScanned: "20", HeaderLastTick: "20"}), []byte(body), 2)
-		if err != nil || len(recs) != 2 || !st.Truncated || !st.CheckMore || tl.From != 12 || tl.LastScanned != 12 {
+		// The cut may lie inside a write batch: the scan start stays the
+		// request's (Next sent lastScanned = from = 10), so the server reads
+		// the batch again; only from moves to the last returned tick.
+		if err != nil || len(recs) != 2 || !st.Truncated || !st.CheckMore || tl.From != 12 || tl.LastScanned != 10 {
 			t.Fatalf("recs %d st %+v from %d ls %d err %v", len(recs), st, tl.From, tl.LastScanned, err)
+		}
+		// With a scan start before from, it is kept as sent.
+		tl = &Tailer{Shard: "s1", Database: "d", From: 10, LastScanned: 7}
+		if _, _, err := tl.Apply(200, hdr(map[string]string{HeaderLastIncluded: "13", HeaderLastScanned: "20"}), []byte(body), 1); err != nil || tl.From != 11 || tl.LastScanned != 7 {
+			t.Fatalf("from %d ls %d err %v", tl.From, tl.LastScanned, err)
+		}
+	})
+	t.Run("max records zero means the default", func(t *testing.T) {
+		tl := &Tailer{Shard: "s1", Database: "d", From: 10}
+		recs, st, err := tl.Apply(200, hdr(map[string]string{HeaderLastIncluded: "13", HeaderLastScanned: "20"}), []byte(line(11)+line(12)+line(13)), 0)
+		if err != nil || len(recs) != 3 || st.Truncated || tl.From != 13 {
+			t.Fatalf("recs %d st %+v from %d err %v", len(recs), st, tl.From, err)
 		}
 	})
 }
