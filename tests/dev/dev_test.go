@@ -209,9 +209,8 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// stop sends SIGINT and checks that dc2dc dev exits 0 and that every child
-// it recorded is gone.
-func stop(t *testing.T, p *harness.Proc, stateDir string) {
+// readPIDs reads the pids file and checks it lists every child.
+func readPIDs(t *testing.T, p *harness.Proc, stateDir string) pidsFile {
 	t.Helper()
 	var pf pidsFile
 	b, err := os.ReadFile(filepath.Join(stateDir, "pids.json"))
@@ -227,6 +226,24 @@ func stop(t *testing.T, p *harness.Proc, stateDir string) {
 	if pf.Dev != p.Pid() {
 		t.Fatalf("pids.json names dev pid %d, the process is %d", pf.Dev, p.Pid())
 	}
+	return pf
+}
+
+// allGone checks that no child of the pids file exists any more.
+func allGone(t *testing.T, pf pidsFile) {
+	t.Helper()
+	for _, c := range pf.Children {
+		if err := syscall.Kill(c.PID, 0); !errors.Is(err, syscall.ESRCH) {
+			t.Errorf("%s (pid %d) still exists after dc2dc dev stopped (kill 0: %v)", c.Name, c.PID, err)
+		}
+	}
+}
+
+// stop sends SIGINT and checks that dc2dc dev exits 0 and that every child
+// it recorded is gone.
+func stop(t *testing.T, p *harness.Proc, stateDir string) {
+	t.Helper()
+	pf := readPIDs(t, p, stateDir)
 	if err := p.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}
@@ -238,11 +255,7 @@ func stop(t *testing.T, p *harness.Proc, stateDir string) {
 	if err := p.ExitErr(); err != nil {
 		t.Fatalf("dc2dc dev after SIGINT: %v\n%s", err, p.Stderr())
 	}
-	for _, c := range pf.Children {
-		if err := syscall.Kill(c.PID, 0); !errors.Is(err, syscall.ESRCH) {
-			t.Errorf("%s (pid %d) still exists after dc2dc dev stopped (kill 0: %v)", c.Name, c.PID, err)
-		}
-	}
+	allGone(t, pf)
 }
 
 func TestDevStartsEverythingAndStopsEverything(t *testing.T) {
@@ -293,5 +306,29 @@ func TestDevStartsEverythingAndStopsEverything(t *testing.T) {
 	if contains(dbs.Result, "devtest") {
 		t.Fatalf("--fresh kept database devtest: %v", dbs.Result)
 	}
-	stop(t, p3, stateDir)
+
+	// A child that dies is reported with its log, and everything else stops.
+	pf := readPIDs(t, p3, stateDir)
+	var mirror int
+	for _, c := range pf.Children {
+		if c.Name == "mirror" {
+			mirror = c.PID
+		}
+	}
+	if err := syscall.Kill(mirror, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p3.Exited():
+	case <-time.After(30 * time.Second):
+		t.Fatal("dc2dc dev did not stop within 30s of its mirror's death")
+	}
+	if p3.ExitErr() == nil {
+		t.Fatal("dc2dc dev exited 0 after its mirror died")
+	}
+	if msg := p3.Stderr(); !strings.Contains(msg, fmt.Sprintf("mirror (pid %d) exited unexpectedly", mirror)) ||
+		!strings.Contains(msg, eps3.Logs["mirror"]) {
+		t.Fatalf("stderr does not report the mirror's death with its log %s:\n%s", eps3.Logs["mirror"], msg)
+	}
+	allGone(t, pf)
 }

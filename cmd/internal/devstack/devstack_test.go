@@ -182,3 +182,44 @@ func TestExitBeforeReadyShowsTheLog(t *testing.T) {
 		t.Fatalf("waitReady: %v", err)
 	}
 }
+
+// writeScript writes an executable shell script.
+func writeScript(t *testing.T, dir, name, body string) string {
+	t.Helper()
+	path := filepath.Join(dir, name)
+	if err := os.WriteFile(path, []byte("#!/bin/sh\n"+body+"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// When a child fails during start-up, Start returns an error with the end
+// of its log and stops what it had started already.
+func TestStartFailingHalfWayStopsWhatItStarted(t *testing.T) {
+	dir := t.TempDir()
+	// "dc2dc" answers every subcommand with a ready line and then waits.
+	dc2dc := writeScript(t, dir, "dc2dc", `echo '{"brokers":["127.0.0.1:1"],"ready":true}'; exec sleep 300`)
+	sim := writeScript(t, dir, "arangosim", `echo "arangosim: port already in use: give another --port" >&2; exit 1`)
+	state := filepath.Join(dir, "state")
+	_, err := Start(t.Context(), Config{StateDir: state, DC2DC: dc2dc, Arangosim: sim, StartTimeout: 10 * time.Second, StopTimeout: 2 * time.Second})
+	if err == nil || !strings.Contains(err.Error(), "arangosim-a exited before it was ready") ||
+		!strings.Contains(err.Error(), "port already in use: give another --port") {
+		t.Fatalf("Start: %v", err)
+	}
+	var pf PIDsFile
+	if ok, err := readJSON(filepath.Join(state, "pids.json"), &pf); !ok || err != nil {
+		t.Fatalf("pids.json: %v %v", ok, err)
+	}
+	if len(pf.Children) != 4 {
+		t.Fatalf("pids.json lists %+v, want the 2 clusters and the 2 brokers", pf.Children)
+	}
+	for _, c := range pf.Children {
+		if err := syscall.Kill(c.PID, 0); err == nil {
+			t.Errorf("%s (pid %d) still runs after the failed Start", c.Name, c.PID)
+		}
+	}
+	// The lock was released: a second Start gets as far again.
+	if _, err := Start(t.Context(), Config{StateDir: state, DC2DC: dc2dc, Arangosim: sim, StartTimeout: 10 * time.Second}); err == nil || strings.Contains(err.Error(), "in use by another dc2dc dev") {
+		t.Fatalf("second Start: %v", err)
+	}
+}
