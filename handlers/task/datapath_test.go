@@ -230,6 +230,39 @@ func TestDataPath(t *testing.T) {
 		must(t, w.simA.RestartServer(victim))
 	})
 
+	t.Run("failover when idle", func(t *testing.T) {
+		// With A and B identical, a failover's revision resync must
+		// transfer nothing at all: it sends only what differs.
+		w.t = t
+		w.waitIdentical(120*time.Second, colls)
+		cur, err := w.clA.Shards(w.ctx, dbName, "orders")
+		must(t, err)
+		victim := cur[2].Leader
+		var moved []int
+		before := map[int]uint64{}
+		for i, sh := range cur {
+			before[i] = w.sendTask(ref(i)).Status().Epoch
+			if sh.Leader == victim {
+				moved = append(moved, i)
+			}
+		}
+		must(t, w.simA.StopServer(victim))
+		for _, i := range moved {
+			w.eventually(fmt.Sprintf("orders shard %d's new epoch", i), 60*time.Second, func() (bool, string) {
+				st := w.sendTask(ref(i)).Status()
+				rs, _ := w.shardStatus(ref(i))
+				return st.Epoch > before[i] && st.Phase == "tailing" && rs.Applied.Epoch == st.Epoch && rs.Phase == "tailing", fmt.Sprintf("%+v / %+v", st, rs)
+			})
+			st, _ := w.shardStatus(ref(i))
+			t.Logf("idle failover of %s: orders shard %d resync (%s) sent %d documents and %d removals", victim, i, st.SnapshotMode, st.SnapshotDocs, st.SnapshotRems)
+			if st.SnapshotMode != events.SnapshotRevisions || st.SnapshotDocs != 0 || st.SnapshotRems != 0 {
+				t.Errorf("orders shard %d: resync %s sent %d documents, %d removals; want a revisions resync sending nothing", i, st.SnapshotMode, st.SnapshotDocs, st.SnapshotRems)
+			}
+		}
+		w.waitIdentical(120*time.Second, colls)
+		must(t, w.simA.RestartServer(victim))
+	})
+
 	t.Run("pruned WAL", func(t *testing.T) {
 		w.t = t
 		r1 := ref(1)
