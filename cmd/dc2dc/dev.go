@@ -145,18 +145,18 @@ func runDev(ctx context.Context, g *globalOptions, o *devOptions, stdout, stderr
 	cfg := devstack.Config{StateDir: o.stateDir, EndpointsFile: o.endpointsFile, Fresh: o.fresh, DC2DC: dc2dc,
 		Arangosim: sim, ControlPlane: o.controlPlane, StartTimeout: o.startTimeout, StopTimeout: o.stopTimeout,
 		LogLevel: g.logLevel, Logger: log}
-	fmt.Fprintf(stdout, "dc2dc dev: starting the stack under %s (logs in %s) ...\n",
+	_, _ = fmt.Fprintf(stdout, "dc2dc dev: starting the stack under %s (logs in %s) ...\n",
 		cfg.WithDefaults().StateDir, filepath.Join(cfg.WithDefaults().StateDir, "logs"))
 	stack, err := devstack.Start(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer func() {
-		fmt.Fprintln(stdout, "dc2dc dev: stopping every process ...")
+		_, _ = fmt.Fprintln(stdout, "dc2dc dev: stopping every process ...")
 		if err := stack.Close(); err != nil {
 			log.Warn("stop", "err", err)
 		}
-		fmt.Fprintln(stdout, "dc2dc dev: stopped")
+		_, _ = fmt.Fprintln(stdout, "dc2dc dev: stopped")
 	}()
 	eps := stack.Endpoints()
 	printEndpoints(stdout, stack.Config().EndpointsFile, eps, stack.PIDs())
@@ -170,7 +170,7 @@ func runDev(ctx context.Context, g *globalOptions, o *devOptions, stdout, stderr
 	}
 	defer func() { _ = logFile.Close() }()
 	devLog := slog.New(slog.NewTextHandler(logFile, &slog.HandlerOptions{Level: devLogLevel(g.logLevel)}))
-	fmt.Fprintf(stdout, "  %-12s (this process: workload, replication) %s\n", "dev", devLogPath)
+	_, _ = fmt.Fprintf(stdout, "  %-12s (this process: workload, replication) %s\n", "dev", devLogPath)
 
 	wctx, cancelW := context.WithCancel(ctx)
 	defer cancelW()
@@ -250,7 +250,7 @@ func runDev(ctx context.Context, g *globalOptions, o *devOptions, stdout, stderr
 		case <-ctx.Done():
 			return nil
 		case e := <-stack.Exited():
-			fmt.Fprintf(stderr, "dc2dc dev: %s\n", e)
+			_, _ = fmt.Fprintf(stderr, "dc2dc dev: %s\n", e)
 			return fmt.Errorf("%s exited unexpectedly (log: %s)", e.Name, e.Log)
 		case <-tick.C:
 		}
@@ -268,22 +268,22 @@ func isTerminal(w io.Writer) bool {
 }
 
 func printEndpoints(w io.Writer, file string, e devstack.Endpoints, pids []devstack.PID) {
-	fmt.Fprintf(w, "dc2dc dev: ready. Endpoints (with credentials): %s\n", file)
+	_, _ = fmt.Fprintf(w, "dc2dc dev: ready. Endpoints (with credentials): %s\n", file)
 	for _, side := range []struct {
 		name string
 		dc   devstack.Datacenter
 	}{{"A", e.A}, {"B", e.B}} {
-		fmt.Fprintf(w, "  cluster %s  coordinator %s  user root / password %s  kafka %s",
+		_, _ = fmt.Fprintf(w, "  cluster %s  coordinator %s  user root / password %s  kafka %s",
 			side.name, strings.Join(side.dc.Coordinators, ","), side.dc.Password, strings.Join(side.dc.KafkaBrokers, ","))
 		if len(side.dc.Masters) > 0 {
-			fmt.Fprintf(w, "  master %s", strings.Join(side.dc.Masters, ","))
+			_, _ = fmt.Fprintf(w, "  master %s", strings.Join(side.dc.Masters, ","))
 		}
-		fmt.Fprintln(w)
+		_, _ = fmt.Fprintln(w)
 	}
-	fmt.Fprintf(w, "  mirror metrics %s   topics %s\n", e.Mirror.Metrics, e.Topics.Data)
-	fmt.Fprintln(w, "  logs:")
+	_, _ = fmt.Fprintf(w, "  mirror metrics %s   topics %s\n", e.Mirror.Metrics, e.Topics.Data)
+	_, _ = fmt.Fprintln(w, "  logs:")
 	for _, p := range pids {
-		fmt.Fprintf(w, "    %-12s pid %-7d %s\n", p.Name, p.PID, p.Log)
+		_, _ = fmt.Fprintf(w, "    %-12s pid %-7d %s\n", p.Name, p.PID, p.Log)
 	}
 }
 
@@ -364,32 +364,32 @@ func (s *devStatus) render(ctx context.Context, w io.Writer, tty bool, stats *wo
 		if wlErr != nil {
 			line += " workload error: " + wlErr.Error()
 		}
-		fmt.Fprintf(w, "%s; %s\n", line, strings.Join(replicationLines(repl, replErr, false), "; "))
+		_, _ = fmt.Fprintf(w, "%s; %s\n", line, strings.Join(replicationLines(repl, replErr, false), "; "))
 		return
 	}
 	var sb strings.Builder
 	sb.WriteString("\x1b[H\x1b[2J")
-	fmt.Fprintf(&sb, "dc2dc dev — sync %s — %s — Ctrl-C stops everything\n", s.eps.SyncID, now)
-	fmt.Fprintf(&sb, "endpoints: %s   logs: %s\n", s.endpointsFile, filepath.Join(s.stateDir, "logs"))
-	fmt.Fprintf(&sb, "A: %s (kafka %s)   B: %s (kafka %s)   root password %s\n\n",
+	_, _ = fmt.Fprintf(&sb, "dc2dc dev — sync %s — %s — Ctrl-C stops everything\n", s.eps.SyncID, now)
+	_, _ = fmt.Fprintf(&sb, "endpoints: %s   logs: %s\n", s.endpointsFile, filepath.Join(s.stateDir, "logs"))
+	_, _ = fmt.Fprintf(&sb, "A: %s (kafka %s)   B: %s (kafka %s)   root password %s\n\n",
 		strings.Join(s.eps.A.Coordinators, ","), strings.Join(s.eps.A.KafkaBrokers, ","),
 		strings.Join(s.eps.B.Coordinators, ","), strings.Join(s.eps.B.KafkaBrokers, ","), s.eps.A.Password)
 	switch {
 	case stats != nil:
-		fmt.Fprintf(&sb, "workload: %s\n", stats)
+		_, _ = fmt.Fprintf(&sb, "workload: %s\n", stats)
 	default:
 		sb.WriteString("workload: none\n")
 	}
 	if wlErr != nil {
-		fmt.Fprintf(&sb, "workload error: %v\n", wlErr)
+		_, _ = fmt.Fprintf(&sb, "workload error: %v\n", wlErr)
 	}
 	sb.WriteString("\n")
-	fmt.Fprintf(&sb, "%-32s %12s %12s\n", "documents", "A", "B")
+	_, _ = fmt.Fprintf(&sb, "%-32s %12s %12s\n", "documents", "A", "B")
 	if errA != nil {
-		fmt.Fprintf(&sb, "  A: %v\n", errA)
+		_, _ = fmt.Fprintf(&sb, "  A: %v\n", errA)
 	}
 	if errB != nil {
-		fmt.Fprintf(&sb, "  B: %v\n", errB)
+		_, _ = fmt.Fprintf(&sb, "  B: %v\n", errB)
 	}
 	all := devstack.Counts{}
 	for k := range a {
@@ -406,9 +406,9 @@ func (s *devStatus) render(ctx context.Context, w io.Writer, tty bool, stats *wo
 		if n, ok := b[k]; ok {
 			vb = fmt.Sprint(n)
 		}
-		fmt.Fprintf(&sb, "%-32s %12s %12s\n", k, va, vb)
+		_, _ = fmt.Fprintf(&sb, "%-32s %12s %12s\n", k, va, vb)
 	}
-	fmt.Fprintf(&sb, "%-32s %12d %12d\n\n", "total", a.Total(), b.Total())
+	_, _ = fmt.Fprintf(&sb, "%-32s %12d %12d\n\n", "total", a.Total(), b.Total())
 	for _, l := range replicationLines(repl, replErr, true) {
 		sb.WriteString(l + "\n")
 	}

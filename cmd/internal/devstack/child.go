@@ -2,6 +2,7 @@ package devstack
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -40,7 +41,9 @@ func startChild(name, path string, args []string, logPath string, env []string) 
 	}
 	c := &child{name: name, path: path, args: args, logPath: logPath, log: f,
 		ready: make(chan struct{}), done: make(chan struct{})}
-	cmd := exec.Command(path, args...)
+	// Not bound to a context: the stack stops its children itself, in
+	// order, with SIGTERM first (Stack.Close).
+	cmd := exec.CommandContext(context.Background(), path, args...)
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout = &readyWatch{w: f, c: c}
 	cmd.Stderr = f
@@ -78,7 +81,7 @@ func (c *child) waitReady(timeout time.Duration, abort <-chan struct{}, v any) e
 		select {
 		case <-c.ready:
 		default:
-			return fmt.Errorf("%s exited before it was ready (%v); the end of %s:\n%s", c.name, c.exitErr, c.logPath, Tail(c.logPath, 20))
+			return fmt.Errorf("%s exited before it was ready (%w); the end of %s:\n%s", c.name, c.exitErr, c.logPath, Tail(c.logPath, 20))
 		}
 	case <-t.C:
 		return fmt.Errorf("%s printed no ready line within %v; the end of %s:\n%s", c.name, timeout, c.logPath, Tail(c.logPath, 20))

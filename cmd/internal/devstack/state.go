@@ -1,6 +1,7 @@
 package devstack
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -182,7 +183,8 @@ func blockFree(base, n int) bool {
 		return false
 	}
 	for i := range n {
-		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(base+i)))
+		var lc net.ListenConfig
+		l, err := lc.Listen(context.Background(), "tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(base+i)))
 		if err != nil {
 			return false
 		}
