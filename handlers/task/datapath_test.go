@@ -208,8 +208,9 @@ func TestDataPath(t *testing.T) {
 		})
 		wr.progress(100)
 		wr.stop()
-		if r := w.sendTask(ref(0)).Status().EpochReason; r != source.ReasonFailover {
-			t.Errorf("orders shard 0's new epoch began for %q, want %q", r, source.ReasonFailover)
+		if st := w.sendTask(ref(0)).Status(); st.EpochReason != source.ReasonFailover || st.TreeRequests < 2 || st.TreeFallbacks != 0 {
+			t.Errorf("orders shard 0: new epoch for %q after %d tree requests (%d fell back to a full snapshot); want %q, ≥ 2 requests, no fallback",
+				st.EpochReason, st.TreeRequests, st.TreeFallbacks, source.ReasonFailover)
 		}
 		w.waitIdentical(120*time.Second, colls)
 		st, _ := w.shardStatus(ref(0))

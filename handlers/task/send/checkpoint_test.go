@@ -275,6 +275,9 @@ func TestTreeTimeoutFallsBackToAFullSnapshot(t *testing.T) {
 	if err != nil || tree != nil {
 		t.Fatalf("Tree after the timeout: %v, %v; want nil (full snapshot)", tree, err)
 	}
+	if st := h.task.Status(); st.TreeRequests != 1 || st.TreeFallbacks != 1 {
+		t.Fatalf("status %+v: want 1 tree request, 1 fallback", st)
+	}
 	if err := h.close(); err != nil {
 		t.Fatal(err)
 	}

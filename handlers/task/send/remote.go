@@ -13,12 +13,10 @@ import (
 )
 
 // RemoteTarget is the source.Target of a new epoch: cluster B answers over
-// Kafka (see the package doc). It is used by one Source, in its epoch.
+// Kafka (see the package doc). It is used by one Source, in its epoch;
+// Task.Status counts its requests.
 type RemoteTarget struct {
 	ep *epoch
-
-	// Counters for the status and tests.
-	TreeRequests, RevisionRequests, RevisionsReceived int
 }
 
 // ask puts a request into the shard's data stream and waits for its answer.
@@ -52,9 +50,10 @@ func (r *RemoteTarget) ask(ctx context.Context, typ string, req ctl.Request, tim
 // Tree implements source.Target: B's tree, or nil (full snapshot) after
 // Config.TreeTimeout.
 func (r *RemoteTarget) Tree(ctx context.Context) (*revtree.Tree, error) {
-	r.TreeRequests++
+	r.ep.t.update(func(s *Status) { s.TreeRequests++ })
 	a, err := r.ask(ctx, ctl.TypeTreeRequest, ctl.Request{}, r.ep.t.cfg.TreeTimeout)
 	if errors.Is(err, ctl.ErrTimeout) {
+		r.ep.t.update(func(s *Status) { s.TreeFallbacks++ })
 		r.ep.t.cfg.Logger.Warn("send: cluster B did not send its revision tree in time: falling back to a FULL snapshot (documents B holds that A no longer has are not removed by it)",
 			"shard", r.ep.t.ref, "epoch", r.ep.start.Epoch, "timeout", r.ep.t.cfg.TreeTimeout)
 		return nil, nil
@@ -74,7 +73,7 @@ func (r *RemoteTarget) Tree(ctx context.Context) (*revtree.Tree, error) {
 
 // Revisions implements source.Target.
 func (r *RemoteTarget) Revisions(ctx context.Context, ranges []revtree.Range) ([]events.KeyRev, error) {
-	r.RevisionRequests++
+	r.ep.t.update(func(s *Status) { s.RevisionRequests++ })
 	a, err := r.ask(ctx, ctl.TypeRevisionsRequest, ctl.Request{Ranges: ranges}, r.ep.t.cfg.RevisionsTimeout)
 	if errors.Is(err, ctl.ErrTimeout) {
 		return nil, failure.Retryable(err)
@@ -82,6 +81,5 @@ func (r *RemoteTarget) Revisions(ctx context.Context, ranges []revtree.Range) ([
 	if err != nil {
 		return nil, err
 	}
-	r.RevisionsReceived += len(a.Revisions)
 	return a.Revisions, nil
 }

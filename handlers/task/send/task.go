@@ -33,8 +33,11 @@ type Status struct {
 	LeaderTick  uint64 // leader's latest tick (from the tail)
 	Epochs      uint64 // epochs started by this task
 	EpochReason string // why the current epoch started: "first", "restart", a source.Reason*, "resync-request"
-	LastError   string
-	LastErrorAt time.Time
+	// Revision resync over Kafka: requests put into the stream, and tree
+	// requests that timed out into a full snapshot.
+	TreeRequests, RevisionRequests, TreeFallbacks int
+	LastError                                     string
+	LastErrorAt                                   time.Time
 }
 
 // Task is the send-shard task of one shard. See the package doc.
