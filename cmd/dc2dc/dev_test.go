@@ -1,0 +1,45 @@
+package main
+
+import (
+	"errors"
+	"bytes"
+	"strings"
+	"testing"
+)
+
+func TestDevOptionsListEveryProblem(t *testing.T) {
+	root := newRootCmd()
+	var out, errOut bytes.Buffer
+	root.SetOut(&out)
+	root.SetErr(&errOut)
+	root.SetArgs([]string{"dev", "--workload", "heavy", "--rate", "0", "--interval", "0s", "--stop-timeout", "0s", "--state-dir", t.TempDir()})
+	err := root.Execute()
+	if err == nil {
+		t.Fatal("no error")
+	}
+	for _, want := range []string{"--workload \"heavy\": use demo or none", "--rate 0", "--interval 0s", "--stop-timeout"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q lacks %q", err, want)
+		}
+	}
+	var ec *exitCodeError
+	if !errors.As(err, &ec) || ec.code != 2 {
+		t.Fatalf("exit code: %#v", err)
+	}
+}
+
+func TestDevWithoutArangosimSaysHowToBuildIt(t *testing.T) {
+	t.Setenv("PATH", t.TempDir())
+	_, _, err := devBinaries("")
+	// The test binary has no arangosim next to it.
+	if err == nil || !strings.Contains(err.Error(), "make build") {
+		t.Fatalf("devBinaries: %v", err)
+	}
+}
+
+func TestReplicationLinesWhenOff(t *testing.T) {
+	lines := replicationLines(nil, nil, true)
+	if len(lines) != 1 || !strings.Contains(lines[0], "replication: off") {
+		t.Fatalf("lines = %q", lines)
+	}
+}
