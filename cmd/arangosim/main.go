@@ -13,6 +13,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -64,10 +65,11 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	line, err := json.Marshal(readyLine{ClusterID: c.ID(), Endpoint: c.Endpoint(), Servers: c.Describe()})
 	if err != nil {
-		c.Close()
-		return err
+		return errors.Join(err, c.Close())
 	}
-	fmt.Fprintln(stdout, string(line))
+	// A failed write of the ready line is not fatal: the cluster serves until the
+	// signal either way (a closed pipe on fd 1 ends the process with SIGPIPE).
+	_, _ = fmt.Fprintln(stdout, string(line))
 	<-ctx.Done()
 	return c.Close()
 }
