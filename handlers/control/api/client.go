@@ -181,7 +181,7 @@ func (c *Client) once(ctx context.Context, ep, method, path, auth string, body [
 	if err != nil {
 		return failure.Retryable(fmt.Errorf("master %s: %w", ep, err))
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }() // read-only: nothing to lose on close
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if err != nil {
 		return failure.Retryable(fmt.Errorf("master %s: read the answer: %w", ep, err))

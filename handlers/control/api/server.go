@@ -220,7 +220,7 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, leader string) 
 		writeError(w, http.StatusServiceUnavailable, ReasonNotLeader, "the leader "+leader+" does not answer (it may have just failed; an election follows): "+err.Error(), leader)
 		return
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }() // read-only: nothing to lose on close
 	if ct := resp.Header.Get("Content-Type"); ct != "" {
 		w.Header().Set("Content-Type", ct)
 	}
@@ -319,6 +319,6 @@ func Serve(ctx context.Context, srv *http.Server, serve func() error, grace time
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), grace)
 	defer cancel()
 	err := srv.Shutdown(sctx)
-	<-done
+	<-done //nolint:errcheck // after Shutdown serve returns http.ErrServerClosed; Shutdown's error is the one that counts
 	return err
 }
