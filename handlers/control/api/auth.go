@@ -123,7 +123,7 @@ func (c TLSConfig) Validate() error {
 	for _, f := range []struct{ flag, path string }{{"--tls.cert", c.CertFile}, {"--tls.key", c.KeyFile}, {"--tls.client-ca", c.ClientCAFile}} {
 		if f.path != "" {
 			if _, err := os.Stat(f.path); err != nil {
-				errs = append(errs, fmt.Errorf("TLS: %s %s: %v: give a readable PEM file", f.flag, f.path, err))
+				errs = append(errs, fmt.Errorf("TLS: %s %s: %w: give a readable PEM file", f.flag, f.path, err))
 			}
 		}
 	}

@@ -1,6 +1,7 @@
 package registry_test
 
 import (
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -155,7 +156,7 @@ func TestGenerationsAndReports(t *testing.T) {
 	if tk := r.Tasks()[0]; tk.LeaderEpoch != 8 || tk.Generation != 2 {
 		t.Fatalf("after SetEpoch %+v", tk)
 	}
-	if err := r.Heartbeat("nobody", later); err != registry.ErrUnknownWorker {
+	if err := r.Heartbeat("nobody", later); !errors.Is(err, registry.ErrUnknownWorker) {
 		t.Fatalf("heartbeat of an unknown worker: %v", err)
 	}
 	if err := r.PutTask(registry.Task{ID: "", Kind: "x", Shard: "bad"}); err == nil {

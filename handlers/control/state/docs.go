@@ -137,8 +137,11 @@ func (d *Docs) Get(ctx context.Context, key string) (Doc, error) {
 	var meta struct {
 		Rev string `json:"_rev"`
 	}
-	if err := json.Unmarshal(resp.Body, &meta); err != nil || meta.Rev == "" {
-		return Doc{}, failure.WithCode(failure.CodeCheckpointCorrupt, fmt.Errorf("%s/%s: not a document: %v", Collection, key, err))
+	if err := json.Unmarshal(resp.Body, &meta); err != nil {
+		return Doc{}, failure.WithCode(failure.CodeCheckpointCorrupt, fmt.Errorf("%s/%s: not a document: %w", Collection, key, err))
+	}
+	if meta.Rev == "" { // valid JSON without _rev: the same text as before, "<nil>" for the absent cause
+		return Doc{}, failure.WithCode(failure.CodeCheckpointCorrupt, fmt.Errorf("%s/%s: not a document: <nil>", Collection, key))
 	}
 	return Doc{Key: key, Rev: meta.Rev, Body: resp.Body}, nil
 }

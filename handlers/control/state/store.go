@@ -112,8 +112,11 @@ func (s *Store) Load(ctx context.Context, key string, out any) (v Version, ok bo
 		return Version{}, false, err
 	}
 	var env envelope
-	if err := json.Unmarshal(d.Body, &env); err != nil || env.Type != RecordType {
-		return Version{}, false, failure.WithCode(failure.CodeCheckpointCorrupt, fmt.Errorf("%s/%s: not a control record (type %q): %v", Collection, key, env.Type, err))
+	if err := json.Unmarshal(d.Body, &env); err != nil {
+		return Version{}, false, failure.WithCode(failure.CodeCheckpointCorrupt, fmt.Errorf("%s/%s: not a control record (type %q): %w", Collection, key, env.Type, err))
+	}
+	if env.Type != RecordType { // valid JSON of another type: the same text as before, "<nil>" for the absent cause
+		return Version{}, false, failure.WithCode(failure.CodeCheckpointCorrupt, fmt.Errorf("%s/%s: not a control record (type %q): <nil>", Collection, key, env.Type))
 	}
 	if out != nil && len(env.Data) > 0 {
 		if err := json.Unmarshal(env.Data, out); err != nil {
