@@ -95,7 +95,7 @@ func (c Config) Validate() error {
 	if c.Listen == "" {
 		errs = append(errs, errors.New("no listen address: set --server.port (default 8629)"))
 	} else if _, _, err := net.SplitHostPort(c.Listen); err != nil {
-		errs = append(errs, fmt.Errorf("listen address %q: %v: use host:port", c.Listen, err))
+		errs = append(errs, fmt.Errorf("listen address %q: %w: use host:port", c.Listen, err))
 	}
 	if c.Endpoint != "" && !strings.HasPrefix(c.Endpoint, "http://") && !strings.HasPrefix(c.Endpoint, "https://") {
 		errs = append(errs, fmt.Errorf("--server.endpoint %q: use the URL the workers reach this master at, e.g. http://master1:8629", c.Endpoint))
@@ -212,7 +212,8 @@ func (m *Master) Run(ctx context.Context) error {
 		return fmt.Errorf("create _system/%s in the cluster: %w", state.Collection, err)
 	}
 
-	ln, err := net.Listen("tcp", m.cfg.Listen)
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", m.cfg.Listen)
 	if err != nil {
 		return failure.WithCode(failure.CodeConfigInvalid, fmt.Errorf("listen on %s: %w: choose a free --server.port", m.cfg.Listen, err))
 	}

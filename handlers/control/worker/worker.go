@@ -96,7 +96,7 @@ func (c Config) Validate() error {
 	if c.Listen == "" {
 		errs = append(errs, errors.New("no listen address: set --server.port (default 8729)"))
 	} else if _, _, err := net.SplitHostPort(c.Listen); err != nil {
-		errs = append(errs, fmt.Errorf("listen address %q: %v: use host:port", c.Listen, err))
+		errs = append(errs, fmt.Errorf("listen address %q: %w: use host:port", c.Listen, err))
 	}
 	if c.Endpoint != "" && !strings.HasPrefix(c.Endpoint, "http://") && !strings.HasPrefix(c.Endpoint, "https://") {
 		errs = append(errs, fmt.Errorf("--server.endpoint %q: use the URL the masters reach this worker at, e.g. http://worker1:8729", c.Endpoint))
@@ -175,7 +175,8 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 	w.store = st
 	defer func() { _ = st.Close() }()
-	ln, err := net.Listen("tcp", w.cfg.Listen)
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", w.cfg.Listen)
 	if err != nil {
 		return failure.WithCode(failure.CodeConfigInvalid, fmt.Errorf("listen on %s: %w: choose a free --server.port", w.cfg.Listen, err))
 	}
