@@ -98,7 +98,7 @@ func Open(ctx context.Context, c Cluster, db, coll string, index int, cfg Config
 		return nil, failure.Retryable(fmt.Errorf("%s/%s shard %s has no leader", db, coll, name))
 	}
 	leader := servers[name][0]
-	ep, err := endpoint(ctx, c.Coordinator, leader)
+	ep, err := ServerEndpoint(ctx, c.Coordinator, leader)
 	if err != nil {
 		return nil, err
 	}
@@ -157,8 +157,11 @@ func (s *Shard) do(ctx context.Context, req target.Request, ok ...int) (*target.
 	return resp, nil
 }
 
-// endpoint finds a server's endpoint in the cluster's health report.
-func endpoint(ctx context.Context, coord target.Doer, id string) (string, error) {
+// ServerEndpoint finds a server's endpoint in the cluster's health report
+// (asked through coord), as a URL (tcp:// → http://, ssl:// → https://).
+// A server missing from the report is a retryable error (it may be
+// restarting).
+func ServerEndpoint(ctx context.Context, coord target.Doer, id string) (string, error) {
 	req := target.Request{Method: http.MethodGet, Path: "/_admin/cluster/health"}
 	resp, err := coord.Do(ctx, req)
 	if err != nil {

@@ -9,7 +9,6 @@ import (
 	"net/url"
 	"slices"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/dc2dc/dc2dc/events"
@@ -51,7 +50,7 @@ func bRevisions(ctx context.Context, conn *target.Conn, db, coll string, index i
 	if len(servers[shard]) == 0 {
 		return nil, failure.Retryable(fmt.Errorf("%s/%s shard %s has no leader in B", db, coll, shard))
 	}
-	ep, err := serverEndpoint(ctx, conn, servers[shard][0])
+	ep, err := verify.ServerEndpoint(ctx, conn, servers[shard][0])
 	if err != nil {
 		return nil, err
 	}
@@ -181,38 +180,6 @@ func bRevisions(ctx context.Context, conn *target.Conn, db, coll string, index i
 		}
 	}
 	return out, nil
-}
-
-// serverEndpoint finds a server's endpoint in B's health report.
-func serverEndpoint(ctx context.Context, coord target.Doer, id string) (string, error) {
-	req := target.Request{Method: http.MethodGet, Path: "/_admin/cluster/health"}
-	resp, err := coord.Do(ctx, req)
-	if err != nil {
-		return "", err
-	}
-	if err := resp.Check(req, http.StatusOK); err != nil {
-		return "", err
-	}
-	var h struct {
-		Health map[string]struct {
-			Endpoint string `json:"Endpoint"`
-		} `json:"Health"`
-	}
-	if err := json.Unmarshal(resp.Body, &h); err != nil {
-		return "", failure.Permanent(fmt.Errorf("cluster health: %w", err))
-	}
-	sv, ok := h.Health[id]
-	if !ok || sv.Endpoint == "" {
-		return "", failure.Retryable(fmt.Errorf("server %s is not in B's cluster health report", id))
-	}
-	ep := sv.Endpoint
-	switch {
-	case strings.HasPrefix(ep, "tcp://"):
-		ep = "http://" + strings.TrimPrefix(ep, "tcp://")
-	case strings.HasPrefix(ep, "ssl://"):
-		ep = "https://" + strings.TrimPrefix(ep, "ssl://")
-	}
-	return ep, nil
 }
 
 // inRanges reports whether v lies in one of the ranges (sorted by Min).
