@@ -230,8 +230,7 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 			port = cfg.Port + i
 		}
 		if err := s.listen(port); err != nil {
-			c.Close()
-			return nil, err
+			return nil, errors.Join(err, c.Close())
 		}
 	}
 	c.persistCatalog() // the ports are known now
@@ -362,7 +361,10 @@ func (s *Server) listen(port int) error {
 	if port == 0 && s.port != 0 {
 		port = s.port
 	}
-	ln, err := net.Listen("tcp", net.JoinHostPort(s.c.cfg.Host, strconv.Itoa(port)))
+	// What net.Listen does: listen has no context (Start and RestartServer call it) and
+	// a context would only bound the address resolution, not the listener.
+	var lc net.ListenConfig
+	ln, err := lc.Listen(context.Background(), "tcp", net.JoinHostPort(s.c.cfg.Host, strconv.Itoa(port)))
 	if err != nil {
 		return fmt.Errorf("arangosim: %s cannot listen on port %d: %w (choose another --port or 0)", s.ShortName, port, err)
 	}

@@ -213,7 +213,7 @@ func (p *persister) attach() {
 
 func (p *persister) saveMarkers(si int, ms []Marker) {
 	b := p.db.NewBatch()
-	defer b.Close()
+	defer func() { _ = b.Close() }() // only releases the batch: commit reports (logs) the write's error
 	for _, m := range ms {
 		v, _ := json.Marshal(pMarker{BatchStart: m.BatchStart, BatchEnd: m.BatchEnd, Type: m.Type, DB: m.DB, DBID: m.DBID,
 			Shard: m.Shard, PlanID: m.PlanID, System: m.System, TID: m.TID, JSON: string(m.JSON)})
@@ -241,7 +241,7 @@ func (p *persister) commit(b *pebble.Batch) {
 func (p *persister) saveChanges(s *Server, chs []change) {
 	si := p.serverIndex(s)
 	b := p.db.NewBatch()
-	defer b.Close()
+	defer func() { _ = b.Close() }() // only releases the batch: commit reports (logs) the write's error
 	for _, ch := range chs {
 		k := docKey(si, ch.sh.Name, ch.key)
 		if ch.doc == nil {
@@ -361,7 +361,7 @@ func (p *persister) load() (bool, error) {
 	}
 	var cat pCatalog
 	err = json.Unmarshal(raw, &cat)
-	closer.Close()
+	_ = closer.Close() // read-only: releases the value
 	if err != nil {
 		return false, fmt.Errorf("arangosim: corrupt catalog in data dir: %w (remove the folder to start afresh)", err)
 	}
@@ -432,7 +432,7 @@ func (p *persister) load() (bool, error) {
 			continue
 		}
 		var si int
-		fmt.Sscanf(parts[1], "%d", &si)
+		_, _ = fmt.Sscanf(parts[1], "%d", &si) // docKey writes %03d; as before, a key that does not parse counts as server 0
 		if si < 0 || si >= len(c.servers) {
 			continue
 		}
@@ -492,7 +492,7 @@ func (p *persister) load() (bool, error) {
 			if len(v) == 16 {
 				last, pruned = binary.BigEndian.Uint64(v), binary.BigEndian.Uint64(v[8:])
 			}
-			cl.Close()
+			_ = cl.Close() // read-only: releases the value
 		}
 		lo := walKey(si, 0)
 		it, err := p.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: prefixEnd([]byte(fmt.Sprintf("w/%03d/", si)))})
