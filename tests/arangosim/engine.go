@@ -622,7 +622,7 @@ func (s *Server) applyChanges(chs []change, forceTrx bool) {
 	if tid != 0 {
 		ms = append(ms, trxMarker(MarkerTrxCommit, db, tid))
 	}
-	if len(ms) > 0 && !(tid != 0 && len(ms) == 2) {
+	if len(ms) > 0 && (tid == 0 || len(ms) != 2) {
 		s.wal.append(ms)
 	}
 }

@@ -162,7 +162,8 @@ func (c *Cluster) StopServer(id string) error {
 								ns = append(ns, o)
 							}
 						}
-						sh.servers = append(ns, s)
+						ns = append(ns, s)
+						sh.servers = ns
 						break
 					}
 				}

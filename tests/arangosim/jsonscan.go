@@ -209,7 +209,7 @@ func jsonKind(v []byte) byte {
 
 // compactJSON validates and compacts a request body.
 func compactJSON(b []byte) ([]byte, error) {
-	if bytes.IndexAny(b, " \t\r\n") < 0 {
+	if !bytes.ContainsAny(b, " \t\r\n") {
 		// Already compact (what JSON encoders send): validating is enough.
 		if !json.Valid(b) {
 			return nil, errBadJSON
@@ -236,8 +236,6 @@ func appendQuoted(dst []byte, s string) []byte {
 	dst = append(dst, s...)
 	return append(dst, '"')
 }
-
-func appendUint(dst []byte, v uint64) []byte { return strconv.AppendUint(dst, v, 10) }
 
 func appendQuotedUint(dst []byte, v uint64) []byte {
 	dst = append(dst, '"')

@@ -114,8 +114,8 @@ func trxMarker(typ int, db *Database, tid uint64) pendingMarker {
 func documentMarker(typ int, sh *Shard, tid uint64, data []byte) pendingMarker {
 	db, cuid := sh.Coll.DB.Name, sh.GUID()
 	return pendingMarker{Type: typ, DB: db, DBID: sh.Coll.DB.ID, Shard: sh.Name, PlanID: sh.Coll.ID,
-		System: sh.Coll.IsSystem, TID: tid, render: func(dst []byte, tick uint64) []byte {
-			dst = make([]byte, 0, len(data)+len(db)+len(cuid)+80)
+		System: sh.Coll.IsSystem, TID: tid, render: func(_ []byte, tick uint64) []byte {
+			dst := make([]byte, 0, len(data)+len(db)+len(cuid)+80)
 			dst = appendTick(dst, tick)
 			dst = appendType(dst, typ)
 			dst = appendKV(dst, "db", db)

@@ -275,7 +275,7 @@ func replTrampoline(h HandlerFunc, needAdmin bool) HandlerFunc {
 			WriteError(w, http.StatusBadRequest, errNumHTTPBadParameter, "cannot read the request body")
 			return
 		}
-		hr := r.Request.Clone(r.Context())
+		hr := r.Clone(r.Context())
 		hr.Body = io.NopCloser(bytes.NewReader(body))
 		fr := &Request{Request: hr, Server: target, DBName: r.DBName, Path: r.Path, User: r.User, Superuser: true}
 		h(w, fr)

@@ -99,9 +99,7 @@ func viewProps(typ string, body []field, base []field, partial bool, creating bo
 		oe, _ := arrayElems(rawOrNull(old))
 		ne, _ := arrayElems(idx)
 		var merged [][]byte
-		for _, e := range oe {
-			merged = append(merged, e)
-		}
+		merged = append(merged, oe...)
 		for _, e := range ne {
 			fs, _ := objectFields(e)
 			if op, ok := getField(fs, "operation"); ok && string(op) == `"del"` {
