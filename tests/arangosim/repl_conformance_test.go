@@ -338,9 +338,9 @@ func (d *jsDB) get(name string) any {
 	}
 	switch name {
 	case "_create", "_createDocumentCollection":
-		return jsFunc(create(2))
+		return create(2)
 	case "_createEdgeCollection":
-		return jsFunc(create(3))
+		return create(3)
 	case "_drop":
 		return jsFunc(func(args []any) any {
 			q := ""

@@ -318,7 +318,7 @@ func (in *jsInterp) skipParens() {
 }
 
 func (in *jsInterp) skipToStatementEnd() {
-	for t := in.peek(); t.kind != 0 && !(t.kind == 'p' && t.text == ";"); t = in.peek() {
+	for t := in.peek(); t.kind != 0 && (t.kind != 'p' || t.text != ";"); t = in.peek() {
 		in.next()
 	}
 	in.accept(";")

@@ -283,8 +283,6 @@ func TestWALTailHeadersEmptyAndErrors(t *testing.T) {
 func TestWALDroppedCollectionSkippedButDropShown(t *testing.T) {
 	c := startSim(t, Config{JWTSecret: "s3cret"})
 	wc := newWALClient(t, c)
-	c.mu.RLock()
-	c.mu.RUnlock()
 	start := map[*Server]uint64{}
 	for _, s := range c.DBServers() {
 		start[s] = s.WAL().LastTick()
