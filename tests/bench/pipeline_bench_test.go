@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+	metrics "github.com/rcrowley/go-metrics"
 	"go.uber.org/goleak"
 
 	"github.com/dc2dc/dc2dc/pipeline/batcher"
@@ -24,6 +25,9 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	if os.Getenv("DC2DC_BENCH_SARAMA_METRICS") == "" {
+		metrics.UseNilMetrics = true
+	}
 	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("github.com/rcrowley/go-metrics.(*meterArbiter).tick"))
 }
 
