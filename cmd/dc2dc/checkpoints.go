@@ -63,7 +63,7 @@ func newCheckpointsListCmd(g *globalOptions, o *checkpointsOptions) *cobra.Comma
 			if err != nil {
 				return err
 			}
-			defer s.Close()
+			defer func() { _ = s.Close() }() // opened read-only: nothing to lose on close
 			recs, err := s.List(store.Filter{Kind: k, Sync: o.sync, ShardPrefix: prefix})
 			if err != nil {
 				return err
@@ -95,7 +95,7 @@ func newCheckpointsShowCmd(g *globalOptions, o *checkpointsOptions) *cobra.Comma
 			if err != nil {
 				return err
 			}
-			defer s.Close()
+			defer func() { _ = s.Close() }() // opened read-only: nothing to lose on close
 			recs, err := shardRecords(s, o.sync, args[0])
 			if err != nil {
 				return err
@@ -123,13 +123,17 @@ func newCheckpointsResetCmd(g *globalOptions, o *checkpointsOptions) *cobra.Comm
 starts again, the shard's task finds no checkpoint and starts over with an
 initial sync. Without --yes, only prints what would be deleted.`,
 		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: func(cmd *cobra.Command, args []string) (err error) {
 			shard := args[0]
 			s, err := o.open(g, store.Config{MustExist: true})
 			if err != nil {
 				return err
 			}
-			defer s.Close()
+			defer func() {
+				if cerr := s.Close(); cerr != nil {
+					err = errors.Join(err, cerr)
+				}
+			}()
 			recs, err := shardRecords(s, o.sync, shard)
 			if err != nil {
 				return err
@@ -310,7 +314,9 @@ func orDash(s string) string {
 
 func writeTable(w io.Writer, recs []store.Record) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "KIND\tSYNC\tSHARD\tEPOCH\tTICK\tPHASE\tUPDATED\tDETAIL")
+	if _, err := fmt.Fprintln(tw, "KIND\tSYNC\tSHARD\tEPOCH\tTICK\tPHASE\tUPDATED\tDETAIL"); err != nil {
+		return err
+	}
 	for _, r := range recs {
 		v := viewOf(r)
 		tick := strconv.FormatUint(v.Tick, 10)
@@ -321,8 +327,10 @@ func writeTable(w io.Writer, recs []store.Record) error {
 		if at, err := time.Parse(time.RFC3339Nano, v.UpdatedAt); err == nil {
 			updated = at.Format(time.RFC3339) // seconds are enough in a table
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", v.Kind, v.Sync, orDash(v.Shard), v.Epoch, tick,
-			orDash(v.Phase), updated, v.detail())
+		if _, err := fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", v.Kind, v.Sync, orDash(v.Shard), v.Epoch, tick,
+			orDash(v.Phase), updated, v.detail()); err != nil {
+			return err
+		}
 	}
 	return tw.Flush()
 }
@@ -331,18 +339,28 @@ func writeDetails(w io.Writer, recs []store.Record) error {
 	for i, r := range recs {
 		v := viewOf(r)
 		if i > 0 {
-			fmt.Fprintln(w)
+			if _, err := fmt.Fprintln(w); err != nil {
+				return err
+			}
 		}
 		tw := tabwriter.NewWriter(w, 0, 4, 1, ' ', 0)
-		fmt.Fprintf(tw, "kind:\t%s\nsync:\t%s\nshard:\t%s\nepoch:\t%d\ntick:\t%d\nsub:\t%d\nphase:\t%s\n",
-			v.Kind, v.Sync, v.Shard, v.Epoch, v.Tick, v.Sub, orDash(v.Phase))
+		if _, err := fmt.Fprintf(tw, "kind:\t%s\nsync:\t%s\nshard:\t%s\nepoch:\t%d\ntick:\t%d\nsub:\t%d\nphase:\t%s\n",
+			v.Kind, v.Sync, v.Shard, v.Epoch, v.Tick, v.Sub, orDash(v.Phase)); err != nil {
+			return err
+		}
+		var err error
 		switch v.Kind {
 		case "source":
-			fmt.Fprintf(tw, "leader:\t%s\nsnapshot tick:\t%d\nlast scanned:\t%d\n", orDash(v.Leader), v.SnapshotTick, v.LastScanned)
+			_, err = fmt.Fprintf(tw, "leader:\t%s\nsnapshot tick:\t%d\nlast scanned:\t%d\n", orDash(v.Leader), v.SnapshotTick, v.LastScanned)
 		case "applied":
-			fmt.Fprintf(tw, "partition:\t%d\noffset:\t%d\n", *v.Partition, *v.Offset)
+			_, err = fmt.Fprintf(tw, "partition:\t%d\noffset:\t%d\n", *v.Partition, *v.Offset)
 		}
-		fmt.Fprintf(tw, "updated:\t%s\n", orDash(v.UpdatedAt))
+		if err != nil {
+			return err
+		}
+		if _, err := fmt.Fprintf(tw, "updated:\t%s\n", orDash(v.UpdatedAt)); err != nil {
+			return err
+		}
 		if err := tw.Flush(); err != nil {
 			return err
 		}

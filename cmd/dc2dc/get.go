@@ -19,17 +19,6 @@ import (
 
 func init() { register(newGetCmd) }
 
-// getSubcommands are further `dc2dc get <what>` commands registered by other
-// files (e.g. `get status`) with registerGet from an init function.
-var getSubcommands []func(g *globalOptions, o *getOptions) *cobra.Command
-
-// registerGet adds a `dc2dc get` subcommand. Its RunE can call o.client()
-// for a client of the masters given with --master.endpoint and the auth
-// flags, and honour o.json.
-func registerGet(newCmd func(g *globalOptions, o *getOptions) *cobra.Command) {
-	getSubcommands = append(getSubcommands, newCmd)
-}
-
 // getOptions are the flags of the operator commands that ask the masters.
 type getOptions struct {
 	endpoints []string
@@ -101,9 +90,14 @@ func newGetCmd(g *globalOptions) *cobra.Command {
 			if o.json {
 				return writeJSONOut(out, ms)
 			}
-			tw := table(out, "ID", "ENDPOINT", "LEADER", "ALIVE", "LAST SEEN")
+			tw, err := table(out, "ID", "ENDPOINT", "LEADER", "ALIVE", "LAST SEEN")
+			if err != nil {
+				return err
+			}
 			for _, m := range ms.Masters {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", m.ID, m.Endpoint, yes(m.Leader), yes(m.Alive), ago(m.LastSeen))
+				if _, err := fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", m.ID, m.Endpoint, yes(m.Leader), yes(m.Alive), ago(m.LastSeen)); err != nil {
+					return err
+				}
 			}
 			if err := tw.Flush(); err != nil {
 				return err
@@ -119,13 +113,18 @@ func newGetCmd(g *globalOptions) *cobra.Command {
 			if o.json {
 				return writeJSONOut(out, ws)
 			}
-			tw := table(out, "ID", "ENDPOINT", "HOST", "DBSERVER", "STATUS", "TASKS", "LAST SEEN")
+			tw, err := table(out, "ID", "ENDPOINT", "HOST", "DBSERVER", "STATUS", "TASKS", "LAST SEEN")
+			if err != nil {
+				return err
+			}
 			for _, w := range ws.Workers {
 				status := "dead"
 				if w.Alive {
 					status = "alive"
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\n", w.ID, w.Endpoint, w.Host, dash(w.DBServer), status, w.Tasks, ago(w.LastSeen))
+				if _, err := fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\n", w.ID, w.Endpoint, w.Host, dash(w.DBServer), status, w.Tasks, ago(w.LastSeen)); err != nil {
+					return err
+				}
 			}
 			return tw.Flush()
 		}),
@@ -137,23 +136,27 @@ func newGetCmd(g *globalOptions) *cobra.Command {
 			if o.json {
 				return writeJSONOut(out, ts)
 			}
-			tw := table(out, "ID", "KIND", "SHARD", "WORKER", "GEN", "PHASE", "ACKED", "ERROR")
+			tw, err := table(out, "ID", "KIND", "SHARD", "WORKER", "GEN", "PHASE", "ACKED", "ERROR")
+			if err != nil {
+				return err
+			}
 			for _, t := range ts.Tasks {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", t.ID, t.Kind, t.Shard, dash(t.Worker), t.Generation, t.Phase, t.Acked, dash(t.Error))
+				if _, err := fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", t.ID, t.Kind, t.Shard, dash(t.Worker), t.Generation, t.Phase, t.Acked, dash(t.Error)); err != nil {
+					return err
+				}
 			}
 			return tw.Flush()
 		}),
 	)
-	for _, newSub := range getSubcommands {
-		cmd.AddCommand(newSub(g, o))
-	}
 	return cmd
 }
 
-func table(out io.Writer, cols ...string) *tabwriter.Writer {
+func table(out io.Writer, cols ...string) (*tabwriter.Writer, error) {
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, strings.Join(cols, "\t"))
-	return tw
+	if _, err := fmt.Fprintln(tw, strings.Join(cols, "\t")); err != nil {
+		return nil, err
+	}
+	return tw, nil
 }
 
 func writeJSONOut(out io.Writer, v any) error {

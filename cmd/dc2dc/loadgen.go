@@ -153,7 +153,9 @@ func newLoadgenVerifyCmd() *cobra.Command {
 				return err
 			}
 			out, _ := json.MarshalIndent(res, "", "  ")
-			fmt.Fprintf(cmd.OutOrStdout(), "%s\n", out)
+			if _, err := fmt.Fprintf(cmd.OutOrStdout(), "%s\n", out); err != nil {
+				return err
+			}
 			if !res.OK() {
 				return &exitCodeError{code: 1, err: fmt.Errorf("the ledger does not hold every event exactly once: %s", res)}
 			}

@@ -202,8 +202,8 @@ func newWorkloadVerifyCmd(g *globalOptions) *cobra.Command {
 				if err := json.NewEncoder(cmd.OutOrStdout()).Encode(rep); err != nil {
 					return err
 				}
-			} else {
-				fmt.Fprint(cmd.OutOrStdout(), rep.String())
+			} else if _, err := fmt.Fprint(cmd.OutOrStdout(), rep.String()); err != nil {
+				return err
 			}
 			if !rep.OK() {
 				return &exitCodeError{code: 1, err: fmt.Errorf("cluster B differs from cluster A: lost=%d extra=%d mismatched=%d duplicated-effect=%d structure=%d ledger=%d",
