@@ -61,8 +61,10 @@ func TestControlConfigFiveMistakes(t *testing.T) {
 	}
 }
 
+// asExit reports whether err itself (not something it wraps) is an
+// *exitCodeError: the command must return it as is.
 func asExit(err error, ec **exitCodeError) bool {
-	e, ok := err.(*exitCodeError)
+	e, ok := err.(*exitCodeError) //nolint:errorlint // deliberately strict: the command returns the *exitCodeError itself, unwrapped
 	if ok {
 		*ec = e
 	}

@@ -48,7 +48,7 @@ func layerSettings(fs *pflag.FlagSet, configFile string, skip ...string) error {
 		}
 		if v, ok := os.LookupEnv(envName(f.Name)); ok {
 			if err := fs.Set(f.Name, v); err != nil {
-				errs = append(errs, fmt.Errorf("%s: %q: %v", settingName(f.Name), v, err))
+				errs = append(errs, fmt.Errorf("%s: %q: %w", settingName(f.Name), v, err))
 			}
 			fromEnv[f.Name] = true
 		}
@@ -64,13 +64,13 @@ func layerSettings(fs *pflag.FlagSet, configFile string, skip ...string) error {
 func layerFile(fs *pflag.FlagSet, path string, given func(string) bool) []error {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return []error{fmt.Errorf("--config %s: %v: give a readable JSON file", path, err)}
+		return []error{fmt.Errorf("--config %s: %w: give a readable JSON file", path, err)}
 	}
 	var m map[string]json.RawMessage
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.UseNumber()
 	if err := dec.Decode(&m); err != nil {
-		return []error{fmt.Errorf("--config %s: not a JSON object: %v: write {\"flag-name\": value, ...}", path, err)}
+		return []error{fmt.Errorf("--config %s: not a JSON object: %w: write {\"flag-name\": value, ...}", path, err)}
 	}
 	keys := make([]string, 0, len(m))
 	for k := range m {
@@ -89,11 +89,11 @@ func layerFile(fs *pflag.FlagSet, path string, given func(string) bool) []error 
 		}
 		v, err := rawToFlag(m[k])
 		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %v", settingName(k), err))
+			errs = append(errs, fmt.Errorf("%s: %w", settingName(k), err))
 			continue
 		}
 		if err := fs.Set(k, v); err != nil {
-			errs = append(errs, fmt.Errorf("%s: %q: %v", settingName(k), v, err))
+			errs = append(errs, fmt.Errorf("%s: %q: %w", settingName(k), v, err))
 		}
 	}
 	return errs
