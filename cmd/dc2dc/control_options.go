@@ -96,7 +96,7 @@ func problem(flag, format string, a ...any) error {
 }
 
 // validate reports every problem at once. It reads the secret file.
-func (o *controlOptions) validate() error {
+func (o *controlOptions) validate(ctx context.Context) error {
 	var errs []error
 	clusterOptional := o.role == "worker"
 	if len(o.clusterEndpoints) == 0 && !clusterOptional {
@@ -127,7 +127,7 @@ func (o *controlOptions) validate() error {
 		errs = append(errs, problem("server.endpoint", "%q: use the URL others reach this %s at, e.g. http://host1:%d", o.serverEndpoint, o.role, o.serverPort))
 	}
 	if net.ParseIP(o.serverHost) == nil && o.serverHost != "localhost" {
-		if _, err := net.LookupHost(o.serverHost); err != nil {
+		if _, err := net.DefaultResolver.LookupHost(ctx, o.serverHost); err != nil {
 			errs = append(errs, problem("server.host", "%q is not an address of this host: use e.g. 0.0.0.0", o.serverHost))
 		}
 	}
@@ -192,7 +192,7 @@ func validURL(s string, schemes ...string) bool {
 // load layers the settings and validates them.
 func (o *controlOptions) load(cmd *cobra.Command) error {
 	err := layerSettings(cmd.Flags(), o.configFile, "config")
-	if err := errors.Join(err, o.validate()); err != nil {
+	if err := errors.Join(err, o.validate(cmd.Context())); err != nil {
 		return &exitCodeError{code: 2, err: fmt.Errorf("invalid configuration of dc2dc %s:\n%w", o.role, indent(err))}
 	}
 	return nil
@@ -285,7 +285,7 @@ func runBounded(ctx context.Context, grace time.Duration, ready <-chan struct{},
 			ready = nil
 			if err := onReady(); err != nil {
 				cancel()
-				<-done
+				<-done //nolint:errcheck // onReady's error is the one to report: run only ends because it was cancelled for it (errcheck and staticcheck S1005 disagree on `_ =`)
 				return err
 			}
 		case err := <-done:

@@ -58,7 +58,7 @@ func runMaster(ctx context.Context, g *globalOptions, o *controlOptions, cmd *co
 		return fmt.Errorf("--tls.ca: %w", err)
 	}
 	// Bind first to learn the port for the advertised endpoint.
-	ln, err := net.Listen("tcp", o.listen())
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", o.listen())
 	if err != nil {
 		return fmt.Errorf("%s / %s: cannot listen on %s: %w: choose a free port", settingName("server.host"), settingName("server.port"), o.listen(), err)
 	}

@@ -38,10 +38,10 @@ type mirrorReady struct {
 }
 
 type mirrorSide struct {
-	name, envPrefix string
-	brokers         []string
-	tls             mirror.TLSConfig
-	sasl            mirror.SASLConfig
+	name    string
+	brokers []string
+	tls     mirror.TLSConfig
+	sasl    mirror.SASLConfig
 }
 
 func (s *mirrorSide) bind(f *pflag.FlagSet, prefix, name, what string) {
@@ -230,7 +230,7 @@ func runMirror(ctx context.Context, g *globalOptions, o *mirrorOptions, cfg mirr
 	var srv *http.Server
 	srvDone := make(chan error, 1)
 	if o.metricsAddr != "" {
-		l, err := net.Listen("tcp", o.metricsAddr)
+		l, err := (&net.ListenConfig{}).Listen(ctx, "tcp", o.metricsAddr)
 		if err != nil {
 			return fmt.Errorf("--metrics.addr %s: %w", o.metricsAddr, err)
 		}
@@ -243,7 +243,7 @@ func runMirror(ctx context.Context, g *globalOptions, o *mirrorOptions, cfg mirr
 			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 			defer cancel()
 			_ = srv.Shutdown(sctx)
-			<-srvDone
+			<-srvDone //nolint:errcheck // Serve returns http.ErrServerClosed after Shutdown: nothing to report (errcheck and staticcheck S1005 disagree on `_ =`)
 		}()
 	}
 

@@ -64,7 +64,7 @@ func runWorker(ctx context.Context, g *globalOptions, o *controlOptions, cmd *co
 	if err != nil {
 		return fmt.Errorf("--tls.ca: %w", err)
 	}
-	ln, err := net.Listen("tcp", o.listen())
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", o.listen())
 	if err != nil {
 		return fmt.Errorf("%s / %s: cannot listen on %s: %w: choose a free port", settingName("server.host"), settingName("server.port"), o.listen(), err)
 	}
