@@ -42,11 +42,6 @@ test-e2e: build ## only the end-to-end suites that run the real programs as proc
 	DC2DC_BIN=$(BIN)/dc2dc ARANGOSIM_BIN=$(BIN)/arangosim \
 		$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./tests/...
 
-.PHONY: test-chaos
-test-chaos: build ## the chaos suite in its long form (CI runs a bounded form inside make test)
-	DC2DC_BIN=$(BIN)/dc2dc ARANGOSIM_BIN=$(BIN)/arangosim DC2DC_CHAOS=long \
-		$(GO) test -race -count=1 -timeout 60m -run Chaos ./tests/...
-
 .PHONY: fuzz
 fuzz: ## run every fuzz target for FUZZTIME each (default 20s)
 	@for pkg in $$($(GO) list ./...); do \
