@@ -29,7 +29,7 @@ run: build ## run two datacenters on 127.0.0.1 (arangosim + embedded Kafka), rep
 	$(BIN)/dc2dc dev $(RUN_ARGS)
 
 .PHONY: test
-test: build ## all tests with the race detector (unit, integration, end-to-end, bounded chaos)
+test: build ## all tests with the race detector (unit, integration, end-to-end with real processes and kill -9)
 	DC2DC_BIN=$(BIN)/dc2dc ARANGOSIM_BIN=$(BIN)/arangosim \
 		$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(PKGS)
 
