@@ -3,6 +3,7 @@ package api
 import (
 	"time"
 
+	"github.com/dc2dc/dc2dc/handlers/control/plan"
 	"github.com/dc2dc/dc2dc/handlers/control/registry"
 )
 
@@ -74,6 +75,8 @@ type RegisterResponse struct {
 type HeartbeatRequest struct {
 	ID      string            `json:"id"`
 	Reports []registry.Report `json:"reports,omitempty"`
+	// Shards: a target worker's receive-side reports (per shard it applied).
+	Shards []plan.ShardReport `json:"shards,omitempty"`
 }
 
 // HeartbeatResponse answers it: the worker's tasks and the leader epoch.
@@ -81,6 +84,9 @@ type HeartbeatResponse struct {
 	Epoch      uint64          `json:"epoch"`
 	Tasks      []registry.Task `json:"tasks"`
 	Superseded []string        `json:"superseded,omitempty"`
+	// Syncs of the datacenter the worker must serve (the receive side of
+	// every active target sync).
+	Syncs []plan.Assignment `json:"syncs,omitempty"`
 }
 
 // MasterHeartbeat is the body of POST /_api/master/heartbeat.

@@ -95,8 +95,15 @@ const (
 type Task struct {
 	ID   string `json:"id"`
 	Kind Kind   `json:"kind"`
+	// Sync is the sync id the task belongs to (names its topics).
+	Sync string `json:"sync,omitempty"`
 	// Shard is the shard stream ("database/collectionId/index").
 	Shard string `json:"shard"`
+	// Collection is the collection's name in the source and ShardName the
+	// shard's name there ("s8010047"), as planned; the worker re-reads the
+	// shard map for the current leader.
+	Collection string `json:"collection,omitempty"`
+	ShardName  string `json:"shardName,omitempty"`
 	// ShardLeader is the DB-Server leading the shard in the source (the
 	// affinity of send-shard tasks).
 	ShardLeader string `json:"shardLeader,omitempty"`
@@ -112,7 +119,10 @@ type Task struct {
 	StreamEpoch uint64 `json:"streamEpoch"`
 	Phase       Phase  `json:"phase"`
 	// Acked is the last acknowledged position the worker reported.
-	Acked     events.Position `json:"acked"`
+	Acked events.Position `json:"acked"`
+	// LeaderTick is the shard leader's latest tick the worker saw (lag in
+	// ticks = LeaderTick - Acked.Tick within one epoch).
+	LeaderTick uint64 `json:"leaderTick,omitempty"`
 	Error     string          `json:"error,omitempty"`
 	ErrorCode string          `json:"errorCode,omitempty"`
 	UpdatedAt time.Time       `json:"updatedAt"`
@@ -143,6 +153,7 @@ type Report struct {
 	Phase       Phase           `json:"phase,omitempty"`
 	StreamEpoch uint64          `json:"streamEpoch,omitempty"`
 	Acked       events.Position `json:"acked"`
+	LeaderTick  uint64          `json:"leaderTick,omitempty"`
 	Error       string          `json:"error,omitempty"`
 	ErrorCode   string          `json:"errorCode,omitempty"`
 }
@@ -352,6 +363,9 @@ func (r *Registry) Report(workerID string, reps []Report, now time.Time) (supers
 		}
 		if t.Acked.Less(rep.Acked) {
 			t.Acked = rep.Acked
+		}
+		if rep.LeaderTick != 0 {
+			t.LeaderTick = rep.LeaderTick
 		}
 		t.Error, t.ErrorCode = rep.Error, rep.ErrorCode
 		t.UpdatedAt = now
