@@ -212,3 +212,45 @@ type SourceShard struct {
 	Error       string          `json:"error,omitempty"`
 	UpdatedAt   time.Time       `json:"updatedAt,omitzero"`
 }
+
+// ConfigureRequest is `configure sync`, sent to the leader master of the
+// datacenter that is to follow (the target).
+type ConfigureRequest struct {
+	// Sync names the sync (default "<source>-to-<target>", lower case).
+	Sync string `json:"sync,omitempty"`
+	// SourceDC names the datacenter to follow.
+	SourceDC             string `json:"sourceDC"`
+	TopicPrefix          string `json:"topicPrefix,omitempty"`
+	DataPartitions       int    `json:"dataPartitions,omitempty"`
+	MessageTimeoutMillis int64  `json:"messageTimeoutMillis,omitempty"`
+}
+
+// StopRequest is `stop sync` (target side).
+type StopRequest struct {
+	Sync string `json:"sync,omitempty"` // "" = the only sync
+	// EnsureInSync (default true in the CLI): the source is read-only until
+	// every shard is in sync, then the sync stops and the source is
+	// writable again.
+	EnsureInSync  bool  `json:"ensureInSync"`
+	TimeoutMillis int64 `json:"timeoutMillis,omitempty"`
+}
+
+// CheckReport answers `check sync`: the per-shard comparison of the source
+// and the target.
+type CheckReport struct {
+	Sync   string       `json:"sync"`
+	InSync bool         `json:"inSync"`
+	Shards []ShardCheck `json:"shards"`
+}
+
+// ShardCheck is one shard's comparison.
+type ShardCheck struct {
+	Shard       string `json:"shard"`
+	Collection  string `json:"collection"`
+	SourceCount uint64 `json:"sourceCount"`
+	TargetCount uint64 `json:"targetCount"`
+	SourceHash  uint64 `json:"sourceHash"`
+	TargetHash  uint64 `json:"targetHash"`
+	Equal       bool   `json:"equal"`
+	Error       string `json:"error,omitempty"`
+}
