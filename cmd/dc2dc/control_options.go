@@ -25,6 +25,7 @@ import (
 
 	"github.com/dc2dc/dc2dc/handlers/arango/client"
 	"github.com/dc2dc/dc2dc/handlers/control/api"
+	"github.com/dc2dc/dc2dc/pipeline/kafka"
 )
 
 type controlOptions struct {
@@ -55,6 +56,9 @@ type controlOptions struct {
 	capacity        int
 
 	shutdown time.Duration
+
+	// kafka is this datacenter's Kafka (the syncs' topics).
+	kafka kafka.Config
 }
 
 func (o *controlOptions) bind(f *pflag.FlagSet) {
@@ -78,6 +82,7 @@ func (o *controlOptions) bind(f *pflag.FlagSet) {
 	f.StringVar(&o.tlsClientCA, "tls.client-ca", "", "PEM CAs whose client certificates are accepted as authentication")
 	f.StringVar(&o.tlsCA, "tls.ca", "", "PEM CAs that sign the masters' certificates (default: system pool)")
 	f.DurationVar(&o.shutdown, "shutdown-timeout", 10*time.Second, "longest clean shutdown after SIGTERM/SIGINT")
+	kafkaClientFlags(f, "kafka", &o.kafka)
 	if o.role == "master" {
 		f.DurationVar(&o.lease, "election.lease", 5*time.Second, "leader lease duration")
 		f.DurationVar(&o.renew, "election.renew", 1500*time.Millisecond, "leader lease renewal interval")
@@ -143,6 +148,12 @@ func (o *controlOptions) validate(ctx context.Context) error {
 	}
 	if o.tlsClientCA != "" && o.tlsCert == "" {
 		errs = append(errs, problem("tls.client-ca", "client certificates need TLS: give --tls.cert and --tls.key too"))
+	}
+	if kc := o.kafka; true {
+		kc.EnsureDefaults()
+		if err := kc.Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("this datacenter's Kafka (--kafka.*): %w", err))
+		}
 	}
 	if o.shutdown <= 0 {
 		errs = append(errs, problem("shutdown-timeout", "%v: use a positive duration, e.g. 10s", o.shutdown))
