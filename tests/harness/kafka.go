@@ -22,12 +22,26 @@ type Kafka struct {
 // a kill -9.
 func StartKafka(t testing.TB, name string) *Kafka {
 	t.Helper()
-	port := FreePort(t)
-	p := Start(t, Spec{Name: name, Path: Binary(t, "dc2dc"),
-		Args: []string{"kafka", "--port", strconv.Itoa(port), "--data-dir", filepath.Join(t.TempDir(), name)}})
-	k := &Kafka{Proc: p, Addr: "127.0.0.1:" + strconv.Itoa(port)}
+	k := StartKafkaNoWait(t, name)
 	k.waitReady(t)
 	return k
+}
+
+// StartKafkaNoWait starts `dc2dc kafka` like StartKafka with extra flags
+// (e.g. "--group-min-session-timeout", "1s") and returns at once; call
+// WaitReady before using it.
+func StartKafkaNoWait(t testing.TB, name string, extra ...string) *Kafka {
+	t.Helper()
+	port := FreePort(t)
+	args := append([]string{"kafka", "--port", strconv.Itoa(port), "--data-dir", filepath.Join(t.TempDir(), name)}, extra...)
+	p := Start(t, Spec{Name: name, Path: Binary(t, "dc2dc"), Args: args})
+	return &Kafka{Proc: p, Addr: "127.0.0.1:" + strconv.Itoa(port)}
+}
+
+// WaitReady waits for the broker's ready line and checks its address.
+func (k *Kafka) WaitReady(t testing.TB) {
+	t.Helper()
+	k.waitReady(t)
 }
 
 func (k *Kafka) waitReady(t testing.TB) {
