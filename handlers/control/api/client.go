@@ -186,7 +186,7 @@ func (c *Client) once(ctx context.Context, ep, method, path, auth string, body [
 	if err != nil {
 		return failure.Retryable(fmt.Errorf("master %s: read the answer: %w", ep, err))
 	}
-	if resp.StatusCode != http.StatusOK {
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		e := &Error{Endpoint: ep, Status: resp.StatusCode}
 		_ = json.Unmarshal(b, &e.Body)
 		switch resp.StatusCode {

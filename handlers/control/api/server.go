@@ -43,6 +43,10 @@ type Config struct {
 	// Registry and Leadership: masters only.
 	Registry   *registry.Registry
 	Leadership Leadership
+	// Syncs is the leader's sync manager behind the sync endpoints, the
+	// status page and the sync part of worker heartbeats (masters only;
+	// nil: those endpoints answer 503 and heartbeats carry no syncs).
+	Syncs Syncs
 	// Metrics is served on /metrics (nil: 404).
 	Metrics prometheus.Gatherer
 	// ForwardClient sends forwarded requests (default: 30 s timeout, no TLS
@@ -111,6 +115,7 @@ func NewServer(cfg Config) (*Server, error) {
 		s.mux.HandleFunc("POST "+PathWorkerRegister, s.leaderOnly(s.register))
 		s.mux.HandleFunc("POST "+PathWorkerHeartbeat, s.leaderOnly(s.heartbeat))
 		s.mux.HandleFunc("POST "+PathMasterHeartbeat, s.leaderOnly(s.masterHeartbeat))
+		s.routeSyncs()
 	}
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "", fmt.Sprintf("no such endpoint: %s %s", r.Method, r.URL.Path), "")
@@ -120,7 +125,12 @@ func NewServer(cfg Config) (*Server, error) {
 
 // ServeHTTP authenticates and routes.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	pageCredentials(r)
 	if ae := s.cfg.Auth.authorize(r); ae != nil {
+		if isPage(r) && s.cfg.Role == "master" {
+			writeLoginPage(w, ae.status, ae.msg)
+			return
+		}
 		reason := ReasonUnauthorized
 		if ae.status == http.StatusForbidden {
 			reason = ReasonForbidden
@@ -300,7 +310,12 @@ func (s *Server) heartbeat(w http.ResponseWriter, r *http.Request, epoch uint64)
 		return
 	}
 	sup := s.cfg.Registry.Report(hb.ID, hb.Reports, now)
-	writeJSON(w, http.StatusOK, HeartbeatResponse{Epoch: epoch, Tasks: s.cfg.Registry.TasksOf(hb.ID), Superseded: sup})
+	resp := HeartbeatResponse{Epoch: epoch, Tasks: s.cfg.Registry.TasksOf(hb.ID), Superseded: sup}
+	if s.cfg.Syncs != nil {
+		s.cfg.Syncs.WorkerShards(hb.ID, hb.Shards, now)
+		resp.Syncs = s.cfg.Syncs.Assignments()
+	}
+	writeJSON(w, http.StatusOK, resp)
 }
 
 // Serve runs serve (srv.Serve or srv.ServeTLS on a listener) until ctx

@@ -102,6 +102,10 @@ type ErrorBody struct {
 	ErrorMessage   string `json:"errorMessage"`
 	Reason         string `json:"reason,omitempty"` // machine-readable: unknown-worker, not-leader, …
 	LeaderEndpoint string `json:"leaderEndpoint,omitempty"`
+	// Problems lists every problem of a refused request (400), one each.
+	Problems []string `json:"problems,omitempty"`
+	// ErrorCode is the failure code (DC2DC-Ennnn) of the error, when known.
+	ErrorCode string `json:"errorCode,omitempty"`
 }
 
 // Reasons in ErrorBody.Reason.
@@ -111,4 +115,47 @@ const (
 	ReasonUnauthorized  = "unauthorized"
 	ReasonForbidden     = "forbidden"
 	ReasonBadRequest    = "bad-request"
+)
+
+// Paths of the sync endpoints (leader; see doc.go).
+const (
+	PathSync               = "/_api/sync"
+	PathStatus             = "/_api/status"
+	PathSyncStop           = "/_api/sync/stop"
+	PathSyncAbort          = "/_api/sync/abort"
+	PathSyncAbortOutgoing  = "/_api/sync/abort-outgoing"
+	PathSyncResetShard     = "/_api/sync/reset-shard"
+	PathSyncMessageTimeout = "/_api/sync/message-timeout"
+	PathSyncCheck          = "/_api/sync/check"
+	// PathStatusPage is the status web page (HTML) of a master.
+	PathStatusPage = "/"
+)
+
+// SyncRequest names a sync: the body of abort, abort-outgoing and check
+// ("" = the only sync of the datacenter).
+type SyncRequest struct {
+	Sync string `json:"sync,omitempty"`
+}
+
+// ResetShardRequest is the body of POST /_api/sync/reset-shard.
+type ResetShardRequest struct {
+	Sync string `json:"sync,omitempty"`
+	// Shard is database/collection/index (the collection by name or id).
+	Shard string `json:"shard"`
+}
+
+// MessageTimeoutRequest is the body of PUT /_api/sync/message-timeout.
+type MessageTimeoutRequest struct {
+	Sync          string `json:"sync,omitempty"`
+	TimeoutMillis int64  `json:"timeoutMillis"`
+}
+
+// More reasons in ErrorBody.Reason (sync endpoints).
+const (
+	ReasonNotFound  = "not-found"
+	ReasonConflict  = "conflict"
+	ReasonNoSyncs   = "no-sync-manager"
+	ReasonInternal  = "internal"
+	ReasonTimeout   = "timeout"
+	ReasonRetryable = "unavailable"
 )
