@@ -30,6 +30,10 @@ type shardState struct {
 	applied uint64
 	dups    uint64
 	gaps    uint64
+	// top is the highest tick with a recorded event (0: none), found once
+	// by a reverse seek and then kept: a tick above it cannot be a
+	// duplicate, so only ticks at or below it are looked up.
+	top uint64
 }
 
 // ShardReport is what the ledger holds for one shard.
@@ -84,6 +88,9 @@ func (l *Ledger) state(shard string) (*shardState, error) {
 		s.applied, s.dups, s.gaps = binary.BigEndian.Uint64(v), binary.BigEndian.Uint64(v[8:]), binary.BigEndian.Uint64(v[16:])
 		_ = closer.Close()
 	}
+	if s.top, err = l.topTick(shard); err != nil {
+		return nil, err
+	}
 	l.shards[shard] = s
 	return s, nil
 }
@@ -132,11 +139,15 @@ func (l *Ledger) Apply(b *events.Batch) (int, error) {
 			next.gaps++
 		}
 		key := eventKey(shard, r.Tick)
-		if _, closer, err := l.db.Get(key); err == nil {
-			_ = closer.Close()
-			next.dups++
-		} else if !errors.Is(err, pebble.ErrNotFound) {
-			return 0, err
+		if r.Tick <= next.top {
+			if _, closer, err := l.db.Get(key); err == nil {
+				_ = closer.Close()
+				next.dups++
+			} else if !errors.Is(err, pebble.ErrNotFound) {
+				return 0, err
+			}
+		} else {
+			next.top = r.Tick
 		}
 		if err := wb.Set(key, []byte{1}, nil); err != nil {
 			return 0, err
@@ -165,6 +176,20 @@ func (l *Ledger) Apply(b *events.Batch) (int, error) {
 	}
 	*s = next
 	return n, nil
+}
+
+// topTick returns the highest tick with a recorded event of shard, or 0.
+func (l *Ledger) topTick(shard string) (uint64, error) {
+	it, err := l.db.NewIter(&pebble.IterOptions{LowerBound: eventKey(shard, 0), UpperBound: eventKey(shard, ^uint64(0))})
+	if err != nil {
+		return 0, err
+	}
+	var top uint64
+	if it.Last() {
+		k := it.Key()
+		top = binary.BigEndian.Uint64(k[len(k)-8:])
+	}
+	return top, it.Close()
 }
 
 func eventKey(shard string, tick uint64) []byte {
