@@ -17,6 +17,15 @@
 // Eventually is the one polling helper of the end-to-end tests: wait for a
 // condition with a deadline, never with a sleep.
 //
+// StartTopology starts two datacenters as processes on 127.0.0.1 (in each
+// an arangosim cluster, a `dc2dc kafka` broker, masters and workers at fixed
+// ports; the mirror between the brokers), waits for a leader in each and
+// every worker's registration, and offers the helpers of the end-to-end
+// suites: DC.Leader / WaitNewLeader (asking every master without
+// forwarding), Member.Kill9AndRestart (same endpoint), DC.CLI (the dc2dc
+// command line with the datacenter's masters and token in its
+// environment) and DC.Status (GET /_api/status of the leader).
+//
 // Binaries: Binary("dc2dc") and Binary("arangosim") use $DC2DC_BIN and
 // $ARANGOSIM_BIN when set (make test sets them), else `go build` the command
 // once per test binary into a temporary directory. Build builds any main

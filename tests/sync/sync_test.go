@@ -1,0 +1,212 @@
+package sync_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dc2dc/dc2dc/handlers/control/plan"
+	"github.com/dc2dc/dc2dc/handlers/control/registry"
+	"github.com/dc2dc/dc2dc/tests/harness"
+	"github.com/dc2dc/dc2dc/tests/workload"
+)
+
+// Masters with a short lease, so a killed leader is replaced within ~3 s.
+var fastMasters = []string{"--election.lease", "3s", "--election.renew", "1s"}
+
+// TestSyncEndToEnd is the Done-when of the control plane with real
+// processes: data and structure written before and during the sync reach
+// B, the status is right, kill -9 of workers mid-initial-sync and
+// mid-tailing and of both leaders changes nothing, check sync and the
+// workload's key-by-key comparison find A and B identical, and stop sync
+// with ensure-in-sync ends it cleanly.
+func TestSyncEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("two datacenters of processes, about a minute")
+	}
+	e := newEnv(t, harness.TopologyConfig{MasterArgs: fastMasters}, workload.Config{})
+	A, B := e.top.A, e.top.B
+
+	// Before the sync: the workload's structure and writes, and a larger
+	// collection whose initial sync takes a while.
+	e.loadFor(2 * time.Second)
+	const bulkDocs = 20000
+	bulkLoad(t, A, "shop", "bulk", 3, bulkDocs, 400, "b")
+	want := e.expectedShards() + 3
+
+	start := time.Now()
+	e.configureSync()
+	e.startLoad()
+
+	// kill -9 of a worker in A and of one in B while shards are in their
+	// initial sync.
+	e.killMidInitialSync(A)
+	e.killMidInitialSync(B)
+
+	st := e.waitRunning(3*time.Minute, want, 10)
+	t.Logf("every shard running %v after configure sync: %s", time.Since(start).Round(time.Millisecond), summary(st))
+	if !st.PeerAlive {
+		t.Errorf("B's status says A's leader is not alive: %s", summary(st))
+	}
+
+	// The CLI's status agrees with the API, also in A.
+	stB := e.getStatus(t, "B", true)
+	if len(stB.Syncs) != 1 || stB.Syncs[0].ID != syncID || len(stB.Syncs[0].Shards) < want {
+		t.Fatalf("get status -v on B: %+v", stB)
+	}
+	for _, sh := range stB.Syncs[0].Shards {
+		if sh.Collection == "" || sh.Source.Worker == "" || sh.Target.Worker == "" {
+			t.Errorf("shard %s: status lacks the collection or a worker: %+v", sh.Shard, sh)
+		}
+	}
+	stA := e.getStatus(t, "A", false)
+	if len(stA.Syncs) != 1 || stA.Syncs[0].Role != plan.RoleSource || stA.Syncs[0].State != plan.StateRunning {
+		t.Errorf("get status on A: %+v", stA)
+	}
+
+	// Tailing: kill -9 of the leader master in A, then in B, then of a
+	// worker on each side; the workload keeps writing.
+	for _, dc := range []*harness.DC{A, B} {
+		old, epoch := dc.WaitLeader(t, 10*time.Second)
+		old.Kill9()
+		killed := time.Now()
+		nl, ne := dc.WaitNewLeader(t, old, epoch, 20*time.Second)
+		t.Logf("%s: leader %s (epoch %d) killed, %s leads with epoch %d after %v", dc.Name, old.ID, epoch, nl.ID, ne,
+			time.Since(killed).Round(time.Millisecond))
+		old.RestartReady(t)
+	}
+	for _, dc := range []*harness.DC{A, B} {
+		w := e.workerWith(dc)
+		if w == nil {
+			w = dc.Workers[0]
+		}
+		t.Logf("%s: kill -9 of worker %s while tailing", dc.Name, w.ID)
+		w.Kill9AndRestart(t)
+	}
+	harness.Eventually(t, 10*time.Second, 500*time.Millisecond, func() (bool, string) {
+		s := e.wl.Stats()
+		return s.Ops() > 0, s.String()
+	})
+
+	if err := e.stopLoad(); err != nil {
+		t.Fatalf("workload: %v", err)
+	}
+	t.Logf("workload: %s", e.wl.Stats())
+	st = e.waitRunning(2*time.Minute, want, 5)
+	t.Logf("after the kills: %s", summary(st))
+
+	opts := e.wl.VerifyOptions()
+	rep := e.converge(2*time.Minute, opts)
+	t.Logf("verify: %s", rep)
+	n, err := countDocs(t, B, "shop", "bulk")
+	if err != nil || n != bulkDocs {
+		t.Fatalf("shop/bulk in B: %d documents (%v), want %d", n, err, bulkDocs)
+	}
+	check := e.waitCheckIdentical(time.Minute)
+	t.Logf("check sync: %d shards identical", len(check.Shards))
+
+	// stop sync with ensure-in-sync: returns once stopped; A is writable
+	// again and what it writes then is not replicated.
+	out := e.stopSync(true, time.Minute)
+	t.Logf("stop sync: %s", strings.TrimSpace(out))
+	harness.Eventually(t, 30*time.Second, 250*time.Millisecond, func() (bool, string) {
+		s, err := e.status(B)
+		if err != nil {
+			return false, err.Error()
+		}
+		return s.State == plan.StateStopped, summary(s)
+	})
+	if err := writeDoc(t, A, "shop", "bulk", "after-stop", 1); err != nil {
+		t.Fatalf("A after stop sync: %v", err)
+	}
+	e.waitCheckIdenticalExcept("shop/bulk")
+}
+
+// killMidInitialSync kills -9 the worker of dc that runs shards in their
+// initial sync (A: send tasks in phase initial-sync; B: the worker the
+// status names for a shard in initial sync) and restarts it. When every
+// shard finished its initial sync first, it says so and kills one anyway.
+func (e *env) killMidInitialSync(dc *harness.DC) {
+	e.t.Helper()
+	var victim *harness.Member
+	mid := false
+	deadline := time.Now().Add(60 * time.Second)
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for victim == nil && time.Now().Before(deadline) {
+		if dc.Name == "A" {
+			if w := e.workerWith(dc, registry.PhaseInitialSync); w != nil {
+				victim, mid = w, true
+				break
+			}
+			if w := e.workerWith(dc, registry.PhaseRunning); w != nil && e.allRunning(dc) {
+				victim = w
+				break
+			}
+		} else if s, err := e.status(dc); err == nil && len(s.Shards) > 0 {
+			for _, sh := range s.Shards {
+				if sh.Phase == plan.ShardInitialSync && sh.Target.Worker != "" {
+					victim, mid = e.member(dc, sh.Target.Worker), true
+					break
+				}
+			}
+			if victim == nil && s.Phases[plan.ShardRunning] == len(s.Shards) && len(s.Shards) >= e.expectedShards() {
+				victim = dc.Workers[0]
+			}
+		}
+		if victim == nil {
+			<-tick.C
+		}
+	}
+	if victim == nil {
+		e.t.Fatalf("%s: no worker runs a shard within 60s of configure sync", dc.Name)
+	}
+	if mid {
+		e.t.Logf("%s: kill -9 of worker %s mid-initial-sync", dc.Name, victim.ID)
+	} else {
+		e.t.Logf("%s: every shard finished its initial sync before a kill could hit it; kill -9 of worker %s while tailing", dc.Name, victim.ID)
+	}
+	victim.Kill9AndRestart(e.t)
+}
+
+func (e *env) allRunning(dc *harness.DC) bool {
+	ts, err := e.tasks(dc)
+	if err != nil || len(ts) < e.expectedShards() {
+		return false
+	}
+	for _, tk := range ts {
+		if tk.Phase != registry.PhaseRunning {
+			return false
+		}
+	}
+	return true
+}
+
+func (e *env) member(dc *harness.DC, id string) *harness.Member {
+	for _, w := range append(append([]*harness.Member{}, dc.Workers...), dc.Masters...) {
+		if w.ID == id {
+			return w
+		}
+	}
+	e.t.Fatalf("%s: no process %q", dc.Name, id)
+	return nil
+}
+
+// waitCheckIdenticalExcept runs check sync and expects every shard equal
+// but those of the named collection (db/name), which must differ.
+func (e *env) waitCheckIdenticalExcept(collection string) {
+	e.t.Helper()
+	rep, out := e.checkSync()
+	differ := 0
+	for _, sh := range rep.Shards {
+		switch {
+		case sh.Collection == collection && !sh.Equal:
+			differ++
+		case sh.Collection != collection && !sh.Equal:
+			e.t.Errorf("check sync after stop: shard %s of %s differs: %+v", sh.Shard, sh.Collection, sh)
+		}
+	}
+	if differ != 1 {
+		e.t.Errorf("check sync after stop: %d shards of %s differ, want 1 (the write after the stop):\n%s", differ, collection, out)
+	}
+}
