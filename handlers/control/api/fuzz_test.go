@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/dc2dc/dc2dc/handlers/control/api"
+	"github.com/dc2dc/dc2dc/handlers/control/api/apitest"
 	"github.com/dc2dc/dc2dc/handlers/control/election"
 	"github.com/dc2dc/dc2dc/handlers/control/registry"
 )
@@ -21,16 +22,21 @@ func FuzzServer(f *testing.F) {
 	f.Add("Bearer a.b.c", "/_api/master/heartbeat", []byte(`{"id":""}`))
 	f.Add("bearer  tok ", "/_api/worker/register", []byte(`{"id":"w1","capacity":-1}`))
 	f.Add("", "/_api/tasks", []byte(`[`))
+	f.Add("bearer tok", "/_api/sync", []byte(`{"sourceDC":"A","dataPartitions":3}`))
+	f.Add("bearer tok", "/_api/sync/reset-shard", []byte(`{"shard":"shop/1020/0"}`))
+	f.Add("bearer tok", "/_api/sync/stop", []byte(`{"ensureInSync":true}`))
+	f.Add("", "/", []byte(``))
 	f.Fuzz(func(t *testing.T, auth, path string, body []byte) {
 		reg, _ := registry.New(registry.Config{})
 		_ = reg.PutTask(registry.Task{ID: "t1", Kind: registry.KindSendShard, Shard: "db/1/0"})
 		lead := &fakeLead{}
 		lead.set(election.Status{ID: "m1", Leader: true, Epoch: 1})
-		s, err := api.NewServer(api.Config{Role: "master", ID: "m1", Auth: api.AuthConfig{Token: "tok", JWTSecret: "s"}, Registry: reg, Leadership: lead})
+		s, err := api.NewServer(api.Config{Role: "master", ID: "m1", DC: "B", Auth: api.AuthConfig{Token: "tok", JWTSecret: "s"}, Registry: reg, Leadership: lead,
+			Syncs: apitest.NewSyncs(apitest.SampleStatus(time.Now()))})
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, method := range []string{http.MethodGet, http.MethodPost} {
+		for _, method := range []string{http.MethodGet, http.MethodPost, http.MethodPut} {
 			req, err := http.NewRequest(method, "http://m1", bytes.NewReader(body))
 			if err != nil {
 				t.Fatal(err)
