@@ -253,7 +253,7 @@ func TestDataPath(t *testing.T) {
 			w.eventually(fmt.Sprintf("orders shard %d's new epoch", i), 60*time.Second, func() (bool, string) {
 				st := w.sendTask(ref(i)).Status()
 				rs, _ := w.shardStatus(ref(i))
-				return st.Epoch > before[i] && st.Phase == "tailing" && rs.Applied.Epoch == st.Epoch && rs.Phase == "tailing", fmt.Sprintf("%+v / %+v", st, rs)
+				return st.Epoch > before[i] && st.Phase == "tailing" && rs.Applied.Epoch == st.Epoch && rs.SnapshotEpoch == st.Epoch && rs.Phase == "tailing", fmt.Sprintf("%+v / %+v", st, rs)
 			})
 			st, _ := w.shardStatus(ref(i))
 			t.Logf("idle failover of %s: orders shard %d resync (%s) sent %d documents and %d removals", victim, i, st.SnapshotMode, st.SnapshotDocs, st.SnapshotRems)
@@ -267,12 +267,9 @@ func TestDataPath(t *testing.T) {
 		w.waitIdentical(120*time.Second, colls)
 		must(t, w.simA.RestartServer(victim))
 		if len(fullFallback) > 0 {
-			// Known bug (open): after an idle failover the new epoch sometimes
-			// takes a FULL snapshot instead of the revisions resync (seen in
-			// about two runs of three on a 2-core machine). A and B are still
-			// identical (checked above), but a full snapshot into a non-empty
-			// B cannot remove what only B holds. Reported, not hidden.
-			t.Skipf("KNOWN BUG: orders shards %v resynced by a full snapshot after an idle failover, not by revisions (A and B identical nonetheless)", fullFallback)
+			// A full snapshot into a non-empty B cannot remove what only B
+			// holds: an idle failover must resync by revisions.
+			t.Errorf("orders shards %v resynced by a full snapshot after an idle failover, want revisions", fullFallback)
 		}
 	})
 

@@ -99,25 +99,26 @@ func (c Config) Validate() error {
 
 // ShardStatus is the receive state of one shard.
 type ShardStatus struct {
-	Shard        string
-	Phase        string // "snapshot", "tailing", "resync-requested", "ended"
-	Applied      events.Position
-	Leader       string
-	LagSeconds   float64 // now − SentAt of the last applied batch, at apply
-	LagTicks     uint64  // leader's latest tick (heartbeat) − applied tick, same epoch
-	LastBatchAt  time.Time
-	Heartbeat    time.Time // when the last heartbeat was applied
-	Messages     uint64    // messages consumed (duplicates Dedupe skipped included)
-	Batches      uint64    // batches applied
-	Skipped      uint64    // batches the Receiver skipped as replays (behind Dedupe)
-	Snapshots    int       // snapshots begun
-	SnapshotMode string    // of the last one
-	SnapshotDocs int64     // documents received in the last snapshot
-	SnapshotRems int64     // removals received in the last snapshot
-	Resyncs      int       // resync requests sent
-	Answers      int       // tree/revisions requests answered
-	LastError    string
-	LastErrorAt  time.Time
+	Shard         string
+	Phase         string // "snapshot", "tailing", "resync-requested", "ended"
+	Applied       events.Position
+	Leader        string
+	LagSeconds    float64 // now − SentAt of the last applied batch, at apply
+	LagTicks      uint64  // leader's latest tick (heartbeat) − applied tick, same epoch
+	LastBatchAt   time.Time
+	Heartbeat     time.Time // when the last heartbeat was applied
+	Messages      uint64    // messages consumed (duplicates Dedupe skipped included)
+	Batches       uint64    // batches applied
+	Skipped       uint64    // batches the Receiver skipped as replays (behind Dedupe)
+	Snapshots     int       // snapshots begun
+	SnapshotMode  string    // of the last one
+	SnapshotEpoch uint64    // epoch of the last one
+	SnapshotDocs  int64     // documents received in the last snapshot
+	SnapshotRems  int64     // removals received in the last snapshot
+	Resyncs       int       // resync requests sent
+	Answers       int       // tree/revisions requests answered
+	LastError     string
+	LastErrorAt   time.Time
 }
 
 type shardState struct {
@@ -357,12 +358,18 @@ func (r *Receiver) observe(s *shardState, b *events.Batch, out target.Outcome) {
 		return
 	}
 	st.Batches++
+	if b.Pos.Epoch > st.Applied.Epoch {
+		// Every epoch begins with a snapshot: until its SnapshotBegin is
+		// applied (a tree request comes first) the shard is not tailing.
+		st.Phase = "snapshot"
+	}
 	st.Applied, st.Leader, st.LastBatchAt = s.recv.Applied(), b.Leader, now
 	st.LagSeconds = now.Sub(b.SentAt).Seconds()
 	for _, rec := range b.Records {
 		switch e := rec.Event.(type) {
 		case *events.SnapshotBegin:
 			st.Phase, st.Snapshots, st.SnapshotMode, st.SnapshotDocs, st.SnapshotRems = "snapshot", st.Snapshots+1, e.Mode, 0, 0
+			st.SnapshotEpoch = b.Pos.Epoch
 		case *events.SnapshotDocuments:
 			st.SnapshotDocs += int64(len(e.Docs))
 		case *events.SnapshotRemove:
