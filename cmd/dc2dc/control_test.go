@@ -45,6 +45,7 @@ func TestControlConfigFiveMistakes(t *testing.T) {
 		{"--cluster.jwt-secret-file", "give a readable file"},
 		{"--tls.cert", "give both --tls.cert and --tls.key"},
 		{"--data-dir", "give a directory"},
+		{"--cluster.endpoint", "list its Coordinators"},
 	} {
 		found := false
 		for _, line := range strings.Split(msg, "\n") {
@@ -56,8 +57,8 @@ func TestControlConfigFiveMistakes(t *testing.T) {
 			t.Errorf("no line names %s with the fix %q", want.setting, want.fix)
 		}
 	}
-	if n := strings.Count(msg, "\n  - "); n != 6 {
-		t.Errorf("%d problems listed, want 6 (five in the file plus the missing --data-dir)", n)
+	if n := strings.Count(msg, "\n  - "); n != 7 {
+		t.Errorf("%d problems listed, want 7 (five in the file plus the missing --data-dir and --cluster.endpoint)", n)
 	}
 }
 

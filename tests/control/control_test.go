@@ -113,12 +113,12 @@ func TestMastersAndWorkersAsProcesses(t *testing.T) {
 	workers := map[string]*harness.Proc{}
 	for i := 1; i <= 2; i++ {
 		id := fmt.Sprintf("worker%d", i)
-		args := []string{"worker", "--server.host", "127.0.0.1", "--server.port", "0", "--server.id", id,
+		args := []string{"worker", "--cluster.endpoint", cluster, "--server.host", "127.0.0.1", "--server.port", "0", "--server.id", id,
 			"--data-dir", filepath.Join(t.TempDir(), id), "--dbserver", fmt.Sprintf("PRMR-%d", i), "--auth.token", apiToken}
 		for _, ep := range eps {
 			args = append(args, "--master.endpoint", ep)
 		}
-		p := harness.Start(t, harness.Spec{Name: id, Path: harness.Binary(t, "dc2dc"), Args: args})
+		p := harness.Start(t, harness.Spec{Name: id, Path: harness.Binary(t, "dc2dc"), Args: args, Env: []string{"DC2DC_CLUSTER_JWT_SECRET=" + clusterSecret}})
 		r := p.MustReady(30 * time.Second)
 		if r.String("id") != id {
 			t.Fatalf("%s ready line %v", id, r)

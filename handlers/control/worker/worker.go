@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net"
@@ -20,6 +21,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/dc2dc/dc2dc/handlers/control/api"
+	"github.com/dc2dc/dc2dc/handlers/control/plan"
 	"github.com/dc2dc/dc2dc/handlers/control/registry"
 	"github.com/dc2dc/dc2dc/pipeline/failure"
 	"github.com/dc2dc/dc2dc/store"
@@ -30,9 +32,27 @@ import (
 // generation and the leader epoch); it must return quickly and stop tasks
 // that are no longer listed. Reports returns the state of the running
 // tasks for the next heartbeat.
+//
+// Syncs is called from the heartbeat loop, before Assign, with the active
+// syncs of the datacenter (HeartbeatResponse.Syncs): a worker in a target
+// datacenter runs the receive side of each. ShardReports returns the
+// receive side's per-shard reports for the next heartbeat
+// (HeartbeatRequest.Shards). Both must return quickly.
+//
+// When the worker stops it calls Syncs and Assign with nil lists and, when
+// the Runner is an io.Closer, Close (which must wait for the tasks to
+// end) before the checkpoint store closes. A Runner that is a StoreUser is
+// handed the checkpoint store once it is open, before the first Assign.
 type Runner interface {
 	Assign(ctx context.Context, epoch uint64, tasks []registry.Task)
 	Reports() []registry.Report
+	Syncs(ctx context.Context, epoch uint64, syncs []plan.Assignment)
+	ShardReports() []plan.ShardReport
+}
+
+// StoreUser is a Runner that uses the worker's checkpoint store.
+type StoreUser interface {
+	UseStore(st *store.Store)
 }
 
 // Config of a worker.
@@ -120,6 +140,8 @@ type Status struct {
 	Epoch      uint64          `json:"epoch"`
 	LastBeat   time.Time       `json:"lastHeartbeat"`
 	Tasks      []registry.Task `json:"tasks"`
+	// Syncs are the active syncs of the last heartbeat answer.
+	Syncs []plan.Assignment `json:"syncs,omitempty"`
 }
 
 // Worker is one sync worker.
@@ -164,6 +186,7 @@ func (w *Worker) Status() Status {
 	defer w.mu.Unlock()
 	st := w.status
 	st.Tasks = append([]registry.Task(nil), st.Tasks...)
+	st.Syncs = append([]plan.Assignment(nil), st.Syncs...)
 	return st
 }
 
@@ -175,6 +198,9 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 	w.store = st
 	defer func() { _ = st.Close() }()
+	if su, ok := w.cfg.Runner.(StoreUser); ok {
+		su.UseStore(st)
+	}
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", w.cfg.Listen)
 	if err != nil {
@@ -237,9 +263,7 @@ func (w *Worker) loop(ctx context.Context) error {
 	for {
 		select {
 		case <-ctx.Done():
-			if w.cfg.Runner != nil {
-				w.cfg.Runner.Assign(context.WithoutCancel(ctx), w.Status().Epoch, nil)
-			}
+			w.stopRunner(context.WithoutCancel(ctx))
 			return nil
 		case <-timer.C:
 		}
@@ -269,6 +293,21 @@ func (w *Worker) loop(ctx context.Context) error {
 	}
 }
 
+// stopRunner stops every task and waits for them (Close).
+func (w *Worker) stopRunner(ctx context.Context) {
+	if w.cfg.Runner == nil {
+		return
+	}
+	epoch := w.Status().Epoch
+	w.cfg.Runner.Syncs(ctx, epoch, nil)
+	w.cfg.Runner.Assign(ctx, epoch, nil)
+	if c, ok := w.cfg.Runner.(io.Closer); ok {
+		if err := c.Close(); err != nil {
+			w.cfg.Logger.Warn("stopping the tasks", "err", err)
+		}
+	}
+}
+
 func jitter(d time.Duration) time.Duration {
 	return d/2 + rand.N(d/2+1)
 }
@@ -293,12 +332,13 @@ func (w *Worker) register(ctx context.Context) error {
 
 func (w *Worker) heartbeat(ctx context.Context) error {
 	var reps []registry.Report
+	var shards []plan.ShardReport
 	if w.cfg.Runner != nil {
-		reps = w.cfg.Runner.Reports()
+		reps, shards = w.cfg.Runner.Reports(), w.cfg.Runner.ShardReports()
 	}
 	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	resp, err := w.client.Heartbeat(rctx, api.HeartbeatRequest{ID: w.cfg.ID, Reports: reps})
+	resp, err := w.client.Heartbeat(rctx, api.HeartbeatRequest{ID: w.cfg.ID, Reports: reps, Shards: shards})
 	if err != nil {
 		return err
 	}
@@ -312,12 +352,13 @@ func (w *Worker) heartbeat(ctx context.Context) error {
 		w.cfg.Logger.Info("new leader epoch", "epoch", resp.Epoch, "was", w.status.Epoch)
 	}
 	sort.Slice(resp.Tasks, func(i, j int) bool { return resp.Tasks[i].ID < resp.Tasks[j].ID })
-	w.status.Epoch, w.status.LastBeat, w.status.Tasks = resp.Epoch, time.Now(), resp.Tasks
+	w.status.Epoch, w.status.LastBeat, w.status.Tasks, w.status.Syncs = resp.Epoch, time.Now(), resp.Tasks, resp.Syncs
 	w.mu.Unlock()
 	for _, id := range resp.Superseded {
 		w.cfg.Logger.Warn("task superseded: another worker runs it now", "task", id)
 	}
 	if w.cfg.Runner != nil {
+		w.cfg.Runner.Syncs(ctx, resp.Epoch, resp.Syncs)
 		w.cfg.Runner.Assign(ctx, resp.Epoch, resp.Tasks)
 	}
 	return nil

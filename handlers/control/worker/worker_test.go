@@ -9,6 +9,7 @@ import (
 
 	"github.com/dc2dc/dc2dc/handlers/control/api"
 	"github.com/dc2dc/dc2dc/handlers/control/election"
+	"github.com/dc2dc/dc2dc/handlers/control/plan"
 	"github.com/dc2dc/dc2dc/handlers/control/registry"
 	"github.com/dc2dc/dc2dc/handlers/control/worker"
 	"net/http/httptest"
@@ -34,6 +35,7 @@ func (l lead) Status() election.Status { return election.Status{ID: "m", Leader:
 type runner struct {
 	mu    sync.Mutex
 	tasks []registry.Task
+	syncs []plan.Assignment
 	epoch uint64
 }
 
@@ -41,6 +43,22 @@ func (r *runner) Assign(_ context.Context, epoch uint64, ts []registry.Task) {
 	r.mu.Lock()
 	r.tasks, r.epoch = ts, epoch
 	r.mu.Unlock()
+}
+
+func (r *runner) Syncs(_ context.Context, _ uint64, syncs []plan.Assignment) {
+	r.mu.Lock()
+	r.syncs = syncs
+	r.mu.Unlock()
+}
+
+func (r *runner) ShardReports() []plan.ShardReport {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []plan.ShardReport
+	for _, a := range r.syncs {
+		out = append(out, plan.ShardReport{Sync: a.Sync, Shard: "db/1/0", Phase: "tailing"})
+	}
+	return out
 }
 
 func (r *runner) Reports() []registry.Report {
