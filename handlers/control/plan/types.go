@@ -71,9 +71,13 @@ type Sync struct {
 	EnsureInSync bool      `json:"ensureInSync,omitempty"`
 	StopDeadline time.Time `json:"stopDeadline,omitzero"`
 	// Error is the last problem of the sync as a whole (for people).
-	Error     string    `json:"error,omitempty"`
-	CreatedAt time.Time `json:"createdAt,omitzero"`
-	UpdatedAt time.Time `json:"updatedAt,omitzero"`
+	Error string `json:"error,omitempty"`
+	// Incarnation is chosen by the target at every `configure sync`; the
+	// source copies it and re-activates a stopped or aborted source record
+	// only for a new incarnation.
+	Incarnation string    `json:"incarnation,omitempty"`
+	CreatedAt   time.Time `json:"createdAt,omitzero"`
+	UpdatedAt   time.Time `json:"updatedAt,omitzero"`
 }
 
 // MessageTimeout with its default.

@@ -1,0 +1,99 @@
+// Package plan is the cross-datacenter planning between the leader masters
+// of the two datacenters of a sync (ARCHITECTURE §4, §7): configure sync,
+// the inventory over ctl.up and the sync state over ctl.down, structure in
+// B, the send-shard tasks in A, status, check, stop and abort.
+//
+// # Leadership
+//
+// A Manager runs one session per leadership: the master's leader loop
+// calls Lead(epoch) after it adopted its task records, and Lead(0) when it
+// lost the lead; Run also asks the elector directly and ends the session
+// the moment it says no. A session reloads everything from the local
+// _dc2dc; every record write is fenced by the session's epoch (package
+// state); every message carries it. Nothing of a session survives it but
+// the records (and the registry tasks, which the master persists).
+//
+// # Records (local _system/_dc2dc, fenced)
+//
+//   - SyncsKey: []Sync, both roles.
+//   - TargetKeyPrefix+<sync> (target side): the databases and collections
+//     dc2dc created in B (only those are ever dropped), which are ready,
+//     and the stamp of the last inventory applied: a replayed older
+//     inventory never drops anything.
+//
+// # Messages
+//
+// Every message is an events.Batch of MetaShard (_system meta stream) with
+// one events.Control record: Type, LeaderEpoch (the sender's), From (the
+// sender's datacenter) and a JSON payload (messages.go; Decode rejects
+// anything else, and other control types on the same topic are
+// ErrForeign). A receiver ignores a message with a lower leader epoch than
+// the highest it has seen from that side, and orders same-kind messages by
+// (epoch, seq). Each leader consumes its control topic with its own
+// consumer group (<topic>.plan.<master id>, starting at the newest offset
+// when new): the periodic messages are level-triggered state, so a message
+// lost before the group joined is repeated; one-shot requests (check) are
+// repeated until answered.
+//
+//   - sync-state (B → A, ctl.down, every StateInterval): the target record
+//     (state, incarnation, partitions, message timeout, stop), the ready
+//     collections (A's "db/planId"), the receive-side reports, recent
+//     reset-failed-shard requests.
+//   - inventory (A → B, ctl.up, on change and every InventoryInterval; also
+//     A's heartbeat): databases, collections (parameters and indexes
+//     verbatim), shards, analyzers, views; each send task's state; the stop
+//     progress (read-only, drained with final positions).
+//   - check-request (B → A) and check-result (A → B): per shard count and
+//     root hash of the revision tree at a snapshot on the shard leader, and
+//     where the send task stood (acked position, leader tick).
+//
+// # Target side (B)
+//
+// For each target sync: its four topics in Kafka B; sync-state every
+// StateInterval (also for a stopped or aborted sync during
+// InactiveStateFor, so A learns); each new inventory structure is applied
+// with target.Structure exactly as the standalone planner of `dc2dc dev`
+// does (databases, collections with A's parameters, indexes, analyzers,
+// views; renames; drops of what dc2dc created and A no longer has). Users
+// are not replicated yet. A collection is "ready" once it and its indexes
+// exist; A creates send tasks only for ready collections, so no data
+// arrives in B before its collection.
+//
+// # Source side (A)
+//
+// Syncs are discovered by listing <prefix>.<id>.ctl.down topics of Kafka A
+// (the mirror creates them) every DiscoverInterval; the first valid
+// running sync-state records Sync{Role: source} and creates data (with the
+// partition count B asked for), ctl.up and poison in Kafka A. The record
+// follows B's state (stopping, stopped, aborted; a stopped or aborted
+// record runs again only for a new incarnation, i.e. a new configure
+// sync). While active: one send-shard registry task per shard of each
+// ready collection (TaskID), removed when the collection is gone, no
+// longer ready, or the sync inactive; the master's scheduler assigns them.
+//
+// # Stop with ensure-in-sync
+//
+// B: state stopping with a deadline. A: read-only (PUT
+// /_admin/server/mode), then "drained" once every send task reported after
+// that moment with acked tick ≥ leader tick; the final positions travel in
+// the inventory. B: stopped once its applied position (B's _dc2dc) of each
+// shard reached the final one; past the deadline: running again with an
+// error. A makes the cluster writable again whenever its record leaves
+// stopping, and when its session ends while it holds the cluster
+// read-only. Note: a cluster in read-only mode may refuse dc2dc's own
+// lease writes (arangosim does), which ends A's leadership; the session
+// end then makes the cluster writable again, and the stop times out.
+//
+// # Reset failed shard
+//
+// The request rides the sync-state for a minute; A applies each request
+// id once per session by removing the shard's task: the next pass adds it
+// again as a new task (generation 0, pending, nothing acked), so its worker
+// starts a new stream epoch (with a revision snapshot).
+//
+// # Check
+//
+// B waits (bounded by CheckTimeout) until its applied position of each
+// shard reached the send task's acked position that A reported after its
+// snapshot, then reads its own count and hash. With A idle this is exact.
+package plan

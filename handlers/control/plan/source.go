@@ -1,0 +1,488 @@
+package plan
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/dc2dc/dc2dc/events"
+	"github.com/dc2dc/dc2dc/handlers/arango/client"
+	"github.com/dc2dc/dc2dc/handlers/control/registry"
+	"github.com/dc2dc/dc2dc/pipeline/kafka"
+)
+
+// sourceRun is A's side of one sync: found through its ctl.down topic,
+// recorded on the first valid sync-state.
+type sourceRun struct {
+	s      *session
+	id     string
+	prefix string
+	checks chan CheckRequest
+
+	mu         sync.Mutex
+	st         *SyncState
+	stStamp    Stamp
+	peerEpoch  uint64
+	peerSeen   time.Time
+	peerFrom   string
+	seq        uint64
+	lastHash   string
+	lastInv    time.Time
+	topicsOK   bool
+	readOnly   bool // this session made the cluster read-only
+	readOnlyAt time.Time
+	stop       *StopProgress
+	resetsDone map[string]bool
+	results    map[string]*CheckResult
+	search     map[string]searchObjects // per database, cached
+	searchAt   time.Time
+}
+
+type searchObjects struct {
+	analyzers, views []byte // JSON arrays
+}
+
+func newSourceRun(s *session, id, prefix string) *sourceRun {
+	return &sourceRun{s: s, id: id, prefix: prefix, checks: make(chan CheckRequest, 8), resetsDone: map[string]bool{},
+		results: map[string]*CheckResult{}}
+}
+
+func (r *sourceRun) log() *slogger { return &slogger{r.s.m, "sync", r.id, "role", RoleSource} }
+
+// TaskID names the send-shard task of a shard of a sync.
+func TaskID(sync, shard string) string { return "send:" + sync + ":" + shard }
+
+func (r *sourceRun) run(ctx context.Context) {
+	topics, err := kafka.TopicsFor(r.prefix, r.id)
+	if err != nil {
+		return
+	}
+	r.s.go_(func(ctx context.Context) { r.s.consume(ctx, topics.CtlDown, r.onMessage) })
+	r.s.go_(func(ctx context.Context) { r.checker(ctx, topics) })
+	tick := time.NewTicker(min(time.Second, r.s.m.cfg.StateInterval))
+	defer tick.Stop()
+	for {
+		r.step(ctx, topics)
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// release makes the cluster writable again when this session made it
+// read-only (the session ends: a new leader decides again).
+func (r *sourceRun) release() {
+	r.mu.Lock()
+	ro := r.readOnly
+	r.mu.Unlock()
+	if ro {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := r.setMode(ctx, false); err != nil {
+			r.log().Error("cannot make the cluster writable again after losing the leadership", "err", err)
+		}
+	}
+}
+
+func (r *sourceRun) onMessage(m Message) {
+	if m.Sync != r.id {
+		return
+	}
+	if st := m.SyncState; st != nil && st.SourceDC != "" && r.s.m.cfg.DC != "" && st.SourceDC != r.s.m.cfg.DC {
+		return // a sync that follows another datacenter
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if m.Epoch < r.peerEpoch {
+		return
+	}
+	r.peerEpoch, r.peerSeen, r.peerFrom = m.Epoch, time.Now(), m.From
+	switch {
+	case m.SyncState != nil:
+		st := Stamp{m.Epoch, m.SyncState.Seq}
+		if r.stStamp.Less(st) {
+			r.st, r.stStamp = m.SyncState, st
+		}
+	case m.CheckRequest != nil:
+		select {
+		case r.checks <- *m.CheckRequest:
+		default:
+		}
+	}
+}
+
+func (r *sourceRun) step(ctx context.Context, topics kafka.Topics) {
+	r.mu.Lock()
+	st, from := r.st, r.peerFrom
+	r.mu.Unlock()
+	rec, ok := r.s.sync(r.id)
+	if !ok {
+		if st == nil || st.State != StateRunning {
+			return
+		}
+		if err := r.record(ctx, st, from); err != nil {
+			r.log().Warn("cannot record the new sync; retrying", "err", err)
+			return
+		}
+		r.log().Info("a new sync follows this datacenter", "peer", from, "partitions", st.DataPartitions)
+		rec, _ = r.s.sync(r.id)
+	} else if st != nil {
+		rec = r.follow(ctx, rec, st)
+	}
+	if !rec.State.Active() {
+		r.removeTasks("")
+		if r.isReadOnly() {
+			r.writable(ctx)
+		}
+		return
+	}
+	if !r.ensureTopics(ctx, rec, topics) {
+		return
+	}
+	if st != nil {
+		r.resets(st)
+		r.tasks(st)
+	}
+	if rec.State == StateStopping && rec.EnsureInSync {
+		r.drain(ctx)
+	} else if r.isReadOnly() {
+		r.writable(ctx)
+	}
+	r.publishInventory(ctx, rec, topics)
+}
+
+// record adds the source record of a newly discovered sync.
+func (r *sourceRun) record(ctx context.Context, st *SyncState, from string) error {
+	prefix := r.prefix
+	if prefix == kafka.DefaultTopicPrefix {
+		prefix = ""
+	}
+	return r.s.updateSyncs(ctx, func(list []Sync) ([]Sync, error) {
+		for _, sy := range list {
+			if sy.ID == r.id {
+				return list, nil
+			}
+		}
+		now := time.Now().UTC()
+		sy := Sync{ID: r.id, Role: RoleSource, Peer: from, State: StateRunning, TopicPrefix: prefix, DataPartitions: st.DataPartitions,
+			MessageTimeoutMillis: st.MessageTimeoutMillis, Incarnation: st.Incarnation, CreatedAt: now, UpdatedAt: now}
+		if err := sy.Validate(); err != nil {
+			return nil, err
+		}
+		return append(list, sy), nil
+	})
+}
+
+// follow makes the source record follow B's state.
+func (r *sourceRun) follow(ctx context.Context, rec Sync, st *SyncState) Sync {
+	want := rec
+	sameInc := st.Incarnation == rec.Incarnation
+	switch {
+	case st.State == StateRunning && !rec.State.Active() && !sameInc:
+		want.State, want.Incarnation, want.Error = StateRunning, st.Incarnation, ""
+		want.DataPartitions = st.DataPartitions
+	case !sameInc:
+		// an old incarnation's news: nothing to follow
+	case st.State == StateRunning && rec.State == StateStopping:
+		want.State, want.EnsureInSync, want.StopDeadline = StateRunning, false, time.Time{}
+	case st.State == StateStopping && rec.State.Active():
+		want.State, want.EnsureInSync, want.StopDeadline = StateStopping, st.EnsureInSync, st.StopDeadline
+	case (st.State == StateStopped || st.State == StateAborted) && rec.State.Active():
+		want.State, want.EnsureInSync, want.StopDeadline = st.State, false, time.Time{}
+	}
+	if sameInc && st.MessageTimeoutMillis != rec.MessageTimeoutMillis {
+		want.MessageTimeoutMillis = st.MessageTimeoutMillis
+	}
+	if want == rec {
+		return rec
+	}
+	err := r.s.changeSync(ctx, r.id, func(sy *Sync) error {
+		sy.State, sy.Incarnation, sy.Error, sy.DataPartitions = want.State, want.Incarnation, want.Error, want.DataPartitions
+		sy.EnsureInSync, sy.StopDeadline, sy.MessageTimeoutMillis = want.EnsureInSync, want.StopDeadline, want.MessageTimeoutMillis
+		return nil
+	})
+	if err != nil {
+		r.log().Warn("cannot follow the target's state; retrying", "err", err)
+		return rec
+	}
+	if want.State != rec.State {
+		r.log().Info("sync state follows the target", "from", rec.State, "to", want.State)
+		if want.State == StateRunning {
+			r.mu.Lock()
+			r.topicsOK = false
+			r.mu.Unlock()
+		}
+	}
+	nrec, _ := r.s.sync(r.id)
+	return nrec
+}
+
+func (r *sourceRun) ensureTopics(ctx context.Context, rec Sync, topics kafka.Topics) bool {
+	r.mu.Lock()
+	ok := r.topicsOK
+	r.mu.Unlock()
+	if ok {
+		return true
+	}
+	err := kafka.EnsureTopics(ctx, r.s.m.cfg.Kafka, []kafka.TopicSpec{{Name: topics.Data, Partitions: int32(rec.Partitions())},
+		{Name: topics.CtlUp, Partitions: 1}, {Name: topics.Poison, Partitions: 1}})
+	if err != nil {
+		if ctx.Err() == nil {
+			r.log().Warn("cannot create the sync's topics in this datacenter's Kafka; retrying", "err", err)
+		}
+		return false
+	}
+	r.mu.Lock()
+	r.topicsOK = true
+	r.mu.Unlock()
+	return true
+}
+
+// syncTasks lists the registry's send tasks of this sync.
+func (r *sourceRun) syncTasks() []registry.Task {
+	var out []registry.Task
+	for _, t := range r.s.deps.Registry.Tasks() {
+		if t.Sync == r.id && t.Kind == registry.KindSendShard {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// removeTasks removes the sync's tasks (of one shard when shard != "").
+func (r *sourceRun) removeTasks(shard string) {
+	for _, t := range r.syncTasks() {
+		if shard == "" || t.Shard == shard {
+			r.s.deps.Registry.RemoveTask(t.ID)
+		}
+	}
+}
+
+// tasks puts one send task per shard of every collection B reported ready
+// and A still has, and removes the others. Nothing happens before the
+// first topology (never remove on ignorance).
+func (r *sourceRun) tasks(st *SyncState) {
+	w := r.s.watcher()
+	if w == nil {
+		return
+	}
+	topo := w.Current()
+	if topo == nil {
+		return
+	}
+	ready := map[string]bool{}
+	for _, k := range st.Ready {
+		ready[k] = true
+	}
+	want := map[string]registry.Task{}
+	for _, db := range topo.DatabaseNames() {
+		if db == "_system" {
+			continue
+		}
+		for _, c := range topo.Databases[db].Collections {
+			if !ready[db+"/"+c.ID] || !replicated(c) {
+				continue
+			}
+			for _, sh := range c.Shards {
+				ref := events.ShardRef{Database: db, CollectionID: c.ID, Index: sh.Index}
+				id := TaskID(r.id, ref.String())
+				want[id] = registry.Task{ID: id, Kind: registry.KindSendShard, Sync: r.id, Shard: ref.String(),
+					Collection: c.Name, ShardName: sh.Name, ShardLeader: sh.Leader}
+			}
+		}
+	}
+	for _, t := range r.syncTasks() {
+		if _, ok := want[t.ID]; !ok {
+			r.s.deps.Registry.RemoveTask(t.ID)
+			r.log().Info("send task removed", "task", t.ID)
+		}
+	}
+	have := map[string]bool{}
+	for _, t := range r.syncTasks() {
+		have[t.ID] = true
+	}
+	for id, t := range want {
+		if err := r.s.deps.Registry.PutTask(t); err != nil {
+			r.log().Error("invalid send task", "task", id, "err", err)
+		} else if !have[id] {
+			r.log().Info("send task added", "task", id, "leader", t.ShardLeader)
+		}
+	}
+}
+
+// replicated reports whether dc2dc replicates a collection of A.
+func replicated(c *client.Collection) bool {
+	return !c.IsSystem && !strings.HasPrefix(c.Name, "_")
+}
+
+// resets applies B's reset-failed-shard requests: the shard's task is
+// removed, and re-added by the next pass as a new task (generation 0,
+// phase pending, nothing acked): its worker starts a new stream epoch.
+func (r *sourceRun) resets(st *SyncState) {
+	for _, rs := range st.Resets {
+		r.mu.Lock()
+		done := r.resetsDone[rs.ID]
+		r.resetsDone[rs.ID] = true
+		r.mu.Unlock()
+		if !done {
+			r.log().Info("shard reset requested by the target: its send task starts over", "shard", rs.Shard)
+			r.removeTasks(rs.Shard)
+		}
+	}
+}
+
+func (r *sourceRun) isReadOnly() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.readOnly
+}
+
+// setMode puts the cluster into read-only (true) or default mode.
+func (r *sourceRun) setMode(ctx context.Context, readOnly bool) error {
+	mode := "default"
+	if readOnly {
+		mode = "readonly"
+	}
+	_, err := r.s.deps.Cluster.Coordinator().Do(ctx, client.Request{Method: http.MethodPut, Path: "_admin/server/mode",
+		Body: []byte(`{"mode":"` + mode + `"}`), What: "server mode"}, http.StatusOK)
+	return err
+}
+
+func (r *sourceRun) writable(ctx context.Context) {
+	if err := r.setMode(ctx, false); err != nil {
+		r.log().Warn("cannot make the cluster writable again; retrying", "err", err)
+		return
+	}
+	r.mu.Lock()
+	r.readOnly, r.stop = false, nil
+	r.mu.Unlock()
+	r.log().Info("the cluster is writable again")
+}
+
+// drain: read-only, then wait until every send task acknowledged the
+// leader's last tick (reported after the cluster became read-only).
+func (r *sourceRun) drain(ctx context.Context) {
+	r.mu.Lock()
+	ro, since := r.readOnly, r.readOnlyAt
+	r.mu.Unlock()
+	if !ro {
+		if err := r.setMode(ctx, true); err != nil {
+			r.log().Warn("cannot make the cluster read-only for the stop; retrying", "err", err)
+			r.mu.Lock()
+			r.stop = &StopProgress{Error: "cannot make the source read-only: " + err.Error()}
+			r.mu.Unlock()
+			return
+		}
+		r.log().Info("the cluster is read-only until the target applied everything")
+		r.mu.Lock()
+		r.readOnly, r.readOnlyAt, r.stop = true, time.Now(), &StopProgress{ReadOnly: true}
+		r.mu.Unlock()
+		return
+	}
+	p := &StopProgress{ReadOnly: true, Drained: true, Final: map[string]events.Position{}}
+	for _, t := range r.syncTasks() {
+		if t.UpdatedAt.Before(since.Add(time.Second)) || t.Acked.Tick < t.LeaderTick || t.Phase != registry.PhaseRunning {
+			p.Drained, p.Final = false, nil
+			p.Error = fmt.Sprintf("shard %s not drained yet (phase %s, acked tick %d, leader tick %d)", t.Shard, t.Phase, t.Acked.Tick, t.LeaderTick)
+			break
+		}
+		p.Final[t.Shard] = t.Acked
+	}
+	r.mu.Lock()
+	r.stop = p
+	r.mu.Unlock()
+}
+
+// sourceReports are the send tasks' states for the inventory.
+func (r *sourceRun) sourceReports() []SourceReport {
+	tasks := r.syncTasks()
+	out := make([]SourceReport, 0, len(tasks))
+	for _, t := range tasks {
+		db, _, _ := strings.Cut(t.Shard, "/")
+		out = append(out, SourceReport{Shard: t.Shard, Collection: db + "/" + t.Collection, SourceShard: sourceShard(t)})
+	}
+	return out
+}
+
+func sourceShard(t registry.Task) SourceShard {
+	return SourceShard{Worker: t.Worker, Phase: string(t.Phase), StreamEpoch: t.StreamEpoch, Acked: t.Acked,
+		LeaderTick: t.LeaderTick, Leader: t.ShardLeader, Error: t.Error, UpdatedAt: t.UpdatedAt}
+}
+
+// peer returns when B was last heard of.
+func (r *sourceRun) peer() time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.peerSeen
+}
+
+func (r *sourceRun) publishInventory(ctx context.Context, rec Sync, topics kafka.Topics) {
+	w := r.s.watcher()
+	if w == nil {
+		return
+	}
+	topo := w.Current()
+	if topo == nil {
+		return
+	}
+	dbs, err := r.inventory(ctx, topo)
+	if err != nil {
+		if ctx.Err() == nil {
+			r.log().Warn("cannot read this cluster's inventory", "err", err)
+		}
+		return
+	}
+	hash := hashOf(dbs)
+	r.mu.Lock()
+	due := hash != r.lastHash || time.Since(r.lastInv) >= r.s.m.cfg.InventoryInterval
+	if !due {
+		r.mu.Unlock()
+		return
+	}
+	r.seq++
+	inv := &Inventory{Seq: r.seq, Hash: hash, State: rec.State, Databases: dbs, Sources: r.sourceReports()}
+	if rec.State == StateStopping && r.stop != nil {
+		cp := *r.stop
+		inv.Stop = &cp
+	}
+	r.mu.Unlock()
+	if err := r.s.publish(topics.CtlUp, Message{Type: TypeInventory, Sync: r.id, Inventory: inv}); err != nil {
+		if ctx.Err() == nil {
+			r.log().Warn("cannot publish the inventory", "err", err)
+		}
+		return
+	}
+	r.mu.Lock()
+	r.lastHash, r.lastInv = hash, time.Now()
+	r.mu.Unlock()
+}
+
+// checkResult returns a cached result.
+func (r *sourceRun) checkResult(id string) *CheckResult {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.results[id]
+}
+
+// statusView is what status needs.
+func (r *sourceRun) statusShards() []ShardStatus {
+	tasks := r.syncTasks()
+	out := make([]ShardStatus, 0, len(tasks))
+	for _, t := range tasks {
+		db, _, _ := strings.Cut(t.Shard, "/")
+		ss := ShardStatus{Shard: t.Shard, Collection: db + "/" + t.Collection, ShardName: t.ShardName, Phase: string(t.Phase),
+			Source: sourceShard(t), Error: t.Error}
+		if t.LeaderTick > t.Acked.Tick {
+			ss.LagTicks = t.LeaderTick - t.Acked.Tick
+		}
+		out = append(out, ss)
+	}
+	slices.SortFunc(out, func(a, b ShardStatus) int { return strings.Compare(a.Collection+"\x00"+a.Shard, b.Collection+"\x00"+b.Shard) })
+	return out
+}
