@@ -134,11 +134,13 @@ func phases(m map[string]int) string {
 	var rest []string
 	for ph, n := range m {
 		if !seen[ph] && n > 0 {
-			rest = append(rest, fmt.Sprintf("%d %s", n, ph))
+			rest = append(rest, ph)
 		}
 	}
 	sort.Strings(rest)
-	parts = append(parts, rest...)
+	for _, ph := range rest {
+		parts = append(parts, fmt.Sprintf("%d %s", m[ph], ph))
+	}
 	return strings.Join(parts, ", ")
 }
 

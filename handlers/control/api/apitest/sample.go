@@ -13,8 +13,8 @@ func SampleStatus(now time.Time) plan.Status {
 	sh := func(coll, id, name, phase string, lagTicks uint64, lag float64, ago time.Duration, errText string) plan.ShardStatus {
 		return plan.ShardStatus{
 			Shard: id, Collection: coll, ShardName: name, Phase: phase,
-			Source: plan.SourceShard{Worker: "a-worker-1", Phase: "tailing", StreamEpoch: 2, Acked: events.Position{Epoch: 2, Tick: 1000}, LeaderTick: 1000 + lagTicks},
-			Target: plan.ShardReport{Sync: "a-to-b", Shard: id, Collection: coll, Phase: "tailing", Worker: "b-worker-2", LagTicks: lagTicks, LagSeconds: lag},
+			Source:   plan.SourceShard{Worker: "a-worker-1", Phase: "tailing", StreamEpoch: 2, Acked: events.Position{Epoch: 2, Tick: 1000}, LeaderTick: 1000 + lagTicks},
+			Target:   plan.ShardReport{Sync: "a-to-b", Shard: id, Collection: coll, Phase: "tailing", Worker: "b-worker-2", LagTicks: lagTicks, LagSeconds: lag},
 			LagTicks: lagTicks, LagSeconds: lag, LastDataChange: now.Add(-ago), Error: errText,
 		}
 	}
@@ -27,7 +27,7 @@ func SampleStatus(now time.Time) plan.Status {
 			"DC2DC-E2006 apply-rejected: document shop/payments/p-42 violates the collection's schema"),
 	}
 	return plan.Status{DC: "B", Leader: "m1", Epoch: 3, Syncs: []plan.SyncStatus{{
-		Sync: plan.Sync{ID: "a-to-b", Role: plan.RoleTarget, Peer: "A", State: plan.StateRunning, CreatedAt: now.Add(-time.Hour)},
+		Sync:      plan.Sync{ID: "a-to-b", Role: plan.RoleTarget, Peer: "A", State: plan.StateRunning, CreatedAt: now.Add(-time.Hour)},
 		PeerAlive: true, PeerLastSeen: now.Add(-time.Second), Shards: shards,
 		Phases:        map[string]int{plan.ShardRunning: 2, plan.ShardInitialSync: 1, plan.ShardPending: 1, plan.ShardFailed: 1},
 		MaxLagSeconds: 95,
