@@ -67,6 +67,7 @@ func runMaster(ctx context.Context, g *globalOptions, o *controlOptions, cmd *co
 	m, err := master.New(master.Config{
 		ID: o.id, DC: o.dc, Listen: net.JoinHostPort(o.serverHost, strconv.Itoa(port)), Endpoint: o.endpoint(port), Version: version,
 		Cluster:  o.cluster(),
+		Kafka:    o.kafka,
 		Election: election.Config{LeaseDuration: o.lease, RenewInterval: o.renew},
 		Auth:     o.auth(), TLS: o.serverTLS(), ClientTLS: clientTLS,
 		DeadAfter: o.deadAfter, Logger: log, MeterProvider: mp, Gatherer: reg,

@@ -21,9 +21,11 @@ import (
 	"github.com/dc2dc/dc2dc/handlers/arango/client"
 	"github.com/dc2dc/dc2dc/handlers/control/api"
 	"github.com/dc2dc/dc2dc/handlers/control/election"
+	"github.com/dc2dc/dc2dc/handlers/control/plan"
 	"github.com/dc2dc/dc2dc/handlers/control/registry"
 	"github.com/dc2dc/dc2dc/handlers/control/state"
 	"github.com/dc2dc/dc2dc/pipeline/failure"
+	"github.com/dc2dc/dc2dc/pipeline/kafka"
 )
 
 // TasksKey is the record of the task table in _dc2dc.
@@ -46,6 +48,13 @@ type Config struct {
 	Version  string
 	// Cluster is how to reach the local cluster's Coordinators.
 	Cluster client.Config
+	// Kafka is this datacenter's Kafka (the syncs' topics). Without
+	// brokers the master runs no syncs (the sync endpoints answer that
+	// there is no sync manager).
+	Kafka kafka.Config
+	// Plan tunes the planning (its DC, MasterID, Kafka and Logger are
+	// filled in from this configuration).
+	Plan plan.Config
 	// Election timings (ID and Endpoint are filled in).
 	Election election.Config
 	// DeadAfter: a worker silent this long is dead (default 3s).
@@ -108,6 +117,13 @@ func (c Config) Validate() error {
 	if err := ec.WithDefaults().Validate(); err != nil {
 		errs = append(errs, err)
 	}
+	if len(c.Kafka.Brokers) > 0 {
+		kc := c.Kafka
+		kc.EnsureDefaults()
+		if err := kc.Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("this datacenter's Kafka (--kafka.*): %w", err))
+		}
+	}
 	if c.DeadAfter < 0 || c.ScheduleInterval < 0 || c.PersistInterval < 0 {
 		errs = append(errs, errors.New("dead-after, schedule and persist intervals must be positive"))
 	}
@@ -122,6 +138,7 @@ type Master struct {
 	store   *state.Store
 	reg     *registry.Registry
 	elector *election.Elector
+	plan    *plan.Manager // nil without Kafka
 	ln      net.Listener
 	srv     *http.Server
 	ready   chan struct{}
@@ -244,13 +261,27 @@ func (m *Master) Run(ctx context.Context) error {
 		_ = ln.Close()
 		return err
 	}
+	var syncs api.Syncs
+	if len(m.cfg.Kafka.Brokers) > 0 {
+		pc := m.cfg.Plan
+		pc.DC, pc.MasterID, pc.Kafka = m.cfg.DC, m.cfg.ID, m.cfg.Kafka
+		if pc.Logger == nil {
+			pc.Logger = m.cfg.Logger.With("part", "plan")
+		}
+		if m.plan, err = plan.New(pc); err != nil {
+			_ = ln.Close()
+			return err
+		}
+		syncs = m.plan
+	}
 	if err := m.metrics(); err != nil {
 		_ = ln.Close()
 		return err
 	}
 	fwd := &http.Client{Timeout: 30 * time.Second, Transport: transport(m.cfg.ClientTLS)}
 	handler, err := api.NewServer(api.Config{Role: "master", ID: m.cfg.ID, DC: m.cfg.DC, Version: m.cfg.Version, Endpoint: m.cfg.Endpoint,
-		Auth: m.cfg.Auth, Registry: m.reg, Leadership: m.elector, Metrics: m.cfg.Gatherer, ForwardClient: fwd, Logger: m.cfg.Logger})
+		Auth: m.cfg.Auth, Registry: m.reg, Leadership: m.elector, Metrics: m.cfg.Gatherer, ForwardClient: fwd, Logger: m.cfg.Logger,
+		Syncs: syncs})
 	if err != nil {
 		_ = ln.Close()
 		return err
@@ -271,8 +302,25 @@ func (m *Master) Run(ctx context.Context) error {
 	g.Go(func() error { return m.elector.Run(gctx) })
 	g.Go(func() error { return m.lead(gctx) })
 	g.Go(func() error { return m.follow(gctx) })
+	if m.plan != nil {
+		g.Go(func() error {
+			return m.plan.Run(gctx, plan.Deps{Cluster: cl, Store: m.store, Registry: m.reg, Leader: m.elector.Leader})
+		})
+	}
 	return g.Wait()
 }
+
+var _ api.Syncs = (*plan.Manager)(nil)
+
+// planLead tells the planning which leadership the master adopted.
+func (m *Master) planLead(epoch uint64) {
+	if m.plan != nil {
+		m.plan.Lead(epoch)
+	}
+}
+
+// Plan returns the sync manager (nil without Kafka; after Ready).
+func (m *Master) Plan() *plan.Manager { return m.plan }
 
 func (m *Master) poke() {
 	select {
@@ -297,6 +345,7 @@ func (m *Master) lead(ctx context.Context) error {
 		adopted := m.adopted
 		m.mu.Unlock()
 		if !ok {
+			m.planLead(0)
 			if adopted != 0 {
 				m.cfg.Logger.Info("no longer leader: forgetting the workers", "epoch", adopted)
 				for _, w := range m.reg.Workers(time.Now()) {
@@ -309,11 +358,13 @@ func (m *Master) lead(ctx context.Context) error {
 			continue
 		}
 		if adopted != epoch {
+			m.planLead(0) // the previous leadership's planning ends before the records are reloaded
 			if err := m.adopt(ctx, epoch); err != nil {
 				m.cfg.Logger.Warn("cannot load the task records; retrying", "epoch", epoch, "err", err)
 				continue
 			}
 		}
+		m.planLead(epoch)
 		m.schedule(ctx, epoch)
 	}
 }
@@ -492,6 +543,10 @@ func (m *Master) metrics() error {
 	if err != nil {
 		return err
 	}
+	syncs, err := meter.Int64ObservableGauge("dc2dc.syncs", metric.WithDescription("syncs of this datacenter by role and state, while this master leads"))
+	if err != nil {
+		return err
+	}
 	_, err = meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
 		if _, ok := m.elector.Leader(); !ok {
 			return nil
@@ -510,8 +565,18 @@ func (m *Master) metrics() error {
 		for p, n := range byPhase {
 			o.ObserveInt64(tasks, n, metric.WithAttributes(attribute.String("phase", string(p))))
 		}
+		if m.plan != nil {
+			type key struct{ role, state string }
+			bySync := map[key]int64{}
+			for _, sy := range m.plan.Syncs() {
+				bySync[key{string(sy.Role), string(sy.State)}]++
+			}
+			for k, n := range bySync {
+				o.ObserveInt64(syncs, n, metric.WithAttributes(attribute.String("role", k.role), attribute.String("state", k.state)))
+			}
+		}
 		return nil
-	}, workers, tasks)
+	}, workers, tasks, syncs)
 	return err
 }
 

@@ -53,9 +53,9 @@ func (r *sourceRun) inventory(ctx context.Context, topo *client.Topology) ([]Inv
 // failover is not a structure change).
 func hashOf(dbs []InvDatabase) string {
 	type coll struct {
-		ID, Name           string
+		ID, Name            string
 		Parameters, Indexes json.RawMessage
-		Shards             int
+		Shards              int
 	}
 	type db struct {
 		Name             string

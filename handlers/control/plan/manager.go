@@ -302,3 +302,13 @@ func (m *Manager) groupName(topic string) string {
 	}
 	return topic + ".plan." + b.String()
 }
+
+// Syncs returns the records of this datacenter's syncs (nil while not
+// leading).
+func (m *Manager) Syncs() []Sync {
+	s, err := m.session()
+	if err != nil {
+		return nil
+	}
+	return s.syncList()
+}

@@ -285,4 +285,3 @@ func (m *Manager) Status(_ context.Context) (Status, error) {
 	}
 	return out, nil
 }
-

@@ -483,6 +483,8 @@ func (r *sourceRun) statusShards() []ShardStatus {
 		}
 		out = append(out, ss)
 	}
-	slices.SortFunc(out, func(a, b ShardStatus) int { return strings.Compare(a.Collection+"\x00"+a.Shard, b.Collection+"\x00"+b.Shard) })
+	slices.SortFunc(out, func(a, b ShardStatus) int {
+		return strings.Compare(a.Collection+"\x00"+a.Shard, b.Collection+"\x00"+b.Shard)
+	})
 	return out
 }
