@@ -18,14 +18,24 @@ import (
 //
 // Keys: "p/<shard>" → position (epoch, tick, sub); "e/<shard>/<tick:8 bytes>"
 // → 1 per applied event; "c/<shard>" → counters (applied, duplicates, gaps).
+//
+// Shards apply concurrently, each under its own lock (as cluster B applies
+// different shards in parallel), so the synced commits of several shards
+// share fsyncs in Pebble's commit pipeline; one shard's applies are serial.
 type Ledger struct {
 	db *pebble.DB
-	mu sync.Mutex
-	// cache of positions and counters, loaded lazily per shard.
+	mu sync.Mutex // guards shards (the map, not the states)
+	// per shard: positions and counters, loaded lazily.
 	shards map[string]*shardState
 }
 
 type shardState struct {
+	mu     sync.Mutex // held across a read or an apply of the shard
+	loaded bool
+	shardData
+}
+
+type shardData struct {
 	pos     events.Position
 	applied uint64
 	dups    uint64
@@ -57,20 +67,38 @@ func OpenLedger(dir string) (*Ledger, error) {
 // Close closes the ledger.
 func (l *Ledger) Close() error { return l.db.Close() }
 
-func (l *Ledger) state(shard string) (*shardState, error) {
-	if s, ok := l.shards[shard]; ok {
-		return s, nil
+// lock returns the state of shard, locked (the caller unlocks s.mu) and
+// loaded.
+func (l *Ledger) lock(shard string) (*shardState, error) {
+	l.mu.Lock()
+	s, ok := l.shards[shard]
+	if !ok {
+		s = &shardState{}
+		l.shards[shard] = s
 	}
-	s := &shardState{}
+	l.mu.Unlock()
+	s.mu.Lock()
+	if !s.loaded {
+		if err := l.load(shard, &s.shardData); err != nil {
+			s.mu.Unlock()
+			return nil, err
+		}
+		s.loaded = true
+	}
+	return s, nil
+}
+
+// load reads the position, counters and top tick of shard into s.
+func (l *Ledger) load(shard string, s *shardData) error {
 	v, closer, err := l.db.Get([]byte("p/" + shard))
 	switch {
 	case errors.Is(err, pebble.ErrNotFound):
 	case err != nil:
-		return nil, err
+		return err
 	default:
 		if len(v) != 20 {
 			_ = closer.Close()
-			return nil, fmt.Errorf("ledger: corrupt position of %s", shard)
+			return fmt.Errorf("ledger: corrupt position of %s", shard)
 		}
 		s.pos = events.Position{Epoch: binary.BigEndian.Uint64(v), Tick: binary.BigEndian.Uint64(v[8:]), Sub: binary.BigEndian.Uint32(v[16:])}
 		_ = closer.Close()
@@ -79,30 +107,26 @@ func (l *Ledger) state(shard string) (*shardState, error) {
 	switch {
 	case errors.Is(err, pebble.ErrNotFound):
 	case err != nil:
-		return nil, err
+		return err
 	default:
 		if len(v) != 24 {
 			_ = closer.Close()
-			return nil, fmt.Errorf("ledger: corrupt counters of %s", shard)
+			return fmt.Errorf("ledger: corrupt counters of %s", shard)
 		}
 		s.applied, s.dups, s.gaps = binary.BigEndian.Uint64(v), binary.BigEndian.Uint64(v[8:]), binary.BigEndian.Uint64(v[16:])
 		_ = closer.Close()
 	}
-	if s.top, err = l.topTick(shard); err != nil {
-		return nil, err
-	}
-	l.shards[shard] = s
-	return s, nil
+	s.top, err = l.topTick(shard)
+	return err
 }
 
 // Applied returns the applied position of a shard (middleware.AppliedPositions).
 func (l *Ledger) Applied(shard string) (events.Position, bool, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	s, err := l.state(shard)
+	s, err := l.lock(shard)
 	if err != nil {
 		return events.Position{}, false, err
 	}
+	defer s.mu.Unlock()
 	if s.pos.IsZero() {
 		return events.Position{}, false, nil
 	}
@@ -115,16 +139,15 @@ func (l *Ledger) Applied(shard string) (events.Position, bool, error) {
 // returns how many events it applied.
 func (l *Ledger) Apply(b *events.Batch) (int, error) {
 	shard := b.Shard.String()
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	s, err := l.state(shard)
+	s, err := l.lock(shard)
 	if err != nil {
 		return 0, err
 	}
+	defer s.mu.Unlock()
 	if !s.pos.Less(b.Pos) {
 		return 0, nil // a replay of something applied
 	}
-	next := *s
+	next := s.shardData
 	wb := l.db.NewBatch()
 	defer func() { _ = wb.Close() }() // the commit below is what counts
 	n := 0
@@ -174,7 +197,7 @@ func (l *Ledger) Apply(b *events.Batch) (int, error) {
 	if err := wb.Commit(pebble.Sync); err != nil {
 		return 0, err
 	}
-	*s = next
+	s.shardData = next
 	return n, nil
 }
 
@@ -203,8 +226,50 @@ func eventKey(shard string, tick uint64) []byte {
 // Report returns every shard's counters, and verifies that the events
 // recorded for each shard are exactly the ticks 1..Applied (no hole).
 func (l *Ledger) Report() ([]ShardReport, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
+	shards, err := l.shardNames()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]ShardReport, 0, len(shards))
+	for _, sh := range shards {
+		r, err := l.report(sh)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// report counts the recorded events of one shard and checks they are 1..n,
+// holding the shard's lock so that no apply runs meanwhile.
+func (l *Ledger) report(shard string) (ShardReport, error) {
+	s, err := l.lock(shard)
+	if err != nil {
+		return ShardReport{}, err
+	}
+	defer s.mu.Unlock()
+	it, err := l.db.NewIter(&pebble.IterOptions{LowerBound: eventKey(shard, 0), UpperBound: eventKey(shard, ^uint64(0))})
+	if err != nil {
+		return ShardReport{}, err
+	}
+	var want, holes uint64 = 1, 0
+	for it.First(); it.Valid(); it.Next() {
+		k := it.Key()
+		tick := binary.BigEndian.Uint64(k[len(k)-8:])
+		if tick != want {
+			holes++
+		}
+		want = tick + 1
+	}
+	if err := it.Close(); err != nil {
+		return ShardReport{}, err
+	}
+	return ShardReport{Shard: shard, Position: s.pos, Applied: s.applied, Duplicates: s.dups, Gaps: s.gaps + holes}, nil
+}
+
+// shardNames returns the shards with an applied position, sorted.
+func (l *Ledger) shardNames() ([]string, error) {
 	it, err := l.db.NewIter(&pebble.IterOptions{LowerBound: []byte("p/"), UpperBound: []byte("p0")})
 	if err != nil {
 		return nil, err
@@ -217,34 +282,7 @@ func (l *Ledger) Report() ([]ShardReport, error) {
 		return nil, err
 	}
 	sort.Strings(shards)
-	out := make([]ShardReport, 0, len(shards))
-	for _, sh := range shards {
-		s, err := l.state(sh)
-		if err != nil {
-			return nil, err
-		}
-		// Count the recorded events and check they are 1..n.
-		lo := eventKey(sh, 0)
-		hi := eventKey(sh, ^uint64(0))
-		it, err := l.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
-		if err != nil {
-			return nil, err
-		}
-		var want, holes uint64 = 1, 0
-		for it.First(); it.Valid(); it.Next() {
-			k := it.Key()
-			tick := binary.BigEndian.Uint64(k[len(k)-8:])
-			if tick != want {
-				holes++
-			}
-			want = tick + 1
-		}
-		if err := it.Close(); err != nil {
-			return nil, err
-		}
-		out = append(out, ShardReport{Shard: sh, Position: s.pos, Applied: s.applied, Duplicates: s.dups, Gaps: s.gaps + holes})
-	}
-	return out, nil
+	return shards, nil
 }
 
 type quietLogger struct{}
@@ -257,28 +295,20 @@ func (quietLogger) Fatalf(format string, args ...any) {
 
 // Summary adds up the counters of every shard (cheap: no scan of events).
 func (l *Ledger) Summary() (Progress, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	it, err := l.db.NewIter(&pebble.IterOptions{LowerBound: []byte("p/"), UpperBound: []byte("p0")})
+	shards, err := l.shardNames()
 	if err != nil {
-		return Progress{}, err
-	}
-	var shards []string
-	for it.First(); it.Valid(); it.Next() {
-		shards = append(shards, strings.TrimPrefix(string(it.Key()), "p/"))
-	}
-	if err := it.Close(); err != nil {
 		return Progress{}, err
 	}
 	var p Progress
 	for _, sh := range shards {
-		s, err := l.state(sh)
+		s, err := l.lock(sh)
 		if err != nil {
 			return Progress{}, err
 		}
 		p.Applied += s.applied
 		p.Duplicates += s.dups
 		p.Gaps += s.gaps
+		s.mu.Unlock()
 	}
 	return p, nil
 }
