@@ -1,0 +1,126 @@
+package plan_test
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	driver "github.com/arangodb/go-driver"
+
+	"github.com/dc2dc/dc2dc/handlers/control/plan"
+)
+
+// TestSyncEndToEnd: configure in B → A's leader discovers the sync → the
+// structure appears in B → send tasks appear in A's registry; a collection
+// created later follows, a dropped one goes; check; abort.
+func TestSyncEndToEnd(t *testing.T) {
+	w := newWorld(t)
+	ctx := w.ctx
+	ordersID := w.a.collection(t, ctx, "shop", "orders", 3)
+
+	sy, err := w.b.mgr.Configure(ctx, plan.ConfigureRequest{Sync: syncID, SourceDC: "A", DataPartitions: 4})
+	must(t, err)
+	if sy.Role != plan.RoleTarget || sy.State != plan.StateRunning || sy.Partitions() != 4 {
+		t.Fatalf("configured %+v", sy)
+	}
+	if _, err := w.b.mgr.Configure(ctx, plan.ConfigureRequest{Sync: syncID, SourceDC: "A"}); err == nil {
+		t.Fatal("a second configure of a running sync was accepted")
+	}
+
+	eventually(t, 30*time.Second, "A records the source sync", func() (bool, string) {
+		rec, ok := w.a.syncRecord(syncID)
+		return ok && rec.Role == plan.RoleSource && rec.State == plan.StateRunning && rec.DataPartitions == 4, fmt.Sprintf("%+v", rec)
+	})
+	eventually(t, 30*time.Second, "shop/orders in B", func() (bool, string) {
+		ok, n := w.b.hasCollection(ctx, "shop", "orders")
+		return ok && n == 3, fmt.Sprintf("exists %v shards %d", ok, n)
+	})
+	eventually(t, 30*time.Second, "send tasks in A", func() (bool, string) {
+		tasks := w.a.sendTasks()
+		return tasksOf(tasks, "shop/"+ordersID+"/") == 3, fmt.Sprintf("%v", tasks)
+	})
+	for shard, task := range w.a.sendTasks() {
+		if task.ID != plan.TaskID(syncID, shard) || task.Collection != "orders" || task.ShardName == "" || task.ShardLeader == "" {
+			t.Errorf("task %+v", task)
+		}
+	}
+	// B's status lists A's shards, A is alive; both sides assign the sync.
+	eventually(t, 15*time.Second, "B's status", func() (bool, string) {
+		st, err := w.b.mgr.Status(ctx)
+		if err != nil || len(st.Syncs) != 1 {
+			return false, fmt.Sprint(st, err)
+		}
+		ss := st.Syncs[0]
+		return ss.PeerAlive && len(ss.Shards) == 3 && ss.Shards[0].Collection == "shop/orders", fmt.Sprintf("%+v", ss)
+	})
+	if as := w.b.mgr.Assignments(); len(as) != 1 || as[0].Role != plan.RoleTarget {
+		t.Errorf("B assignments %+v", as)
+	}
+	if as := w.a.mgr.Assignments(); len(as) != 1 || as[0].Role != plan.RoleSource {
+		t.Errorf("A assignments %+v", as)
+	}
+	stA, err := w.a.mgr.Status(ctx)
+	must(t, err)
+	if len(stA.Syncs) != 1 || len(stA.Syncs[0].Shards) != 3 || !stA.Syncs[0].PeerAlive {
+		t.Errorf("A's status %+v", stA)
+	}
+
+	// A collection created later in A follows; a dropped one goes.
+	laterID := w.a.collection(t, ctx, "shop", "later", 2)
+	eventually(t, 30*time.Second, "shop/later in B with its tasks in A", func() (bool, string) {
+		ok, n := w.b.hasCollection(ctx, "shop", "later")
+		tasks := tasksOf(w.a.sendTasks(), "shop/"+laterID+"/")
+		return ok && n == 2 && tasks == 2, fmt.Sprintf("in B %v/%d, tasks %d", ok, n, tasks)
+	})
+	db, err := w.a.drv.Database(ctx, "shop")
+	must(t, err)
+	later, err := db.Collection(ctx, "later")
+	must(t, err)
+	must(t, later.Remove(ctx))
+	eventually(t, 30*time.Second, "shop/later gone in B and its tasks in A", func() (bool, string) {
+		ok, _ := w.b.hasCollection(ctx, "shop", "later")
+		tasks := tasksOf(w.a.sendTasks(), "shop/"+laterID+"/")
+		return !ok && tasks == 0, fmt.Sprintf("in B %v, tasks %d", ok, tasks)
+	})
+
+	// Check: both sides empty and idle → in sync; a document written
+	// directly into B → not.
+	rep, err := w.b.mgr.Check(ctx, syncID)
+	must(t, err)
+	if !rep.InSync || len(rep.Shards) != 3 {
+		t.Fatalf("check on idle empty shards: %+v", rep)
+	}
+	dbB, err := w.b.drv.Database(ctx, "shop")
+	must(t, err)
+	ordersB, err := dbB.Collection(ctx, "orders")
+	must(t, err)
+	_, err = ordersB.CreateDocument(driver.WithSilent(ctx), map[string]any{"_key": "only-in-b"})
+	must(t, err)
+	rep, err = w.b.mgr.Check(ctx, "")
+	must(t, err)
+	diff := 0
+	for _, sh := range rep.Shards {
+		if !sh.Equal {
+			diff++
+			if sh.TargetCount != 1 || sh.SourceCount != 0 {
+				t.Errorf("differing shard %+v", sh)
+			}
+		}
+	}
+	if rep.InSync || diff != 1 {
+		t.Fatalf("check after a write in B: %+v", rep)
+	}
+	if _, err := w.a.mgr.Check(ctx, syncID); err == nil {
+		t.Error("check on the source side was accepted")
+	}
+
+	// Abort in B: A marks its record aborted and removes the tasks.
+	must(t, w.b.mgr.Abort(ctx, syncID))
+	eventually(t, 30*time.Second, "A follows the abort", func() (bool, string) {
+		rec, _ := w.a.syncRecord(syncID)
+		return rec.State == plan.StateAborted && len(w.a.sendTasks()) == 0, fmt.Sprintf("%+v, %d tasks", rec, len(w.a.sendTasks()))
+	})
+	if as := w.b.mgr.Assignments(); len(as) != 0 {
+		t.Errorf("B assigns an aborted sync: %+v", as)
+	}
+}

@@ -1,0 +1,236 @@
+package plan_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	driver "github.com/arangodb/go-driver"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/dc2dc/dc2dc/handlers/arango/client"
+	"github.com/dc2dc/dc2dc/handlers/control/election"
+	"github.com/dc2dc/dc2dc/handlers/control/plan"
+	"github.com/dc2dc/dc2dc/handlers/control/registry"
+	"github.com/dc2dc/dc2dc/handlers/control/state"
+	"github.com/dc2dc/dc2dc/pipeline/broker"
+	"github.com/dc2dc/dc2dc/pipeline/kafka"
+	"github.com/dc2dc/dc2dc/pipeline/mirror"
+	"github.com/dc2dc/dc2dc/tests/arangosim"
+)
+
+const (
+	secret = "dc2dc-plan-test"
+	syncID = "a-to-b"
+)
+
+func logger() *slog.Logger {
+	if os.Getenv("DC2DC_TEST_DEBUG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// side is one datacenter: its cluster, Kafka, leader (elector), registry
+// and plan manager.
+type side struct {
+	name  string
+	sim   *arangosim.Cluster
+	cl    *client.Client
+	drv   driver.Client
+	store *state.Store
+	reg   *registry.Registry
+	el    *election.Elector
+	mgr   *plan.Manager
+	kc    kafka.Config
+}
+
+type world struct {
+	t    *testing.T
+	ctx  context.Context
+	a, b *side
+}
+
+func must(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// eventually polls cond until it holds or within passes.
+func eventually(t *testing.T, within time.Duration, what string, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		ok, msg := cond()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %v: %s", what, within, msg)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func newWorld(t *testing.T) *world {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	w := &world{t: t, ctx: ctx}
+	var cleanups []func()
+	var wg sync.WaitGroup
+	t.Cleanup(func() {
+		cancel()
+		wg.Wait()
+		for i := len(cleanups) - 1; i >= 0; i-- {
+			cleanups[i]()
+		}
+	})
+	log := logger()
+	brokers := map[string]*broker.Cluster{}
+	for _, name := range []string{"A", "B"} {
+		sim, err := arangosim.Start(ctx, arangosim.Config{DBServers: 2, JWTSecret: secret})
+		must(t, err)
+		cleanups = append(cleanups, func() { _ = sim.Close() })
+		cl, err := client.New(client.Config{Endpoints: []string{sim.Endpoint()}, JWTSecret: secret})
+		must(t, err)
+		cleanups = append(cleanups, cl.Close)
+		br, err := broker.Start(ctx, broker.Config{GroupMinSessionTimeout: time.Second})
+		must(t, err)
+		cleanups = append(cleanups, func() { _ = br.Close() })
+		brokers[name] = br
+		kc := kafka.Config{Brokers: br.Addrs(), Logger: log}
+		kc.Consumer.SessionTimeout = 2 * time.Second
+		kc.Consumer.HeartbeatInterval = 300 * time.Millisecond
+		docs := state.NewDocs(cl.Coordinator())
+		must(t, docs.Ensure(ctx))
+		el, err := election.New(election.Config{ID: "master-" + name, Endpoint: "http://master-" + name,
+			LeaseDuration: 3 * time.Second, RenewInterval: 500 * time.Millisecond, Logger: log}, docs)
+		must(t, err)
+		reg, err := registry.New(registry.Config{})
+		must(t, err)
+		mgr, err := plan.New(plan.Config{DC: name, MasterID: "master-" + name, Kafka: kc, StateInterval: 300 * time.Millisecond,
+			DiscoverInterval: 300 * time.Millisecond, InventoryInterval: time.Second, TopologyInterval: 200 * time.Millisecond,
+			CheckTimeout: 30 * time.Second, Logger: log.With("dc", name)})
+		must(t, err)
+		s := &side{name: name, sim: sim, cl: cl, drv: cl.Driver(), store: state.NewStore(docs), reg: reg, el: el, mgr: mgr, kc: kc}
+		wg.Add(3)
+		go func() { defer wg.Done(); _ = el.Run(ctx) }()
+		go func() {
+			defer wg.Done()
+			if err := mgr.Run(ctx, plan.Deps{Cluster: cl, Store: s.store, Registry: reg, Leader: el.Leader}); err != nil {
+				t.Errorf("manager %s: %v", name, err)
+			}
+		}()
+		go func() { // the master's leader loop
+			defer wg.Done()
+			tick := time.NewTicker(100 * time.Millisecond)
+			defer tick.Stop()
+			for {
+				if e, ok := el.Leader(); ok {
+					reg.SetEpoch(e)
+					mgr.Lead(e)
+				} else {
+					mgr.Lead(0)
+				}
+				select {
+				case <-ctx.Done():
+					return
+				case <-tick.C:
+				}
+			}
+		}()
+		if name == "A" {
+			w.a = s
+		} else {
+			w.b = s
+		}
+	}
+	mcfg := mirror.Config{
+		Clusters:          map[string]mirror.ClusterConfig{"A": {Brokers: brokers["A"].Addrs()}, "B": {Brokers: brokers["B"].Addrs()}},
+		Routes:            mirror.SyncRoutes(syncID, "A", "B"),
+		TopicRefresh:      mirror.Duration(200 * time.Millisecond),
+		SessionTimeout:    mirror.Duration(2 * time.Second),
+		HeartbeatInterval: mirror.Duration(300 * time.Millisecond),
+		ShutdownTimeout:   mirror.Duration(5 * time.Second),
+		RetryBackoffMax:   mirror.Duration(500 * time.Millisecond),
+	}
+	m, err := mirror.New(mcfg, mirror.WithLogger(log.With("part", "mirror")), mirror.WithRegisterer(prometheus.NewRegistry()))
+	must(t, err)
+	wg.Add(1)
+	go func() { defer wg.Done(); _ = m.Run(ctx) }()
+	for _, s := range []*side{w.a, w.b} {
+		eventually(t, 20*time.Second, s.name+" leads", func() (bool, string) {
+			_, err := s.mgr.Status(ctx)
+			return err == nil, fmt.Sprint(err)
+		})
+	}
+	return w
+}
+
+// collection creates db/name in A with n shards and returns its plan id.
+func (s *side) collection(t *testing.T, ctx context.Context, db, name string, shards int) string {
+	t.Helper()
+	d, err := s.drv.Database(ctx, db)
+	if driver.IsNotFoundGeneral(err) {
+		d, err = s.drv.CreateDatabase(ctx, db, nil)
+	}
+	must(t, err)
+	c, err := d.CreateCollection(ctx, name, &driver.CreateCollectionOptions{NumberOfShards: shards})
+	must(t, err)
+	props, err := c.Properties(ctx)
+	must(t, err)
+	return props.ID
+}
+
+func (s *side) hasCollection(ctx context.Context, db, name string) (bool, int) {
+	d, err := s.drv.Database(ctx, db)
+	if err != nil {
+		return false, 0
+	}
+	c, err := d.Collection(ctx, name)
+	if err != nil {
+		return false, 0
+	}
+	props, err := c.Properties(ctx)
+	if err != nil {
+		return false, 0
+	}
+	return true, props.NumberOfShards
+}
+
+// sendTasks lists A's send tasks of the sync by shard.
+func (s *side) sendTasks() map[string]registry.Task {
+	out := map[string]registry.Task{}
+	for _, t := range s.reg.Tasks() {
+		if t.Sync == syncID && t.Kind == registry.KindSendShard {
+			out[t.Shard] = t
+		}
+	}
+	return out
+}
+
+func tasksOf(tasks map[string]registry.Task, prefix string) int {
+	n := 0
+	for shard := range tasks {
+		if strings.HasPrefix(shard, prefix) {
+			n++
+		}
+	}
+	return n
+}
+
+func (s *side) syncRecord(id string) (plan.Sync, bool) {
+	for _, sy := range s.mgr.Syncs() {
+		if sy.ID == id {
+			return sy, true
+		}
+	}
+	return plan.Sync{}, false
+}
