@@ -197,13 +197,6 @@ func (r *Runner) startWatch() {
 	})
 }
 
-// topicPrefix of a sync as the heartbeat's sync list gives it ("" = default).
-func (r *Runner) topicPrefix(sync string) string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.syncs[sync].TopicPrefix
-}
-
 // backoff is the jittered wait before restart attempt n (n ≥ 1).
 func (r *Runner) backoff(n int) time.Duration {
 	d := min(r.cfg.RestartBackoff<<min(n-1, 16), r.cfg.MaxRestartBackoff)
