@@ -17,7 +17,15 @@
 // reports sent with the heartbeat carry the generation they run under;
 // the leader ignores reports of a superseded generation and says so.
 //
-// Running the tasks themselves is the Runner's job (send-shard and
-// receive-shard, built elsewhere); without a Runner the worker only keeps
-// its assignment list.
+// The answer also lists the active syncs of the datacenter
+// (plan.Assignment): the worker hands them to the Runner (Syncs, before
+// Assign), and sends the Runner's receive-side shard reports
+// (ShardReports) with the next heartbeat.
+//
+// Running the tasks themselves is the Runner's job (package
+// handlers/control/runner); without a Runner the worker only keeps its
+// assignment list. A Runner that is a StoreUser gets the checkpoint store
+// once it is open; on shutdown the worker empties the Runner's lists and,
+// when it is an io.Closer, closes it (waiting for its tasks) before the
+// store closes.
 package worker

@@ -12,6 +12,7 @@ import (
 	"github.com/dc2dc/dc2dc/handlers/control/plan"
 	"github.com/dc2dc/dc2dc/handlers/control/registry"
 	"github.com/dc2dc/dc2dc/handlers/control/worker"
+	"github.com/dc2dc/dc2dc/store"
 	"net/http/httptest"
 )
 
@@ -33,10 +34,25 @@ type lead struct{ epoch uint64 }
 func (l lead) Status() election.Status { return election.Status{ID: "m", Leader: true, Epoch: l.epoch} }
 
 type runner struct {
-	mu    sync.Mutex
-	tasks []registry.Task
-	syncs []plan.Assignment
-	epoch uint64
+	mu     sync.Mutex
+	tasks  []registry.Task
+	syncs  []plan.Assignment
+	epoch  uint64
+	closed bool
+	store  *store.Store
+}
+
+func (r *runner) UseStore(st *store.Store) {
+	r.mu.Lock()
+	r.store = st
+	r.mu.Unlock()
+}
+
+func (r *runner) Close() error {
+	r.mu.Lock()
+	r.closed = true
+	r.mu.Unlock()
+	return nil
 }
 
 func (r *runner) Assign(_ context.Context, epoch uint64, ts []registry.Task) {
@@ -71,6 +87,29 @@ func (r *runner) Reports() []registry.Report {
 	return out
 }
 
+// syncs is a leader's sync manager that only serves the heartbeat.
+type syncs struct {
+	api.Syncs
+	mu     sync.Mutex
+	shards map[string][]plan.ShardReport
+}
+
+func (s *syncs) WorkerShards(id string, reps []plan.ShardReport, _ time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.shards[id] = reps
+}
+
+func (s *syncs) Assignments() []plan.Assignment {
+	return []plan.Assignment{{Sync: "a-to-b", Role: plan.RoleTarget, State: plan.StateRunning}}
+}
+
+func (s *syncs) reported(id string) []plan.ShardReport {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.shards[id]
+}
+
 // TestRegisterHeartbeatAndDataDirLock: a worker registers with a (fake)
 // leader, receives its task, reports it running; a second worker on the
 // same data directory refuses to start.
@@ -78,7 +117,8 @@ func TestRegisterHeartbeatAndDataDirLock(t *testing.T) {
 	reg, _ := registry.New(registry.Config{})
 	reg.SetEpoch(3)
 	_ = reg.PutTask(registry.Task{ID: "t1", Kind: registry.KindReceiveShard, Shard: "db/1/0"})
-	srv, err := api.NewServer(api.Config{Role: "master", ID: "m", Registry: reg, Leadership: lead{3}})
+	sm := &syncs{shards: map[string][]plan.ShardReport{}}
+	srv, err := api.NewServer(api.Config{Role: "master", ID: "m", Registry: reg, Leadership: lead{3}, Syncs: sm})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,6 +153,21 @@ func TestRegisterHeartbeatAndDataDirLock(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond) // poll interval of a deadline loop
 	}
+	// The active syncs reach the Runner, its shard reports the leader.
+	deadline = time.Now().Add(5 * time.Second)
+	for {
+		r.mu.Lock()
+		n := len(r.syncs)
+		r.mu.Unlock()
+		reps := sm.reported("w1")
+		if n == 1 && len(reps) == 1 && reps[0].Sync == "a-to-b" && len(w.Status().Syncs) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("syncs not handed to the runner (%d) or shard reports not sent (%+v)", n, reps)
+		}
+		time.Sleep(10 * time.Millisecond) // poll interval of a deadline loop
+	}
 	// The leader forgets the worker (a new leader): it registers again.
 	reg.Unregister("w1")
 	deadline = time.Now().Add(5 * time.Second)
@@ -136,7 +191,7 @@ func TestRegisterHeartbeatAndDataDirLock(t *testing.T) {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if len(r.tasks) != 0 {
-		t.Fatalf("tasks not stopped on shutdown: %+v", r.tasks)
+	if len(r.tasks) != 0 || len(r.syncs) != 0 || !r.closed || r.store == nil {
+		t.Fatalf("on shutdown: tasks %+v, syncs %+v, closed %v, store handed over %v", r.tasks, r.syncs, r.closed, r.store != nil)
 	}
 }
