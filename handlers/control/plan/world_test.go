@@ -234,3 +234,5 @@ func (s *side) syncRecord(id string) (plan.Sync, bool) {
 	}
 	return plan.Sync{}, false
 }
+
+func kafkaConfig() kafka.Config { return kafka.Config{Brokers: []string{"127.0.0.1:1"}} }
