@@ -12,6 +12,9 @@ import (
 
 	driver "github.com/arangodb/go-driver"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/metric"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/dc2dc/dc2dc/events"
 	"github.com/dc2dc/dc2dc/handlers/arango/client"
@@ -130,7 +133,7 @@ func newWorld(t *testing.T) *world {
 }
 
 // newRunner builds a runner of one datacenter with its own store.
-func (w *world) newRunner(id string, k kafka.Config, endpoint string) *Runner {
+func (w *world) newRunner(id string, k kafka.Config, endpoint string, mp metric.MeterProvider) *Runner {
 	w.t.Helper()
 	st, err := store.Open(store.Config{Dir: w.t.TempDir(), NoSync: true})
 	must(w.t, err)
@@ -151,6 +154,7 @@ func (w *world) newRunner(id string, k kafka.Config, endpoint string) *Runner {
 		TopicWaitLog:   time.Second,
 		RestartBackoff: 100 * time.Millisecond,
 		Logger:         w.log.With("worker", id),
+		MeterProvider:  mp,
 	})
 	must(w.t, err)
 	w.t.Cleanup(func() {
@@ -293,4 +297,18 @@ func (wr *writer) progress(n int64) {
 	wr.w.eventually(fmt.Sprintf("%d writes", n), 30*time.Second, func() (bool, string) {
 		return wr.ops.Load() >= target, fmt.Sprint(wr.ops.Load(), " writes")
 	})
+}
+
+// metricNames collects the names of the metrics a reader holds.
+func metricNames(t testing.TB, reader *sdkmetric.ManualReader) map[string]bool {
+	t.Helper()
+	var rm metricdata.ResourceMetrics
+	must(t, reader.Collect(context.Background(), &rm))
+	out := map[string]bool{}
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			out[m.Name] = true
+		}
+	}
+	return out
 }

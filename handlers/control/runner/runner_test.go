@@ -6,9 +6,13 @@ import (
 	"testing"
 	"time"
 
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+
 	"github.com/dc2dc/dc2dc/handlers/control/plan"
 	"github.com/dc2dc/dc2dc/handlers/control/registry"
+	"github.com/dc2dc/dc2dc/handlers/task/send"
 	"github.com/dc2dc/dc2dc/pipeline/kafka"
+	"github.com/dc2dc/dc2dc/pipeline/middleware"
 )
 
 func reportOf(r *Runner, taskID string) (registry.Report, bool) {
@@ -64,8 +68,9 @@ func TestRunnersReplicate(t *testing.T) {
 	}()
 	wr.progress(100) // data before the initial sync
 
-	ra := w.newRunner("worker-a1", w.kA, w.simA.Endpoint())
-	rb := w.newRunner("worker-b1", w.kB, w.simB.Endpoint())
+	readerA, readerB := sdkmetric.NewManualReader(), sdkmetric.NewManualReader()
+	ra := w.newRunner("worker-a1", w.kA, w.simA.Endpoint(), sdkmetric.NewMeterProvider(sdkmetric.WithReader(readerA)))
+	rb := w.newRunner("worker-b1", w.kB, w.simB.Endpoint(), sdkmetric.NewMeterProvider(sdkmetric.WithReader(readerB)))
 	rb.Syncs(w.ctx, 1, []plan.Assignment{{Sync: syncID, Role: plan.RoleTarget, State: plan.StateRunning}})
 	ra.Syncs(w.ctx, 1, []plan.Assignment{{Sync: syncID, Role: plan.RoleSource, State: plan.StateRunning}})
 	gen1 := tasks("orders", id, shards, 1)
@@ -94,6 +99,19 @@ func TestRunnersReplicate(t *testing.T) {
 		}
 		return true, ""
 	})
+	// The worker's metrics: the WAL tail and publish hops in A, apply and
+	// per-shard lag in B.
+	for reader, names := range map[*sdkmetric.ManualReader][]string{
+		readerA: {send.MetricTailRecords, send.MetricTicksBehind, middleware.MetricPublished},
+		readerB: {middleware.MetricMessages, middleware.MetricLagSeconds, middleware.MetricLagTicks},
+	} {
+		got := metricNames(t, reader)
+		for _, n := range names {
+			if !got[n] {
+				t.Errorf("metric %s missing (have %v)", n, got)
+			}
+		}
+	}
 	for _, tk := range gen1 {
 		rep, _ := reportOf(ra, tk.ID)
 		t.Logf("%s: phase %s epoch %d acked %s leader tick %d", tk.Shard, rep.Phase, rep.StreamEpoch, rep.Acked, rep.LeaderTick)
@@ -117,7 +135,7 @@ func TestRunnersReplicate(t *testing.T) {
 	// Shard 1 moves to another worker in A: it has no checkpoint, so it
 	// starts a new epoch, above every epoch used before (the counter in
 	// A's _dc2dc).
-	ra2 := w.newRunner("worker-a2", w.kA, w.simA.Endpoint())
+	ra2 := w.newRunner("worker-a2", w.kA, w.simA.Endpoint(), nil)
 	ra2.Syncs(w.ctx, 1, []plan.Assignment{{Sync: syncID, Role: plan.RoleSource, State: plan.StateRunning}})
 	moved := gen2[1]
 	moved.Generation = 3
