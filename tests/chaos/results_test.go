@@ -1,0 +1,143 @@
+package chaos_test
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/dc2dc/dc2dc/tests/workload"
+)
+
+type runStatus string
+
+const (
+	statusPass runStatus = "PASS"
+	statusFail runStatus = "FAIL"
+	statusSkip runStatus = "SKIP"
+)
+
+// result is one row of the table.
+type result struct {
+	phase   phase
+	fault   string
+	session int
+	status  runStatus
+	err     string
+	notes   []string
+
+	report      *workload.Report // the last comparison of A and B
+	converge    time.Duration    // from A quiet (fault repaired) to B equal to A
+	faultFor    time.Duration    // from the injection to the end of the repair
+	took        time.Duration    // the whole run
+	check       string           // check sync's verdict
+	checkShards int
+	ops         int64 // the workload's completed operations (cumulative in the session)
+	failedOps   int64
+}
+
+// clean reports whether the last comparison found B equal to A.
+func (r *result) clean() bool { return r.report != nil && r.report.OK() }
+
+func (r *result) count(k workload.DiffKind) string {
+	if r.report == nil {
+		return "?"
+	}
+	return fmt.Sprint(r.report.Count(k))
+}
+
+func dur(d time.Duration) string {
+	if d == 0 {
+		return "–"
+	}
+	return d.Round(100 * time.Millisecond).String()
+}
+
+// line is the row as one line of text, for the run's log.
+func (r *result) line() string {
+	return fmt.Sprintf("%s lost=%s dup=%s mismatched=%s extra=%s ledger=%s structure=%s converge=%s check=%s (%d shards) fault=%s run=%s",
+		r.status, r.count(workload.Lost), r.count(workload.DuplicatedEffect), r.count(workload.Mismatched),
+		r.count(workload.Extra), r.count(workload.Ledger), r.count(workload.Structure), dur(r.converge), orDash(r.check),
+		r.checkShards, dur(r.faultFor), dur(r.took))
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "–"
+	}
+	return s
+}
+
+// table is the suite's report.
+type table struct {
+	full  bool
+	total time.Duration
+	rows  []*result
+}
+
+// markdown renders the table, its totals, a legend of the faults and the
+// failures' causes.
+func (t *table) markdown() string {
+	var b strings.Builder
+	form := "bounded"
+	if t.full {
+		form = "full (DC2DC_CHAOS=full)"
+	}
+	counts := map[runStatus]int{}
+	for _, r := range t.rows {
+		counts[r.status]++
+	}
+	fmt.Fprintf(&b, "# dc2dc chaos suite (%s)\n\n", form)
+	fmt.Fprintf(&b, "%d runs: %d passed, %d failed, %d skipped, %d not run; %v in all.\n\n", len(t.rows), counts[statusPass],
+		counts[statusFail], counts[statusSkip], counts[""], t.total.Round(time.Second))
+	b.WriteString("| phase | fault | result | lost | dup-effect | mismatched | extra | ledger | converge | check sync | fault lasted | run | session |\n")
+	b.WriteString("|---|---|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|\n")
+	for _, r := range t.rows {
+		st := string(r.status)
+		if st == "" {
+			st = "not run"
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %d |\n", r.phase, r.fault, st,
+			r.count(workload.Lost), r.count(workload.DuplicatedEffect), r.count(workload.Mismatched), r.count(workload.Extra),
+			r.count(workload.Ledger), dur(r.converge), orDash(r.check), dur(r.faultFor), dur(r.took), r.session)
+	}
+	b.WriteString("\nconverge: from the repair of the fault with A quiet to B equal to A key by key (tests/workload Verify); ")
+	b.WriteString("check sync: `dc2dc check sync` on B; fault lasted: from the injection to the end of the repair.\n\n")
+	b.WriteString("## Faults\n\n")
+	for _, f := range faults() {
+		fmt.Fprintf(&b, "- `%s`: %s\n", f.name, f.what)
+	}
+	var failed []*result
+	for _, r := range t.rows {
+		if r.status == statusFail || (r.status == statusSkip && r.err != "") || len(r.notes) > 0 {
+			failed = append(failed, r)
+		}
+	}
+	if len(failed) > 0 {
+		b.WriteString("\n## Failures, skips and notes\n\n")
+		for _, r := range failed {
+			fmt.Fprintf(&b, "- **%s/%s** (%s)", r.phase, r.fault, r.status)
+			if r.err != "" {
+				fmt.Fprintf(&b, ": %s", oneLine(r.err, 600))
+			}
+			b.WriteString("\n")
+			for _, n := range r.notes {
+				fmt.Fprintf(&b, "  - %s\n", oneLine(n, 300))
+			}
+			if r.report != nil && !r.report.OK() {
+				for _, d := range r.report.Samples {
+					fmt.Fprintf(&b, "  - %s\n", oneLine(d.String(), 300))
+				}
+			}
+		}
+	}
+	return b.String()
+}
+
+// oneLine folds s into one line of at most n bytes.
+func oneLine(s string, n int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > n {
+		s = s[:n] + "…"
+	}
+	return s
+}

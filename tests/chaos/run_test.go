@@ -1,0 +1,245 @@
+package chaos_test
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/dc2dc/dc2dc/handlers/control/plan"
+	"github.com/dc2dc/dc2dc/tests/harness"
+	"github.com/dc2dc/dc2dc/tests/workload"
+)
+
+// phase is when a fault hits the sync.
+type phase string
+
+const (
+	// phaseInitial: while the first snapshot of the bulk collection runs.
+	phaseInitial phase = "initial-sync"
+	// phaseTailing: every shard tails A's WAL under the steady write load.
+	phaseTailing phase = "tailing"
+	// phaseStop: while `stop sync --ensure-in-sync` runs.
+	phaseStop phase = "stop"
+)
+
+var phases = []phase{phaseInitial, phaseTailing, phaseStop}
+
+// options shape the matrix (bounded or full).
+type options struct {
+	full      bool
+	bulkDocs  int           // documents of the bulk collection (initial sync lasts a few seconds)
+	bulkBytes int           // padding of each
+	rate      float64       // workload operations per second
+	hold      time.Duration // how long a lasting fault (503s, a stopped DB-Server) lasts
+	// mirrorDown is the mirror outage of the mirror-down fault.
+	mirrorDown time.Duration
+	// converge bounds the wait for B to equal A after a run.
+	converge time.Duration
+	logLevel string
+}
+
+func optionsFor(full bool) options {
+	o := options{full: full, bulkDocs: 15000, bulkBytes: 512, rate: 60, hold: 4 * time.Second,
+		mirrorDown: 10 * time.Second, converge: 2 * time.Minute, logLevel: "info"}
+	if full {
+		o.bulkDocs, o.hold, o.mirrorDown, o.converge = 30000, 8*time.Second, 60*time.Second, 3*time.Minute
+	}
+	if lv := os.Getenv("DC2DC_CHAOS_LOG"); lv != "" {
+		o.logLevel = lv
+	}
+	return o
+}
+
+// run is one fault at one phase.
+type run struct {
+	t     *testing.T
+	s     *session
+	phase phase
+	fault fault
+
+	mu       sync.Mutex
+	notes    []string
+	involved []*harness.Proc
+}
+
+func (r *run) name() string { return string(r.phase) + "/" + r.fault.name }
+
+func (r *run) notef(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	r.t.Log(msg)
+	r.mu.Lock()
+	r.notes = append(r.notes, msg)
+	r.mu.Unlock()
+}
+
+// involve names processes whose logs a failure prints.
+func (r *run) involve(ps ...*harness.Proc) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, p := range ps {
+		if p != nil && !containsProc(r.involved, p) {
+			r.involved = append(r.involved, p)
+		}
+	}
+}
+
+func containsProc(ps []*harness.Proc, p *harness.Proc) bool {
+	for _, q := range ps {
+		if q == p {
+			return true
+		}
+	}
+	return false
+}
+
+// hold lets a lasting fault last d (the outage itself, not a wait for a
+// condition: the load keeps writing meanwhile).
+func (r *run) hold(d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	<-t.C
+}
+
+// errSkip marks a run that could not start because the control plane does
+// not (yet) configure a sync.
+var errSkip = errors.New("skipped")
+
+// exec runs the phase with the fault and fills res. A returned error fails
+// the run (res carries what was measured); errSkip skips it.
+func (r *run) exec(res *result) error {
+	s := r.s
+	switch r.phase {
+	case phaseInitial:
+		if err := s.configure(); err != nil {
+			return fmt.Errorf("%w: %w", errSkip, err)
+		}
+		s.initialSynced = true
+		s.startLoad()
+		if err := poll(60*time.Second, 50*time.Millisecond, func() (bool, string) { return s.inInitialSync(r.t) }); err != nil {
+			r.notef("no shard seen in its initial sync (%v): the fault hits later", err)
+		}
+	case phaseTailing, phaseStop:
+		if !s.configured {
+			if err := s.configure(); err != nil {
+				return fmt.Errorf("%w: %w", errSkip, err)
+			}
+		}
+		if err := s.waitRunning(3*time.Minute, 10); err != nil {
+			s.broken = "the sync did not run before the fault"
+			return fmt.Errorf("before the fault: %w", err)
+		}
+		s.startLoad()
+		s.waitOps(r.t, int64(2*s.opts.rate), 30*time.Second)
+	}
+
+	var stopDone chan harness.CLIResult
+	if r.phase == phaseStop {
+		// A must be quiet when the stop's barrier passes, or what it writes
+		// afterwards is (rightly) not replicated.
+		if err := s.stopLoad(); err != nil {
+			r.notef("workload: %v", err)
+		}
+		stopDone = make(chan harness.CLIResult, 1)
+		go func() {
+			stopDone <- s.cli(s.top.B, 5*time.Minute, "stop", "sync", "--sync-id", syncID, "--timeout", "4m")
+		}()
+		if st, err := s.status(s.top.B); err == nil && st.State != plan.StateStopping {
+			r.notef("B's state is %s when the fault hits", st.State)
+		}
+	}
+
+	injected := time.Now()
+	restore, ierr := r.fault.inject(r)
+	if restore != nil {
+		if err := restore(); err != nil {
+			ierr = errors.Join(ierr, fmt.Errorf("restore: %w", err))
+		}
+	}
+	repaired, rerr := s.restoreAll()
+	if len(repaired) > 0 {
+		r.notef("restored by the runner: %s", strings.Join(repaired, ", "))
+	}
+	if rerr != nil {
+		s.broken = "restore failed: " + rerr.Error()
+		return errors.Join(ierr, rerr)
+	}
+	res.faultFor = time.Since(injected)
+	if ierr != nil {
+		return fmt.Errorf("inject %s: %w", r.fault.name, ierr)
+	}
+
+	switch r.phase {
+	case phaseInitial, phaseTailing:
+		// The load goes on a little after the repair, then A goes quiet.
+		s.waitOps(r.t, int64(s.opts.rate), 30*time.Second)
+		if err := s.stopLoad(); err != nil {
+			r.notef("workload: %v", err)
+		}
+	case phaseStop:
+		out := <-stopDone
+		s.configured = false
+		if out.Err != nil {
+			if st, err := s.status(s.top.B); err == nil && st.State == plan.StateStopped {
+				r.notef("stop sync failed but the sync is stopped: %s", out)
+			} else {
+				return fmt.Errorf("stop sync: %s (status: %v)", out, summaryOrErr(st, err))
+			}
+		}
+	}
+	quiet := time.Now()
+	st := s.wl.Stats()
+	res.ops = st.Ops()
+	res.failedOps = st.Failed
+
+	// B converges to the quiet A, key by key.
+	ctx, cancel := ctxFor(s.opts.converge + time.Minute)
+	defer cancel()
+	rep, err := workload.WaitConverged(ctx, clusterOf(s.top.A), clusterOf(s.top.B), time.Now().Add(s.opts.converge), s.verifyOptions())
+	res.report = rep
+	if err != nil {
+		return fmt.Errorf("B did not converge to A: %w", err)
+	}
+	res.converge = time.Since(quiet)
+	if r.phase != phaseStop {
+		if err := s.waitRunning(time.Minute, 10); err != nil {
+			return fmt.Errorf("after converging, the sync's status: %w", err)
+		}
+	}
+	check, out, err := s.checkSync(time.Minute)
+	res.checkShards = len(check.Shards)
+	if err != nil {
+		res.check = "DIFFERENT"
+		return fmt.Errorf("check sync: %w\n%s", err, out)
+	}
+	res.check = "identical"
+	return nil
+}
+
+func summaryOrErr(st plan.SyncStatus, err error) string {
+	if err != nil {
+		return err.Error()
+	}
+	return summary(st)
+}
+
+// printLogs prints the logs of the processes the run involved and of the
+// datacenters' leaders.
+func (r *run) printLogs() {
+	for _, dc := range []*harness.DC{r.s.top.A, r.s.top.B} {
+		ctx, cancel := ctxFor(3 * time.Second)
+		if l, _, err := dc.Leader(ctx); err == nil {
+			r.involve(l.Proc)
+		}
+		cancel()
+	}
+	r.mu.Lock()
+	ps := append([]*harness.Proc(nil), r.involved...)
+	r.mu.Unlock()
+	for _, p := range ps {
+		r.t.Logf("logs of %s:\n%s", p.Name(), p.LogTail(24<<10))
+	}
+}
