@@ -42,6 +42,12 @@ test-e2e: build ## only the end-to-end suites that run the real programs as proc
 	DC2DC_BIN=$(BIN)/dc2dc ARANGOSIM_BIN=$(BIN)/arangosim \
 		$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./tests/...
 
+.PHONY: test-chaos
+test-chaos: build ## the chaos suite: every fault at every phase (kill -9, failovers, outages, 503s), table in results/chaos.md
+	@mkdir -p $(RESULTS)
+	DC2DC_BIN=$(BIN)/dc2dc ARANGOSIM_BIN=$(BIN)/arangosim DC2DC_CHAOS=full DC2DC_RESULTS=$(RESULTS) \
+		$(GO) test -race -count=1 -v -timeout 90m -run '^TestChaos$$' ./tests/chaos
+
 .PHONY: fuzz
 fuzz: ## run every fuzz target for FUZZTIME each (default 20s)
 	@for pkg in $$($(GO) list ./...); do \
