@@ -1,0 +1,94 @@
+package plan_test
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	driver "github.com/arangodb/go-driver"
+
+	"github.com/dc2dc/dc2dc/handlers/control/plan"
+)
+
+// TestReplicatesAndChecks runs the data path under the plan (stand-in
+// workers): documents written in A reach B, the status shows the shards
+// running, check sync finds A and B equal, then not after a change in B.
+func TestReplicatesAndChecks(t *testing.T) {
+	w := newWorld(t)
+	ctx := w.ctx
+	w.a.collection(t, ctx, "shop", "orders", 2)
+	dbA, err := w.a.drv.Database(ctx, "shop")
+	must(t, err)
+	ordersA, err := dbA.Collection(ctx, "orders")
+	must(t, err)
+	for i := range 20 {
+		_, err := ordersA.CreateDocument(driver.WithSilent(ctx), map[string]any{"_key": fmt.Sprintf("k%02d", i), "n": i})
+		must(t, err)
+	}
+	_, err = w.b.mgr.Configure(ctx, plan.ConfigureRequest{SourceDC: "A", DataPartitions: 3})
+	must(t, err)
+	eventually(t, 30*time.Second, "A records the sync", func() (bool, string) {
+		_, ok := w.a.syncRecord(syncID)
+		return ok, ""
+	})
+	w.runWorkers(t)
+	// Written while the sync runs.
+	for i := 20; i < 30; i++ {
+		_, err := ordersA.CreateDocument(driver.WithSilent(ctx), map[string]any{"_key": fmt.Sprintf("k%02d", i), "n": i})
+		must(t, err)
+	}
+	eventually(t, 40*time.Second, "30 documents in B", func() (bool, string) {
+		db, err := w.b.drv.Database(ctx, "shop")
+		if err != nil {
+			return false, err.Error()
+		}
+		c, err := db.Collection(ctx, "orders")
+		if err != nil {
+			return false, err.Error()
+		}
+		n, err := c.Count(ctx)
+		return err == nil && n == 30, fmt.Sprint(n, err)
+	})
+	eventually(t, 30*time.Second, "shards running in B's status", func() (bool, string) {
+		st, err := w.b.mgr.Status(ctx)
+		if err != nil || len(st.Syncs) != 1 {
+			return false, fmt.Sprint(err)
+		}
+		ss := st.Syncs[0]
+		return ss.Phases[plan.ShardRunning] == 2 && ss.Shards[0].Source.Worker == "worker-a", fmt.Sprintf("%+v", ss.Phases)
+	})
+	rep, err := w.b.mgr.Check(ctx, syncID)
+	must(t, err)
+	var total uint64
+	for _, sh := range rep.Shards {
+		total += sh.SourceCount
+	}
+	if !rep.InSync || len(rep.Shards) != 2 || total != 30 {
+		t.Fatalf("check on idle replicated shards: %+v", rep)
+	}
+	dbB, err := w.b.drv.Database(ctx, "shop")
+	must(t, err)
+	ordersB, err := dbB.Collection(ctx, "orders")
+	must(t, err)
+	_, err = ordersB.UpdateDocument(ctx, "k07", map[string]any{"n": "changed in B"})
+	must(t, err)
+	rep, err = w.b.mgr.Check(ctx, syncID)
+	must(t, err)
+	if rep.InSync {
+		t.Fatalf("check after a change in B: %+v", rep)
+	}
+
+	// Stop without ensure-in-sync: both sides stop, A's tasks go.
+	must(t, w.b.mgr.Stop(ctx, plan.StopRequest{}))
+	eventually(t, 30*time.Second, "A follows the stop", func() (bool, string) {
+		rec, _ := w.a.syncRecord(syncID)
+		return rec.State == plan.StateStopped && len(w.a.sendTasks()) == 0, fmt.Sprintf("%+v", rec)
+	})
+	// Configured again: A runs it again.
+	_, err = w.b.mgr.Configure(ctx, plan.ConfigureRequest{SourceDC: "A", DataPartitions: 3})
+	must(t, err)
+	eventually(t, 30*time.Second, "A runs the sync again", func() (bool, string) {
+		rec, _ := w.a.syncRecord(syncID)
+		return rec.State == plan.StateRunning && len(w.a.sendTasks()) == 2, fmt.Sprintf("%+v %d tasks", rec, len(w.a.sendTasks()))
+	})
+}
