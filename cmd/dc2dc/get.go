@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"runtime"
 	"strings"
 	"text/tabwriter"
@@ -21,55 +20,53 @@ func init() { register(newGetCmd) }
 
 // getOptions are the flags of the operator commands that ask the masters.
 type getOptions struct {
-	endpoints []string
-	token     string
-	secret    string
-	cacert    string
-	json      bool
-	timeout   time.Duration
+	masterFlags
+	json    bool
+	output  string
+	verbose bool
+	timeout time.Duration
 }
 
 func (o *getOptions) bind(f *pflag.FlagSet) {
-	f.StringSliceVar(&o.endpoints, "master.endpoint", splitList(os.Getenv("DC2DC_MASTER_ENDPOINT")), "masters of the datacenter to ask, e.g. http://master1:8629 (repeatable; env DC2DC_MASTER_ENDPOINT)")
-	f.StringVar(&o.token, "auth.token", os.Getenv("DC2DC_AUTH_TOKEN"), "bearer token of the admin API (env DC2DC_AUTH_TOKEN)")
-	f.StringVar(&o.secret, "auth.jwt-secret", os.Getenv("DC2DC_AUTH_JWT_SECRET"), "sign a JWT (iss=dc2dc) with this secret instead (env DC2DC_AUTH_JWT_SECRET)")
-	f.StringVar(&o.cacert, "master.cacert", "", "PEM CAs that sign the masters' certificates (default: system pool)")
-	f.BoolVar(&o.json, "json", false, "print JSON instead of a table")
+	o.masterFlags.bind(f)
+	f.BoolVar(&o.json, "json", false, "print JSON instead of a table (same as --output json)")
+	outputFlag(f, &o.output)
+	f.BoolVarP(&o.verbose, "verbose", "v", false, "more detail (get status: every shard)")
 	f.DurationVar(&o.timeout, "timeout", 15*time.Second, "give up after this long")
-}
-
-func (o *getOptions) client() (*api.Client, error) {
-	tlsCfg, err := api.ClientTLS(o.cacert, "", "")
-	if err != nil {
-		return nil, fmt.Errorf("--master.cacert: %w", err)
-	}
-	return api.NewClient(api.ClientConfig{Endpoints: o.endpoints, Token: o.token, JWTSecret: o.secret, Subject: "dc2dc-cli", TLS: tlsCfg})
 }
 
 func newGetCmd(g *globalOptions) *cobra.Command {
 	o := &getOptions{}
-	cmd := &cobra.Command{
-		Use:   "get",
-		Short: "Show the state of a datacenter's masters (version, masters, workers, tasks)",
-	}
-	o.bind(cmd.PersistentFlags())
 	sub := func(use, short string, run func(ctx context.Context, cl *api.Client, out io.Writer) error) *cobra.Command {
 		return &cobra.Command{
 			Use:   use,
 			Short: short,
-			Args:  cobra.NoArgs,
+			Args:  usageArgs(cobra.NoArgs),
 			RunE: func(cmd *cobra.Command, _ []string) error {
-				cl, err := o.client()
-				if err != nil {
+				if err := checkOutput(o.output); err != nil {
 					return err
 				}
-				defer cl.Close()
-				ctx, cancel := context.WithTimeout(cmd.Context(), o.timeout)
-				defer cancel()
-				return run(ctx, cl, cmd.OutOrStdout())
+				o.json = o.json || o.output == "json"
+				return withClient(cmd, &o.masterFlags, 10*time.Second, o.timeout, func(ctx context.Context, cl *api.Client) error {
+					return run(ctx, cl, cmd.OutOrStdout())
+				})
 			},
 		}
 	}
+	cmd := groupCmd("get", "Show the state of a datacenter: status of the syncs, masters, workers, tasks, version",
+		sub("status", "Show the syncs of the datacenter (-v: every shard, with the source and target views)", func(ctx context.Context, cl *api.Client, out io.Writer) error {
+			st, err := cl.Status(ctx)
+			if err != nil {
+				return err
+			}
+			if o.json {
+				return writeJSONOut(out, st)
+			}
+			return printStatus(out, st, o.verbose, time.Now())
+		}),
+		newStatusPageCmd(o),
+	)
+	o.bind(cmd.PersistentFlags())
 	cmd.AddCommand(
 		sub("version", "Print this binary's version and the masters'", func(ctx context.Context, cl *api.Client, out io.Writer) error {
 			v, err := cl.Version(ctx)

@@ -28,8 +28,10 @@ type HTTPStatuser interface {
 //   - anything else: 500 internal.
 //
 // The plan package cannot import this one (it is the other way round), so
-// it signals with the standard library's fs.ErrNotExist / fs.ErrExist, a
-// failure code, or its own error type with an HTTPStatus method.
+// it signals with its own error type with an HTTPStatus method (preferred:
+// the text stays its own), the standard library's fs.ErrNotExist /
+// fs.ErrExist (their text, "file does not exist", ends the message), or a
+// failure code.
 func StatusOf(err error) (int, string) {
 	var hs HTTPStatuser
 	if errors.As(err, &hs) {

@@ -95,7 +95,7 @@ func (f *Syncs) resolve(name string) (int, error) {
 		case 1:
 			return 0, nil
 		case 0:
-			return -1, fmt.Errorf("no sync is configured: %w", fs.ErrNotExist)
+			return -1, &statusErr{404, "no sync is configured in this datacenter"}
 		}
 		ids := make([]string, 0, len(f.status.Syncs))
 		for _, s := range f.status.Syncs {
@@ -109,7 +109,7 @@ func (f *Syncs) resolve(name string) (int, error) {
 			return i, nil
 		}
 	}
-	return -1, fmt.Errorf("sync %q: no such sync: %w", name, fs.ErrNotExist)
+	return -1, &statusErr{404, fmt.Sprintf("sync %q: no such sync", name)}
 }
 
 type statusErr struct {
@@ -133,7 +133,7 @@ func (f *Syncs) Configure(_ context.Context, req plan.ConfigureRequest) (plan.Sy
 	}
 	for _, s := range f.status.Syncs {
 		if s.ID == id {
-			return plan.Sync{}, fmt.Errorf("sync %q exists already (state %s): stop or abort it first: %w", id, s.State, fs.ErrExist)
+			return plan.Sync{}, fmt.Errorf("sync %q exists already (state %s): stop or abort it first: %w", id, s.State, fs.ErrExist) // the fs sentinel on purpose: StatusOf maps it to 409
 		}
 	}
 	s := plan.Sync{ID: id, Role: plan.RoleTarget, Peer: req.SourceDC, State: plan.StateRunning, TopicPrefix: req.TopicPrefix,
@@ -231,7 +231,7 @@ func (f *Syncs) ResetFailedShard(_ context.Context, sync, shard string) error {
 			return nil
 		}
 	}
-	return fmt.Errorf("sync %s has no shard %s: %w", f.status.Syncs[i].ID, shard, fs.ErrNotExist)
+	return &statusErr{404, fmt.Sprintf("sync %s has no shard %s", f.status.Syncs[i].ID, shard)}
 }
 
 func shardIndex(s string) string {
