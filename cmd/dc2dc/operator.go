@@ -140,8 +140,20 @@ func syncFlag(f *pflag.FlagSet, id *string) {
 	f.StringVar(id, "sync-id", "", "the sync (default: the only sync of the datacenter)")
 }
 
-// findSync picks a sync from a status: by id, or the only one.
-func findSync(st plan.Status, id string) (plan.SyncStatus, error) {
+// findSync picks a sync from a status: by id, or the only one of the role
+// ("" = of any role), as the masters resolve a command without --sync-id.
+func findSync(st plan.Status, id string, role plan.Role) (plan.SyncStatus, error) {
+	if id == "" && role != "" {
+		var of []plan.SyncStatus
+		for _, s := range st.Syncs {
+			if s.Role == role {
+				of = append(of, s)
+			}
+		}
+		if len(of) == 1 {
+			return of[0], nil
+		}
+	}
 	if id != "" {
 		for _, s := range st.Syncs {
 			if s.ID == id {

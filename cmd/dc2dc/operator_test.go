@@ -129,6 +129,13 @@ func TestStopSyncCommand(t *testing.T) {
 	if time.Since(start) > 10*time.Second {
 		t.Errorf("the timed out stop took %v", time.Since(start))
 	}
+	// The masters give the stop up at the deadline: the sync runs again
+	// with the reason, which the command reports.
+	fake3, flags3 := operatorMaster(t)
+	fake3.StopPolls, fake3.StopGivesUp = 2, "stop sync timed out before every shard was in sync"
+	out, errs, code = runCLI(t, append([]string{"stop", "sync", "--timeout", "20s", "--poll-interval", "10ms"}, flags3...)...)
+	expect(t, "stop sync given up", code, 1, out, errs, "running again: the stop was given up: stop sync timed out before every shard was in sync")
+
 	out, errs, code = runCLI(t, append([]string{"stop", "sync", "--sync-id", "nope"}, flags2...)...)
 	expect(t, "stop an unknown sync", code, 2, out, errs, `sync "nope"`, "dc2dc get status")
 }

@@ -57,7 +57,11 @@ stop within --timeout (the masters give up the stop at the same deadline; run
 				return usageError(fmt.Errorf("--timeout %v: use a positive duration, e.g. 2m", timeout))
 			}
 			out := cmd.OutOrStdout()
-			return withClient(cmd, &m, 15*time.Second, timeout, func(ctx context.Context, cl *api.Client) error {
+			// The masters give the stop up at the deadline (the sync runs
+			// again, with the reason as its error): wait a little longer
+			// to report their reason rather than our own timeout.
+			grace := min(10*time.Second, timeout/2)
+			return withClient(cmd, &m, 15*time.Second, timeout+grace, func(ctx context.Context, cl *api.Client) error {
 				if err := cl.Stop(ctx, plan.StopRequest{Sync: syncID, EnsureInSync: ensure, TimeoutMillis: timeout.Milliseconds()}); err != nil {
 					return err
 				}
@@ -67,7 +71,7 @@ stop within --timeout (the masters give up the stop at the same deadline; run
 				last := ""
 				var cur plan.SyncStatus
 				_, err := pollStatus(ctx, cl, every, func(st plan.Status) (bool, error) {
-					s, err := findSync(st, syncID)
+					s, err := findSync(st, syncID, plan.RoleTarget)
 					if err != nil {
 						return false, err
 					}

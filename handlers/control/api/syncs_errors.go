@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io/fs"
 	"net/http"
+	"strings"
 
 	"github.com/dc2dc/dc2dc/pipeline/failure"
 )
@@ -85,6 +86,18 @@ func reasonOf(status int) string {
 // writeSyncsError answers an error of api.Syncs.
 func writeSyncsError(w http.ResponseWriter, err error) {
 	status, reason := StatusOf(err)
-	writeJSON(w, status, ErrorBody{Error: true, Code: status, ErrorMessage: err.Error(), Reason: reason,
+	writeJSON(w, status, ErrorBody{Error: true, Code: status, ErrorMessage: syncsMessage(err), Reason: reason,
 		ErrorCode: string(failure.CodeOf(err))})
+}
+
+// syncsMessage is an error's text without the file-system wording of the
+// fs sentinels that only carry its status (": file does not exist").
+func syncsMessage(err error) string {
+	msg := err.Error()
+	for _, sentinel := range []error{fs.ErrNotExist, fs.ErrExist} {
+		if errors.Is(err, sentinel) {
+			msg = strings.TrimSuffix(msg, ": "+sentinel.Error())
+		}
+	}
+	return msg
 }

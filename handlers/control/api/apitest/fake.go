@@ -37,6 +37,9 @@ type Syncs struct {
 	stopAfter map[string]int
 	// StopPolls is how many Status calls a stop takes (default 0: at once).
 	StopPolls int
+	// StopGivesUp: the stop ends with the sync running again with this
+	// error (as the real manager does past the stop's deadline).
+	StopGivesUp string
 }
 
 var _ api.Syncs = (*Syncs)(nil)
@@ -154,6 +157,9 @@ func (f *Syncs) Status(context.Context) (plan.Status, error) {
 		if n, ok := f.stopAfter[id]; ok {
 			if n <= 0 {
 				f.status.Syncs[i].State = plan.StateStopped
+				if f.StopGivesUp != "" {
+					f.status.Syncs[i].State, f.status.Syncs[i].Error = plan.StateRunning, f.StopGivesUp
+				}
 				delete(f.stopAfter, id)
 			} else {
 				f.stopAfter[id] = n - 1
