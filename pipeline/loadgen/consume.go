@@ -45,6 +45,8 @@ type Applied struct {
 	Created   []time.Time // creation time of each document event in the batch (see CreatedAt)
 	SentAt    time.Time   // when the producer built the batch
 	KafkaTime time.Time   // the record's timestamp (the producer's, kept by the mirror); zero if unknown
+	HandledAt time.Time   // when the handler began applying the batch (after decode and dedupe)
+	LedgerAt  time.Time   // when the ledger (cluster B) had applied it, before the checkpoint
 	AppliedAt time.Time   // when the apply and its checkpoint finished
 }
 
@@ -137,6 +139,7 @@ func Consume(ctx context.Context, cfg ConsumeConfig) (err error) {
 	var mu sync.Mutex
 	var prog Progress
 	handler := func(msg *message.Message) ([]*message.Message, error) {
+		handled := time.Now()
 		b, ok := middleware.BatchFrom(msg)
 		if !ok {
 			return nil, errors.New("loadgen: the decode middleware did not run")
@@ -145,6 +148,7 @@ func Consume(ctx context.Context, cfg ConsumeConfig) (err error) {
 		if err != nil {
 			return nil, fmt.Errorf("apply batch %s %s: %w", b.Shard, b.Pos, err)
 		}
+		ledgerAt := time.Now()
 		loc := middleware.KafkaLocation(msg)
 		if err := st.Put(store.AppliedPosition{
 			Sync: cfg.Sync, Shard: b.Shard.String(), Epoch: b.Pos.Epoch, Tick: b.Pos.Tick,
@@ -154,7 +158,7 @@ func Consume(ctx context.Context, cfg ConsumeConfig) (err error) {
 		}
 		if cfg.OnApply != nil && n > 0 {
 			ts, _ := wkafka.MessageTimestampFromCtx(msg.Context())
-			a := Applied{Events: n, SentAt: b.SentAt, KafkaTime: ts, AppliedAt: time.Now()}
+			a := Applied{Events: n, SentAt: b.SentAt, KafkaTime: ts, HandledAt: handled, LedgerAt: ledgerAt, AppliedAt: time.Now()}
 			for _, r := range b.Records {
 				if d, ok := r.Event.(*events.Document); ok {
 					if c := CreatedAt(d.Doc); !c.IsZero() {
