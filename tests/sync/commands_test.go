@@ -14,7 +14,7 @@ import (
 // configureSync tells B's masters to follow A.
 func (e *env) configureSync(extra ...string) plan.Sync {
 	e.t.Helper()
-	args := append([]string{"configure", "sync", "--sync", syncID, "--source-dc", "A",
+	args := append([]string{"configure", "sync", "--sync-id", syncID, "--source.dc", "A",
 		"--data-partitions", "12", "--output", "json"}, extra...)
 	out := e.cli(e.top.B, args...)
 	var s plan.Sync
@@ -49,7 +49,7 @@ func (e *env) getStatus(t *testing.T, dc string, verbose bool) plan.Status {
 // stopSync runs `stop sync` on B (it waits until the sync stopped).
 func (e *env) stopSync(ensureInSync bool, timeout time.Duration) string {
 	e.t.Helper()
-	args := []string{"stop", "sync", "--sync", syncID, "--timeout", timeout.String()}
+	args := []string{"stop", "sync", "--sync-id", syncID, "--timeout", timeout.String()}
 	if !ensureInSync {
 		args = append(args, "--ensure-in-sync=false")
 	}
@@ -59,17 +59,17 @@ func (e *env) stopSync(ensureInSync bool, timeout time.Duration) string {
 // abortSync runs `abort sync` on B.
 func (e *env) abortSync() string {
 	e.t.Helper()
-	return e.cli(e.top.B, "abort", "sync", "--sync", syncID)
+	return e.cli(e.top.B, "abort", "sync", "--sync-id", syncID)
 }
 
 // abortOutgoingSync runs `abort outgoing sync` on A.
 func (e *env) abortOutgoingSync() string {
 	e.t.Helper()
-	return e.cli(e.top.A, "abort", "outgoing", "sync", "--sync", syncID)
+	return e.cli(e.top.A, "abort", "outgoing", "sync", "--sync-id", syncID)
 }
 
 // resetFailedShard runs `reset failed shard` on B.
 func (e *env) resetFailedShard(shard string) string {
 	e.t.Helper()
-	return e.cli(e.top.B, "reset", "failed", "shard", "--sync", syncID, "--shard", shard)
+	return e.cli(e.top.B, "reset", "failed", "shard", "--sync-id", syncID, "--shard", shard)
 }

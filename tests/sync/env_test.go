@@ -171,6 +171,14 @@ func (e *env) waitRunning(timeout time.Duration, minShards int, maxLag float64) 
 	return last
 }
 
+// verifyOpts are the workload's Verify options. Users are left out: the
+// plan does not replicate users yet (handlers/control/plan doc.go).
+func (e *env) verifyOpts() workload.VerifyOptions {
+	o := e.wl.VerifyOptions()
+	o.IgnoreUsers = []string{"root", e.wl.Config().User}
+	return o
+}
+
 // converge stops nothing: it waits until B equals A key by key (A must be
 // quiet) and fails on any lost, duplicated or mismatched document.
 func (e *env) converge(timeout time.Duration, opts workload.VerifyOptions) *workload.Report {
@@ -190,7 +198,7 @@ func (e *env) converge(timeout time.Duration, opts workload.VerifyOptions) *work
 // checkSync runs `dc2dc check sync` on B and returns its JSON report.
 func (e *env) checkSync() (plan.CheckReport, string) {
 	e.t.Helper()
-	out := e.cli(e.top.B, "check", "sync", "--output", "json")
+	out := e.cli(e.top.B, "check", "sync", "--sync-id", syncID, "--output", "json")
 	var rep plan.CheckReport
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		e.t.Fatalf("check sync --output json: %v\n%s", err, out)

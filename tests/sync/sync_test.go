@@ -1,6 +1,7 @@
 package sync_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -95,8 +96,7 @@ func TestSyncEndToEnd(t *testing.T) {
 	st = e.waitRunning(2*time.Minute, want, 5)
 	t.Logf("after the kills: %s", summary(st))
 
-	opts := e.wl.VerifyOptions()
-	rep := e.converge(2*time.Minute, opts)
+	rep := e.converge(2*time.Minute, e.verifyOpts())
 	t.Logf("verify: %s", rep)
 	n, err := countDocs(t, B, "shop", "bulk")
 	if err != nil || n != bulkDocs {
@@ -105,9 +105,10 @@ func TestSyncEndToEnd(t *testing.T) {
 	check := e.waitCheckIdentical(time.Minute)
 	t.Logf("check sync: %d shards identical", len(check.Shards))
 
-	// stop sync with ensure-in-sync: returns once stopped; A is writable
-	// again and what it writes then is not replicated.
-	out := e.stopSync(true, time.Minute)
+	// stop sync with ensure-in-sync: A is read-only until every shard is
+	// in sync, then the sync stops and A is writable again; what A writes
+	// then is not replicated.
+	out := e.stopSync(true, 45*time.Second)
 	t.Logf("stop sync: %s", strings.TrimSpace(out))
 	harness.Eventually(t, 30*time.Second, 250*time.Millisecond, func() (bool, string) {
 		s, err := e.status(B)
@@ -116,9 +117,10 @@ func TestSyncEndToEnd(t *testing.T) {
 		}
 		return s.State == plan.StateStopped, summary(s)
 	})
-	if err := writeDoc(t, A, "shop", "bulk", "after-stop", 1); err != nil {
-		t.Fatalf("A after stop sync: %v", err)
-	}
+	harness.Eventually(t, 30*time.Second, 250*time.Millisecond, func() (bool, string) {
+		err := writeDoc(t, A, "shop", "bulk", "after-stop", 1)
+		return err == nil, fmt.Sprintf("A after stop sync: %v", err)
+	})
 	e.waitCheckIdenticalExcept("shop/bulk")
 }
 
