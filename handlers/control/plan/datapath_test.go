@@ -92,3 +92,52 @@ func TestReplicatesAndChecks(t *testing.T) {
 		return rec.State == plan.StateRunning && len(w.a.sendTasks()) == 2, fmt.Sprintf("%+v %d tasks", rec, len(w.a.sendTasks()))
 	})
 }
+
+// TestStopEnsureInSync: A becomes read-only, drains, B applies everything,
+// both stop and A is writable again.
+func TestStopEnsureInSync(t *testing.T) {
+	w := newWorld(t)
+	ctx := w.ctx
+	w.a.collection(t, ctx, "shop", "orders", 2)
+	_, err := w.b.mgr.Configure(ctx, plan.ConfigureRequest{SourceDC: "A", DataPartitions: 3})
+	must(t, err)
+	eventually(t, 30*time.Second, "A records the sync", func() (bool, string) {
+		_, ok := w.a.syncRecord(syncID)
+		return ok, ""
+	})
+	w.runWorkers(t)
+	dbA, err := w.a.drv.Database(ctx, "shop")
+	must(t, err)
+	ordersA, err := dbA.Collection(ctx, "orders")
+	must(t, err)
+	for i := range 10 {
+		_, err := ordersA.CreateDocument(driver.WithSilent(ctx), map[string]any{"_key": fmt.Sprintf("k%02d", i)})
+		must(t, err)
+	}
+	eventually(t, 30*time.Second, "shards running", func() (bool, string) {
+		st, err := w.b.mgr.Status(ctx)
+		if err != nil || len(st.Syncs) != 1 {
+			return false, fmt.Sprint(err)
+		}
+		return st.Syncs[0].Phases[plan.ShardRunning] == 2, fmt.Sprintf("%+v", st.Syncs[0].Phases)
+	})
+	must(t, w.b.mgr.Stop(ctx, plan.StopRequest{Sync: syncID, EnsureInSync: true, TimeoutMillis: 40000}))
+	eventually(t, 45*time.Second, "both sides stopped", func() (bool, string) {
+		a, _ := w.a.syncRecord(syncID)
+		b, _ := w.b.syncRecord(syncID)
+		return a.State == plan.StateStopped && b.State == plan.StateStopped, fmt.Sprintf("A %s, B %s %q", a.State, b.State, b.Error)
+	})
+	eventually(t, 15*time.Second, "A writable again", func() (bool, string) {
+		_, err := ordersA.CreateDocument(driver.WithSilent(ctx), map[string]any{"_key": "after"})
+		return err == nil, fmt.Sprint(err)
+	})
+	dbB, err := w.b.drv.Database(ctx, "shop")
+	must(t, err)
+	ordersB, err := dbB.Collection(ctx, "orders")
+	must(t, err)
+	n, err := ordersB.Count(ctx)
+	must(t, err)
+	if n != 10 {
+		t.Errorf("B holds %d documents at the stop, want 10", n)
+	}
+}

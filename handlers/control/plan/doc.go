@@ -74,15 +74,21 @@
 // # Stop with ensure-in-sync
 //
 // B: state stopping with a deadline. A: read-only (PUT
-// /_admin/server/mode), then "drained" once every send task reported after
-// that moment with acked tick ≥ leader tick; the final positions travel in
-// the inventory. B: stopped once its applied position (B's _dc2dc) of each
-// shard reached the final one; past the deadline: running again with an
-// error. A makes the cluster writable again whenever its record leaves
-// stopping, and when its session ends while it holds the cluster
-// read-only. Note: a cluster in read-only mode may refuse dc2dc's own
-// lease writes (arangosim does), which ends A's leadership; the session
-// end then makes the cluster writable again, and the stop times out.
+// /_admin/server/mode), then at once each shard's count and revision-tree
+// root hash at a snapshot taken after that moment (final: nothing changes
+// any more), reported as "drained" in the inventory with each task's acked
+// position. B: stopped once each partner shard holds exactly that count
+// and hash; past the deadline: running again with an error. A makes the
+// cluster writable again before following B out of stopping, and when its
+// session ends while it holds the cluster read-only. (Leader ticks are not
+// used for the barrier: a DB-Server's tick moves with writes that are not
+// the shard's, so an idle shard's acked tick may never reach it.)
+//
+// A cluster in read-only mode refuses dc2dc's own writes too (arangosim
+// does, the lease included): A's leader loses its lease if the barrier
+// takes longer than the lease. The session end then makes the cluster
+// writable, the next leader makes it read-only again and reports the same
+// final state; the stop converges, or ends at its deadline.
 //
 // # Reset failed shard
 //

@@ -148,7 +148,10 @@ type StopProgress struct {
 	// became read-only; Final holds each shard's last position.
 	Drained bool                       `json:"drained"`
 	Final   map[string]events.Position `json:"final,omitempty"`
-	Error   string                     `json:"error,omitempty"`
+	// Shards: each shard's count and root hash once read-only (drained):
+	// B stops when its partner shards hold exactly these.
+	Shards []SourceCheck `json:"shards,omitempty"`
+	Error  string        `json:"error,omitempty"`
 }
 
 // CheckRequest asks A for its per-shard counts and hashes.
@@ -335,6 +338,18 @@ func (inv *Inventory) validate() error {
 	}
 	if len(inv.Databases) > maxListLen || len(inv.Sources) > maxListLen {
 		errs = append(errs, errors.New("list too long"))
+	}
+	if inv.Stop != nil {
+		for _, sc := range inv.Stop.Shards {
+			if _, err := events.ParseShardRef(sc.Shard); err != nil {
+				errs = append(errs, err)
+				break
+			}
+			if _, _, ok := strings.Cut(sc.Collection, "/"); !ok {
+				errs = append(errs, fmt.Errorf("stop: collection %q is not database/name", sc.Collection))
+				break
+			}
+		}
 	}
 	seen := map[string]bool{}
 	for _, d := range inv.Databases {

@@ -32,9 +32,9 @@ type sourceRun struct {
 	seq        uint64
 	lastHash   string
 	lastInv    time.Time
+	lastStop   string
 	topicsOK   bool
 	readOnly   bool // this session made the cluster read-only
-	readOnlyAt time.Time
 	stop       *StopProgress
 	resetsDone map[string]bool
 	results    map[string]*CheckResult
@@ -133,6 +133,9 @@ func (r *sourceRun) step(ctx context.Context, topics kafka.Topics) {
 		r.log().Info("a new sync follows this datacenter", "peer", from, "partitions", st.DataPartitions)
 		rec, _ = r.s.sync(r.id)
 	} else if st != nil {
+		if st.State != StateStopping && r.isReadOnly() {
+			r.writable(ctx) // before any record write: a read-only cluster refuses them
+		}
 		rec = r.follow(ctx, rec, st)
 	}
 	if !rec.State.Active() {
@@ -365,11 +368,12 @@ func (r *sourceRun) writable(ctx context.Context) {
 	r.log().Info("the cluster is writable again")
 }
 
-// drain: read-only, then wait until every send task acknowledged the
-// leader's last tick (reported after the cluster became read-only).
+// drain: read-only, then each shard's count and root hash at a snapshot
+// taken after that moment (final: nothing changes any more) and where each
+// send task stands; B stops once its partner shards hold the same.
 func (r *sourceRun) drain(ctx context.Context) {
 	r.mu.Lock()
-	ro, since := r.readOnly, r.readOnlyAt
+	ro, p := r.readOnly, r.stop
 	r.mu.Unlock()
 	if !ro {
 		if err := r.setMode(ctx, true); err != nil {
@@ -379,23 +383,29 @@ func (r *sourceRun) drain(ctx context.Context) {
 			r.mu.Unlock()
 			return
 		}
-		r.log().Info("the cluster is read-only until the target applied everything")
+		r.log().Info("the cluster is read-only until the target holds everything")
+		p = &StopProgress{ReadOnly: true}
 		r.mu.Lock()
-		r.readOnly, r.readOnlyAt, r.stop = true, time.Now(), &StopProgress{ReadOnly: true}
+		r.readOnly, r.stop = true, p
 		r.mu.Unlock()
+	}
+	if p != nil && p.Drained {
 		return
 	}
-	p := &StopProgress{ReadOnly: true, Drained: true, Final: map[string]events.Position{}}
-	for _, t := range r.syncTasks() {
-		if t.UpdatedAt.Before(since.Add(time.Second)) || t.Acked.Tick < t.LeaderTick || t.Phase != registry.PhaseRunning {
-			p.Drained, p.Final = false, nil
-			p.Error = fmt.Sprintf("shard %s not drained yet (phase %s, acked tick %d, leader tick %d)", t.Shard, t.Phase, t.Acked.Tick, t.LeaderTick)
+	res := r.computeCheck(ctx, "stop")
+	np := &StopProgress{ReadOnly: true, Drained: true, Final: map[string]events.Position{}, Shards: res.Shards}
+	for _, sc := range res.Shards {
+		if sc.Error != "" {
+			np = &StopProgress{ReadOnly: true, Error: sc.Error}
 			break
 		}
-		p.Final[t.Shard] = t.Acked
+		np.Final[sc.Shard] = sc.Acked
+	}
+	if np.Drained {
+		r.log().Info("drained: the final state of every shard is known", "shards", len(np.Shards))
 	}
 	r.mu.Lock()
-	r.stop = p
+	r.stop = np
 	r.mu.Unlock()
 }
 
@@ -440,7 +450,11 @@ func (r *sourceRun) publishInventory(ctx context.Context, rec Sync, topics kafka
 	}
 	hash := hashOf(dbs)
 	r.mu.Lock()
-	due := hash != r.lastHash || time.Since(r.lastInv) >= r.s.m.cfg.InventoryInterval
+	stopSig := ""
+	if rec.State == StateStopping && r.stop != nil {
+		stopSig = fmt.Sprintf("%v/%v/%d/%s", r.stop.ReadOnly, r.stop.Drained, len(r.stop.Shards), r.stop.Error)
+	}
+	due := hash != r.lastHash || stopSig != r.lastStop || time.Since(r.lastInv) >= r.s.m.cfg.InventoryInterval
 	if !due {
 		r.mu.Unlock()
 		return
@@ -459,7 +473,7 @@ func (r *sourceRun) publishInventory(ctx context.Context, rec Sync, topics kafka
 		return
 	}
 	r.mu.Lock()
-	r.lastHash, r.lastInv = hash, time.Now()
+	r.lastHash, r.lastInv, r.lastStop = hash, time.Now(), stopSig
 	r.mu.Unlock()
 }
 

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/dc2dc/dc2dc/events"
+	"github.com/dc2dc/dc2dc/handlers/arango/verify"
 	"github.com/dc2dc/dc2dc/handlers/control/state"
 	"github.com/dc2dc/dc2dc/handlers/target"
 	"github.com/dc2dc/dc2dc/pipeline/kafka"
@@ -401,14 +402,20 @@ func (t *targetRun) stopStep(ctx context.Context, sy Sync, inv *Inventory) {
 	if inv == nil || inv.Stop == nil || !inv.Stop.Drained {
 		return
 	}
-	pos := target.NewPositions(t.s.conn, time.Now)
-	for shard, final := range inv.Stop.Final {
-		ref, err := events.ParseShardRef(shard)
+	cl := verify.FromConn(t.s.conn)
+	for _, sc := range inv.Stop.Shards {
+		ref, err := events.ParseShardRef(sc.Shard)
 		if err != nil {
 			continue
 		}
-		rec, ok, err := pos.Load(ctx, t.id, ref)
-		if err != nil || !ok || !reached(rec.Pos, final) {
+		db, name, _ := strings.Cut(sc.Collection, "/")
+		sh, err := verify.Open(ctx, cl, db, name, ref.Index, verify.Config{})
+		if err != nil {
+			return
+		}
+		equal := sh.Count() == sc.Count && sh.Checksum() == sc.Hash
+		sh.Close(ctx)
+		if !equal {
 			return
 		}
 	}
