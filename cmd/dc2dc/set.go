@@ -27,7 +27,7 @@ func newSetMessageTimeoutCmd() *cobra.Command {
 		value  time.Duration
 	)
 	cmd := &cobra.Command{
-		Use:   "timeout --timeout DURATION [--sync-id ID]   (or: timeout DURATION)",
+		Use:   "timeout (DURATION | --timeout DURATION) [--sync-id ID]",
 		Short: "Set how long a silent shard stream may pause before it is resynchronised",
 		Long: fmt.Sprintf(`Set the message timeout of a sync: a shard stream silent longer than this (no batches,
 no heartbeats) is resynchronised when it resumes. Raise it before a planned outage of the

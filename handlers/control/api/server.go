@@ -231,8 +231,10 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, leader string) 
 		return
 	}
 	defer func() { _ = resp.Body.Close() }() // read-only: nothing to lose on close
-	if ct := resp.Header.Get("Content-Type"); ct != "" {
-		w.Header().Set("Content-Type", ct)
+	for _, h := range []string{"Content-Type", "Cache-Control", "Content-Security-Policy", "Referrer-Policy", "X-Frame-Options", "WWW-Authenticate"} {
+		if v := resp.Header.Get(h); v != "" {
+			w.Header().Set(h, v)
+		}
 	}
 	w.Header().Set(HeaderForwardedBy, s.cfg.ID)
 	w.WriteHeader(resp.StatusCode)

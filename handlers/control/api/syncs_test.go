@@ -253,10 +253,17 @@ func TestSyncForwardedByFollower(t *testing.T) {
 	if code != 503 || eb.LeaderEndpoint != leader.URL {
 		t.Fatalf("no forwarding header: %d %+v", code, eb)
 	}
-	// The page is forwarded without the header; the token query goes along.
-	code, _, body := send(t, "GET", follower.URL+"/?token=tok", "", nil)
-	if code != 200 || !strings.Contains(string(body), `data-shard="shop/1020/0"`) || !strings.Contains(string(body), "answered by m1") {
-		t.Fatalf("page through the follower: %d %s", code, body)
+	// The page is forwarded without the header; the token query goes along,
+	// and the page's headers come back.
+	resp, err := http.Get(follower.URL + "/?token=tok")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), `data-shard="shop/1020/0"`) || !strings.Contains(string(body), "answered by m1") ||
+		resp.Header.Get("Referrer-Policy") != "no-referrer" || resp.Header.Get(api.HeaderForwardedBy) != "m2" {
+		t.Fatalf("page through the follower: %d %v %s", resp.StatusCode, resp.Header, body)
 	}
 	// No leader known: the page says so (and retries by itself).
 	follower.Leader.Set(election.Status{ID: "m2"})
