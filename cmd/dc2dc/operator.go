@@ -116,7 +116,10 @@ func operatorError(err error, m *masterFlags) error {
 		case ae.Status == http.StatusUnauthorized || ae.Status == http.StatusForbidden:
 			return usageError(fmt.Errorf("the masters refused the credentials: %s: give the masters' --auth.token, or their --auth.jwt-secret", ae.Body.ErrorMessage))
 		case ae.Status == http.StatusNotFound && ae.Body.Reason == api.ReasonNotFound:
-			return usageError(fmt.Errorf("%s (`dc2dc get status` lists the syncs and their shards)", ae.Body.ErrorMessage))
+			if strings.Contains(ae.Body.ErrorMessage, "dc2dc get status") {
+				return usageError(errors.New(ae.Body.ErrorMessage))
+			}
+			return usageError(fmt.Errorf("%s (`dc2dc get status -v` lists the syncs and their shards)", ae.Body.ErrorMessage))
 		case ae.Status == http.StatusNotFound:
 			return failedError(fmt.Errorf("%w: the masters do not serve this command: upgrade them to this dc2dc version (%s)", err, version))
 		case ae.Body.Reason == api.ReasonNoSyncs:
