@@ -106,6 +106,65 @@ func TestLedgerSurvivesReopen(t *testing.T) {
 	}
 }
 
+// TestLedgerAppliesShardsConcurrently applies several shards from their own
+// goroutines while progress is read, as the consumer does: every shard ends
+// exactly once, in order (run with -race).
+func TestLedgerAppliesShardsConcurrently(t *testing.T) {
+	l, err := OpenLedger(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	const shards, batches, per = 6, 40, 5
+	var wg sync.WaitGroup
+	errs := make(chan error, shards+1)
+	stop := make(chan struct{})
+	for sh := range shards {
+		wg.Go(func() {
+			for i := range uint64(batches) {
+				from := i*per + 1
+				if _, err := l.Apply(docBatch(sh, from-1, from+per-1, from, from+per-1)); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	readerDone := make(chan struct{})
+	go func() {
+		defer close(readerDone)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if _, err := l.Summary(); err != nil {
+				errs <- err
+				return
+			}
+			if _, err := l.Report(); err != nil {
+				errs <- err
+				return
+			}
+		}
+	}()
+	wg.Wait()
+	close(stop)
+	<-readerDone
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	res, err := Verify(l, shards, batches*per)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.OK() {
+		t.Fatalf("want every shard applied exactly once, got %s", res)
+	}
+}
+
 // TestProduceConsumeInProcess runs both sides against an in-process broker,
 // stops the producer half-way and starts it again: every event is applied
 // exactly once.
