@@ -27,6 +27,11 @@
 //     on _rev, and kept above the epoch in the worker's own checkpoint. A
 //     task that moves to another worker therefore never reuses an epoch,
 //     and two concurrent allocations never return the same number.
+//   - A task never resumes a checkpoint of an epoch another worker has
+//     superseded since (the task moved away and came back: B would skip
+//     every batch of the lower epoch): before it starts, the checkpoint's
+//     epoch is compared with the counter, and a stale checkpoint is reset
+//     to "initial sync" so the task starts a new epoch.
 //   - A task that ended with a permanent error stays failed (reported with
 //     its code) until the leader reassigns it under a new generation.
 //   - Topics that do not exist yet are waited for (logged at once and
@@ -35,7 +40,8 @@
 //
 // Reports maps a send task's status to a registry.Report: its generation,
 // phase (snapshot → initial-sync, tailing → running, failed → failed,
-// done → stopped, before the first epoch → pending), stream epoch, the
+// done → stopped, before the first epoch → pending; a resumed tailing
+// checkpoint with nothing new yet → running), stream epoch, the
 // Kafka-acknowledged position, the leader's tick, the last error and its
 // code. The topic prefix of a source sync is taken from the heartbeat's
 // sync list (role source) when it is listed, else the default.

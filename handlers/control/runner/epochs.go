@@ -113,6 +113,42 @@ func (e *Epochs) Next(ctx context.Context, shard string) (uint64, error) {
 	return 0, failure.Retryable(fmt.Errorf("epoch counter of %s/%s: lost the compare-and-set %d times in a row", e.Sync, shard, attempts))
 }
 
+// Current returns the shard's counter: the highest epoch handed out (ok
+// false when none was).
+func (e *Epochs) Current(ctx context.Context, shard string) (uint64, bool, error) {
+	key := EpochKey(e.Sync, shard)
+	doc, err := e.Docs.Get(ctx, key)
+	if errors.Is(err, state.ErrNotFound) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("epoch counter of %s/%s (_dc2dc/%s): %w", e.Sync, shard, key, err)
+	}
+	var cur epochDoc
+	if err := json.Unmarshal(doc.Body, &cur); err != nil {
+		return 0, false, failure.WithCode(failure.CodeCheckpointCorrupt, fmt.Errorf("epoch counter _dc2dc/%s: %w", key, err))
+	}
+	return cur.Epoch, true, nil
+}
+
+// Stale reports whether the worker's checkpoint of the shard (in st) is of
+// an epoch another worker has superseded since: resuming it would publish
+// batches B skips. The checkpoint's epoch is returned too.
+func (e *Epochs) Stale(ctx context.Context, st *store.Store, shard string) (stale bool, local, current uint64, err error) {
+	pos, err := st.Source(e.Sync, shard)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, 0, 0, nil
+	}
+	if err != nil {
+		return false, 0, 0, err
+	}
+	cur, ok, err := e.Current(ctx, shard)
+	if err != nil || !ok {
+		return false, pos.Epoch, cur, err
+	}
+	return cur > pos.Epoch, pos.Epoch, cur, nil
+}
+
 func (e *Epochs) doc(shard string, n uint64) epochDoc {
 	return epochDoc{Sync: e.Sync, Shard: shard, Epoch: n, Worker: e.Worker, UpdatedAt: time.Now().UTC()}
 }

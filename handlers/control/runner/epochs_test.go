@@ -85,6 +85,17 @@ func TestEpochsStrictlyIncreasingUnderRace(t *testing.T) {
 	if n, err := e1.Next(ctx, "shop/1/2"); err != nil || n != 8 {
 		t.Errorf("epoch above the checkpoint's 7: %d, %v", n, err)
 	}
+	// Until the task stores epoch 8, its checkpoint of epoch 7 is stale.
+	if stale, local, cur, err := e1.Stale(ctx, st, "shop/1/2"); err != nil || !stale || local != 7 || cur != 8 {
+		t.Errorf("checkpoint epoch 7 under counter 8: stale %v (%d, %d), %v", stale, local, cur, err)
+	}
+	must(t, st.Put(store.SourcePosition{Sync: syncID, Shard: "shop/1/2", Epoch: 8, Leader: "PRMR-1", Phase: store.PhaseInitialSync}))
+	if stale, _, _, err := e1.Stale(ctx, st, "shop/1/2"); err != nil || stale {
+		t.Errorf("checkpoint of the counter's epoch: stale %v, %v", stale, err)
+	}
+	if stale, _, _, err := e1.Stale(ctx, st, "shop/9/9"); err != nil || stale {
+		t.Errorf("no checkpoint: stale %v, %v", stale, err)
+	}
 	if n, err := e1.Next(ctx, "shop/1/0"); err != nil || n != 4*per+1 {
 		t.Errorf("next epoch of the raced shard: %d, %v", n, err)
 	}

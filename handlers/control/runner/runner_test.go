@@ -132,6 +132,17 @@ func TestRunnersReplicate(t *testing.T) {
 	}
 	wr.progress(100)
 
+	// Shard 2 flaps through three generations at once: only the last
+	// runs, after the earlier runs ended.
+	for g := uint64(4); g <= 6; g++ {
+		gen2[2].Generation = g
+		ra.Assign(w.ctx, 1, gen2)
+	}
+	w.eventually("shard 2 running under generation 6", 30*time.Second, func() (bool, string) {
+		return allRunning(ra, gen2[2:], 6)
+	})
+	wr.progress(50)
+
 	// Shard 1 moves to another worker in A: it has no checkpoint, so it
 	// starts a new epoch, above every epoch used before (the counter in
 	// A's _dc2dc).
@@ -182,4 +193,22 @@ func TestRunnersReplicate(t *testing.T) {
 	if sources != 0 {
 		t.Errorf("%d source sides still running without tasks", sources)
 	}
+
+	// Written while nothing runs, replicated once the sync runs again.
+	wr.start()
+	wr.progress(50)
+	wr.stop()
+	rb.Syncs(w.ctx, 3, []plan.Assignment{{Sync: syncID, Role: plan.RoleTarget, State: plan.StateRunning}})
+	gen7 := tasks("orders", id, shards, 7)
+	ra.Assign(w.ctx, 3, gen7)
+	w.eventually("every task running again", 60*time.Second, func() (bool, string) { return allRunning(ra, gen7, 7) })
+	// Shard 1 came back to the first worker, whose checkpoint is of an
+	// epoch the second worker superseded: it must not resume it (B skips
+	// every batch of a lower epoch) but start a new one.
+	back, _ := reportOf(ra, gen7[1].ID)
+	t.Logf("shard 1 back on the first worker in epoch %d (its checkpoint: epoch %d)", back.StreamEpoch, old.StreamEpoch)
+	if back.StreamEpoch <= old.StreamEpoch+1 {
+		t.Errorf("shard 1 back on the first worker runs in epoch %d: not above the second worker's epoch %d", back.StreamEpoch, old.StreamEpoch+1)
+	}
+	w.eventually("A and B identical after the restart", 60*time.Second, func() (bool, string) { return w.identical("orders", 3) })
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/dc2dc/dc2dc/handlers/task/send"
 	"github.com/dc2dc/dc2dc/pipeline/failure"
 	"github.com/dc2dc/dc2dc/pipeline/kafka"
+	"github.com/dc2dc/dc2dc/store"
 )
 
 // sendRun is one run of a send-shard task under one generation.
@@ -185,6 +186,9 @@ func (r *Runner) runSend(ctx context.Context, run *sendRun, prev *sendRun) error
 	if err != nil {
 		return err
 	}
+	if !r.dropStale(ctx, run, side.epochs, st) {
+		return nil
+	}
 	cfg := r.cfg.Send
 	cfg.Sync, cfg.Shard, cfg.Topic = t.Sync, shard, side.topics.Data
 	cfg.Logger = r.log.With("task", t.ID, "shard", t.Shard)
@@ -205,6 +209,39 @@ func (r *Runner) runSend(ctx context.Context, run *sendRun, prev *sendRun) error
 	}
 	run.set(func(s *sendRun) { s.t, s.waiting = task, "" })
 	return task.Run(ctx)
+}
+
+// dropStale makes sure the task does not resume a checkpoint of an epoch
+// another worker has superseded since (the task moved away and came
+// back): such a checkpoint is reset to "initial sync" (keeping its epoch
+// and leader), so the task starts a new epoch. It retries reading the
+// counter until ctx ends (false).
+func (r *Runner) dropStale(ctx context.Context, run *sendRun, ep *Epochs, st *store.Store) bool {
+	t := run.task
+	for n := 1; ; n++ {
+		stale, local, current, err := ep.Stale(ctx, st, t.Shard)
+		if err == nil && !stale {
+			return true
+		}
+		if err == nil {
+			r.log.Info("runner: the worker's checkpoint of the shard is of a superseded epoch (the task ran elsewhere meanwhile): starting a new epoch",
+				"task", t.ID, "shard", t.Shard, "checkpoint_epoch", local, "counter", current)
+			pos, gerr := st.Source(t.Sync, t.Shard)
+			if gerr == nil {
+				err = st.Reset(store.SourcePosition{Sync: t.Sync, Shard: t.Shard, Epoch: pos.Epoch, Leader: pos.Leader, Phase: store.PhaseInitialSync})
+			} else {
+				err = gerr
+			}
+			if err == nil {
+				return true
+			}
+		}
+		run.set(func(s *sendRun) { s.waiting = "cannot check the shard's epoch counter: " + err.Error() })
+		r.log.Warn("runner: cannot check the shard's epoch counter; retrying", "task", t.ID, "err", err)
+		if !sleep(ctx, r.backoff(n)) {
+			return false
+		}
+	}
 }
 
 // waitSide waits until the sync's topics exist and its listener runs,
@@ -356,6 +393,11 @@ func (s *sendRun) report() registry.Report {
 	if t != nil {
 		st := t.Status()
 		rep.Phase = sendPhase(st.Phase)
+		if st.Phase == "starting" && st.Epoch > 0 && st.Epochs == 0 {
+			// Resumed a tailing checkpoint and nothing new came since
+			// (the send task names its phase with the first records).
+			rep.Phase = registry.PhaseRunning
+		}
 		rep.StreamEpoch, rep.Acked, rep.LeaderTick = st.Epoch, st.AckedPos, st.LeaderTick
 		if st.LastError != "" {
 			rep.Error = st.LastError
