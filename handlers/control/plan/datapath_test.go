@@ -78,6 +78,38 @@ func TestReplicatesAndChecks(t *testing.T) {
 		t.Fatalf("check after a change in B: %+v", rep)
 	}
 
+	// Message timeout: B's record, A's copy, the assignments.
+	must(t, w.b.mgr.SetMessageTimeout(ctx, syncID, 90*time.Second))
+	if err := w.b.mgr.SetMessageTimeout(ctx, syncID, time.Millisecond); err == nil {
+		t.Error("a 1ms message timeout was accepted")
+	}
+	eventually(t, 15*time.Second, "A copies the message timeout", func() (bool, string) {
+		rec, _ := w.a.syncRecord(syncID)
+		return rec.MessageTimeoutMillis == 90000, fmt.Sprint(rec.MessageTimeoutMillis)
+	})
+	if as := w.b.mgr.Assignments(); len(as) != 1 || as[0].MessageTimeoutMillis != 90000 {
+		t.Errorf("assignments %+v", as)
+	}
+
+	// Reset a shard: its task comes back under a new generation and runs.
+	var shard string
+	var gen uint64
+	for s, task := range w.a.sendTasks() {
+		shard, gen = s, task.Generation
+		break
+	}
+	if err := w.b.mgr.ResetFailedShard(ctx, syncID, "no/such/0"); err == nil {
+		t.Error("reset of an unknown shard accepted")
+	}
+	if err := w.b.mgr.ResetFailedShard(ctx, syncID, "garbage"); err == nil {
+		t.Error("reset of a malformed shard accepted")
+	}
+	must(t, w.b.mgr.ResetFailedShard(ctx, syncID, shard))
+	eventually(t, 30*time.Second, "the reset task is assigned under a new generation", func() (bool, string) {
+		task := w.a.sendTasks()[shard]
+		return task.Generation > gen && task.Worker != "", fmt.Sprintf("%+v", task)
+	})
+
 	// Stop without ensure-in-sync: both sides stop, A's tasks go.
 	must(t, w.b.mgr.Stop(ctx, plan.StopRequest{}))
 	eventually(t, 30*time.Second, "A follows the stop", func() (bool, string) {

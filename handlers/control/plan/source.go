@@ -2,6 +2,10 @@ package plan
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -12,6 +16,8 @@ import (
 	"github.com/dc2dc/dc2dc/events"
 	"github.com/dc2dc/dc2dc/handlers/arango/client"
 	"github.com/dc2dc/dc2dc/handlers/control/registry"
+	"github.com/dc2dc/dc2dc/handlers/control/state"
+	"github.com/dc2dc/dc2dc/pipeline/failure"
 	"github.com/dc2dc/dc2dc/pipeline/kafka"
 )
 
@@ -149,7 +155,7 @@ func (r *sourceRun) step(ctx context.Context, topics kafka.Topics) {
 		return
 	}
 	if st != nil {
-		r.resets(st)
+		r.resets(ctx, st)
 		r.tasks(st)
 	}
 	if rec.State == StateStopping && rec.EnsureInSync {
@@ -324,20 +330,79 @@ func replicated(c *client.Collection) bool {
 	return !c.IsSystem && !strings.HasPrefix(c.Name, "_")
 }
 
-// resets applies B's reset-failed-shard requests: the shard's task is
-// removed, and re-added by the next pass as a new task (generation 0,
-// phase pending, nothing acked): its worker starts a new stream epoch.
-func (r *sourceRun) resets(st *SyncState) {
+// resets applies B's reset-failed-shard requests (each id once per
+// session): the shard's stream epoch counter is raised (so the worker's
+// checkpoint is of a superseded epoch and the task starts a new epoch with
+// a snapshot) and the task is put back unassigned under the next
+// generation, pending, with nothing acked: its worker stops the old run
+// and the scheduler assigns the new one.
+func (r *sourceRun) resets(ctx context.Context, st *SyncState) {
 	for _, rs := range st.Resets {
 		r.mu.Lock()
 		done := r.resetsDone[rs.ID]
+		r.mu.Unlock()
+		if done {
+			continue
+		}
+		for _, t := range r.syncTasks() {
+			if t.Shard != rs.Shard {
+				continue
+			}
+			if err := bumpEpochCounter(ctx, r.s.deps.Store.Docs(), r.id, t.Shard); err != nil {
+				r.log().Warn("cannot raise the shard's epoch counter for the reset; retrying", "shard", t.Shard, "err", err)
+				return
+			}
+			r.s.deps.Registry.RemoveTask(t.ID)
+			fresh := registry.Task{ID: t.ID, Kind: t.Kind, Sync: t.Sync, Shard: t.Shard, Collection: t.Collection, ShardName: t.ShardName,
+				ShardLeader: t.ShardLeader, Generation: t.Generation + 1}
+			if err := r.s.deps.Registry.PutTask(fresh); err != nil {
+				r.log().Error("cannot put the reset task back", "task", t.ID, "err", err)
+			}
+			r.log().Info("shard reset requested by the target: its send task starts over in a new epoch", "shard", t.Shard)
+		}
+		r.mu.Lock()
 		r.resetsDone[rs.ID] = true
 		r.mu.Unlock()
-		if !done {
-			r.log().Info("shard reset requested by the target: its send task starts over", "shard", rs.Shard)
-			r.removeTasks(rs.Shard)
-		}
 	}
+}
+
+// bumpEpochCounter raises the stream epoch counter of a shard (the
+// document handlers/control/runner.Epochs keeps in the local _dc2dc under
+// "epoch-" + hex(sha256(sync NUL shard)[:16]); the format is duplicated
+// here because runner imports this package). No counter yet: nothing to do.
+func bumpEpochCounter(ctx context.Context, docs *state.Docs, sync, shard string) error {
+	h := sha256.Sum256([]byte(sync + "\x00" + shard))
+	key := "epoch-" + hex.EncodeToString(h[:16])
+	for attempt := 0; attempt < 10; attempt++ {
+		d, err := docs.Get(ctx, key)
+		if errors.Is(err, state.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		var doc map[string]any
+		if err := json.Unmarshal(d.Body, &doc); err != nil {
+			return err
+		}
+		var cur struct {
+			Epoch uint64 `json:"epoch"`
+		}
+		_ = json.Unmarshal(d.Body, &cur)
+		for k := range doc {
+			if strings.HasPrefix(k, "_") {
+				delete(doc, k)
+			}
+		}
+		doc["epoch"] = cur.Epoch + 1
+		doc["updatedAt"] = time.Now().UTC()
+		_, err = docs.Replace(ctx, key, d.Rev, doc)
+		if errors.Is(err, state.ErrConflict) {
+			continue
+		}
+		return err
+	}
+	return failure.Retryable(fmt.Errorf("epoch counter of %s: compare-and-set lost 10 times", shard))
 }
 
 func (r *sourceRun) isReadOnly() bool {
