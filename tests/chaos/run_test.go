@@ -39,14 +39,16 @@ type options struct {
 	mirrorDown time.Duration
 	// converge bounds the wait for B to equal A after a run.
 	converge time.Duration
-	logLevel string
+	// stopTimeout is stop sync's --timeout.
+	stopTimeout time.Duration
+	logLevel    string
 }
 
 func optionsFor(full bool) options {
 	o := options{full: full, bulkDocs: 15000, bulkBytes: 512, rate: 60, hold: 4 * time.Second,
-		mirrorDown: 10 * time.Second, converge: 2 * time.Minute, logLevel: "info"}
+		mirrorDown: 10 * time.Second, converge: 2 * time.Minute, stopTimeout: 90 * time.Second, logLevel: "info"}
 	if full {
-		o.bulkDocs, o.hold, o.mirrorDown, o.converge = 30000, 8*time.Second, 60*time.Second, 3*time.Minute
+		o.bulkDocs, o.hold, o.mirrorDown, o.converge, o.stopTimeout = 30000, 8*time.Second, 60*time.Second, 3*time.Minute, 4*time.Minute
 	}
 	if lv := os.Getenv("DC2DC_CHAOS_LOG"); lv != "" {
 		o.logLevel = lv
@@ -112,6 +114,7 @@ var errSkip = errors.New("skipped")
 // the run (res carries what was measured); errSkip skips it.
 func (r *run) exec(res *result) error {
 	s := r.s
+	before := s.wl.Stats()
 	switch r.phase {
 	case phaseInitial:
 		if err := s.configure(); err != nil {
@@ -119,8 +122,15 @@ func (r *run) exec(res *result) error {
 		}
 		s.initialSynced = true
 		s.startLoad()
-		if err := poll(60*time.Second, 50*time.Millisecond, func() (bool, string) { return s.inInitialSync(r.t) }); err != nil {
+		var seen string
+		if err := poll(60*time.Second, 50*time.Millisecond, func() (bool, string) {
+			ok, msg := s.inInitialSync(r.t)
+			seen = msg
+			return ok, msg
+		}); err != nil {
 			r.notef("no shard seen in its initial sync (%v): the fault hits later", err)
+		} else {
+			r.notef("the fault hits in the initial sync (%s)", seen)
 		}
 	case phaseTailing, phaseStop:
 		if !s.configured {
@@ -145,10 +155,20 @@ func (r *run) exec(res *result) error {
 		}
 		stopDone = make(chan harness.CLIResult, 1)
 		go func() {
-			stopDone <- s.cli(s.top.B, 5*time.Minute, "stop", "sync", "--sync-id", syncID, "--timeout", "4m")
+			stopDone <- s.cli(s.top.B, s.opts.stopTimeout+time.Minute, "stop", "sync", "--sync-id", syncID,
+				"--timeout", s.opts.stopTimeout.String())
 		}()
-		if st, err := s.status(s.top.B); err == nil && st.State != plan.StateStopping {
-			r.notef("B's state is %s when the fault hits", st.State)
+		// The fault hits while the sync is stopping.
+		if err := poll(30*time.Second, 50*time.Millisecond, func() (bool, string) {
+			st, err := s.status(s.top.B)
+			if err != nil {
+				return false, err.Error()
+			}
+			return st.State != plan.StateRunning, "B: " + summary(st)
+		}); err != nil {
+			r.notef("B's sync is not stopping within 30 s of stop sync: %v", err)
+		} else if st, err := s.status(s.top.B); err == nil && st.State != plan.StateStopping {
+			r.notef("B's sync is %s already when the fault hits", st.State)
 		}
 	}
 
@@ -192,8 +212,8 @@ func (r *run) exec(res *result) error {
 	}
 	quiet := time.Now()
 	st := s.wl.Stats()
-	res.ops = st.Ops()
-	res.failedOps = st.Failed
+	res.ops = st.Ops() - before.Ops()
+	res.failedOps = st.Failed - before.Failed
 
 	// B converges to the quiet A, key by key.
 	ctx, cancel := ctxFor(s.opts.converge + time.Minute)
@@ -208,6 +228,12 @@ func (r *run) exec(res *result) error {
 		if err := s.waitRunning(time.Minute, 10); err != nil {
 			return fmt.Errorf("after converging, the sync's status: %w", err)
 		}
+	}
+	if r.phase == phaseStop {
+		// check sync compares the shards of an active sync: a stopped one
+		// has none, so the key-by-key comparison above is the verdict.
+		res.check = "n/a (stopped)"
+		return nil
 	}
 	check, out, err := s.checkSync(time.Minute)
 	res.checkShards = len(check.Shards)
