@@ -45,15 +45,88 @@ type side struct {
 	drv   driver.Client
 	store *state.Store
 	reg   *registry.Registry
-	el    *election.Elector
 	mgr   *plan.Manager
+	first *tmaster
 	kc    kafka.Config
 }
 
 type world struct {
 	t    *testing.T
 	ctx  context.Context
+	wg   sync.WaitGroup
 	a, b *side
+}
+
+// tmaster is one master of a side: elector, registry, manager and the
+// leader loop of package master (Lead after the registry took the epoch).
+type tmaster struct {
+	el     *election.Elector
+	reg    *registry.Registry
+	mgr    *plan.Manager
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// stop ends the master (its lease is released).
+func (m *tmaster) stop() {
+	m.cancel()
+	<-m.done
+}
+
+// startMaster starts a master on s; the side's reg and mgr are the
+// first master's until a test switches them.
+func (w *world) startMaster(s *side, id string) *tmaster {
+	t := w.t
+	t.Helper()
+	log := logger()
+	el, err := election.New(election.Config{ID: id, Endpoint: "http://" + id,
+		LeaseDuration: 3 * time.Second, RenewInterval: 500 * time.Millisecond, Logger: log}, s.store.Docs())
+	must(t, err)
+	reg, err := registry.New(registry.Config{})
+	must(t, err)
+	mgr, err := plan.New(plan.Config{DC: s.name, MasterID: id, Kafka: s.kc, StateInterval: 300 * time.Millisecond,
+		DiscoverInterval: 300 * time.Millisecond, InventoryInterval: time.Second, TopologyInterval: 200 * time.Millisecond,
+		CheckTimeout: 30 * time.Second, Logger: log.With("dc", s.name, "master", id)})
+	must(t, err)
+	ctx, cancel := context.WithCancel(w.ctx)
+	m := &tmaster{el: el, reg: reg, mgr: mgr, cancel: cancel, done: make(chan struct{})}
+	var wg sync.WaitGroup
+	wg.Add(3)
+	go func() { defer wg.Done(); _ = el.Run(ctx) }()
+	go func() {
+		defer wg.Done()
+		if err := mgr.Run(ctx, plan.Deps{Cluster: s.cl, Store: s.store, Registry: reg, Leader: el.Leader}); err != nil {
+			t.Errorf("manager %s: %v", id, err)
+		}
+	}()
+	go func() { // the master's leader loop
+		defer wg.Done()
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			if e, ok := el.Leader(); ok {
+				reg.SetEpoch(e)
+				mgr.Lead(e)
+			} else {
+				mgr.Lead(0)
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	w.wg.Add(1)
+	go func() {
+		defer w.wg.Done()
+		wg.Wait()
+		close(m.done)
+	}()
+	if s.mgr == nil {
+		s.reg, s.mgr = reg, mgr
+	}
+	return m
 }
 
 func must(t testing.TB, err error) {
@@ -84,7 +157,7 @@ func newWorld(t *testing.T) *world {
 	ctx, cancel := context.WithCancel(context.Background())
 	w := &world{t: t, ctx: ctx}
 	var cleanups []func()
-	var wg sync.WaitGroup
+	wg := &w.wg
 	t.Cleanup(func() {
 		cancel()
 		wg.Wait()
@@ -110,42 +183,8 @@ func newWorld(t *testing.T) *world {
 		kc.Consumer.HeartbeatInterval = 300 * time.Millisecond
 		docs := state.NewDocs(cl.Coordinator())
 		must(t, docs.Ensure(ctx))
-		el, err := election.New(election.Config{ID: "master-" + name, Endpoint: "http://master-" + name,
-			LeaseDuration: 3 * time.Second, RenewInterval: 500 * time.Millisecond, Logger: log}, docs)
-		must(t, err)
-		reg, err := registry.New(registry.Config{})
-		must(t, err)
-		mgr, err := plan.New(plan.Config{DC: name, MasterID: "master-" + name, Kafka: kc, StateInterval: 300 * time.Millisecond,
-			DiscoverInterval: 300 * time.Millisecond, InventoryInterval: time.Second, TopologyInterval: 200 * time.Millisecond,
-			CheckTimeout: 30 * time.Second, Logger: log.With("dc", name)})
-		must(t, err)
-		s := &side{name: name, sim: sim, cl: cl, drv: cl.Driver(), store: state.NewStore(docs), reg: reg, el: el, mgr: mgr, kc: kc}
-		wg.Add(3)
-		go func() { defer wg.Done(); _ = el.Run(ctx) }()
-		go func() {
-			defer wg.Done()
-			if err := mgr.Run(ctx, plan.Deps{Cluster: cl, Store: s.store, Registry: reg, Leader: el.Leader}); err != nil {
-				t.Errorf("manager %s: %v", name, err)
-			}
-		}()
-		go func() { // the master's leader loop
-			defer wg.Done()
-			tick := time.NewTicker(100 * time.Millisecond)
-			defer tick.Stop()
-			for {
-				if e, ok := el.Leader(); ok {
-					reg.SetEpoch(e)
-					mgr.Lead(e)
-				} else {
-					mgr.Lead(0)
-				}
-				select {
-				case <-ctx.Done():
-					return
-				case <-tick.C:
-				}
-			}
-		}()
+		s := &side{name: name, sim: sim, cl: cl, drv: cl.Driver(), store: state.NewStore(docs), kc: kc}
+		s.first = w.startMaster(s, "master-"+name+"1")
 		if name == "A" {
 			w.a = s
 		} else {
