@@ -114,6 +114,23 @@ func TestSyncEndToEnd(t *testing.T) {
 		t.Error("check on the source side was accepted")
 	}
 
+	// Abort outgoing in A: at once, and it stays so while B runs on.
+	if err := w.b.mgr.AbortOutgoing(ctx, syncID); err == nil {
+		t.Error("abort outgoing on the target side was accepted")
+	}
+	must(t, w.a.mgr.AbortOutgoing(ctx, syncID))
+	if rec, _ := w.a.syncRecord(syncID); rec.State != plan.StateAborted || len(w.a.sendTasks()) != 0 {
+		t.Fatalf("after abort outgoing: %+v, %d tasks", rec, len(w.a.sendTasks()))
+	}
+	aborted := time.Now()
+	eventually(t, 15*time.Second, "A hears B after the abort", func() (bool, string) {
+		st, err := w.a.mgr.Status(ctx)
+		return err == nil && len(st.Syncs) == 1 && st.Syncs[0].PeerLastSeen.After(aborted.Add(time.Second)), fmt.Sprint(st, err)
+	})
+	if rec, _ := w.a.syncRecord(syncID); rec.State != plan.StateAborted || len(w.a.sendTasks()) != 0 {
+		t.Fatalf("abort outgoing undone while B runs: %+v, %d tasks", rec, len(w.a.sendTasks()))
+	}
+
 	// Abort in B: A marks its record aborted and removes the tasks.
 	must(t, w.b.mgr.Abort(ctx, syncID))
 	eventually(t, 30*time.Second, "A follows the abort", func() (bool, string) {

@@ -192,20 +192,31 @@ func (r *sourceRun) record(ctx context.Context, st *SyncState, from string) erro
 func (r *sourceRun) follow(ctx context.Context, rec Sync, st *SyncState) Sync {
 	want := rec
 	sameInc := st.Incarnation == rec.Incarnation
-	switch {
-	case st.State == StateRunning && !rec.State.Active() && !sameInc:
-		want.State, want.Incarnation, want.Error = StateRunning, st.Incarnation, ""
-		want.DataPartitions = st.DataPartitions
-	case !sameInc:
-		// an old incarnation's news: nothing to follow
-	case st.State == StateRunning && rec.State == StateStopping:
-		want.State, want.EnsureInSync, want.StopDeadline = StateRunning, false, time.Time{}
-	case st.State == StateStopping && rec.State.Active():
-		want.State, want.EnsureInSync, want.StopDeadline = StateStopping, st.EnsureInSync, st.StopDeadline
-	case (st.State == StateStopped || st.State == StateAborted) && rec.State.Active():
-		want.State, want.EnsureInSync, want.StopDeadline = st.State, false, time.Time{}
+	switch st.State {
+	case StateRunning:
+		switch {
+		case !rec.State.Active() && !sameInc:
+			// configured anew after a stop or abort
+			want.State, want.Incarnation, want.Error, want.DataPartitions = StateRunning, st.Incarnation, "", st.DataPartitions
+		case !rec.State.Active():
+			// stopped or aborted here (abort outgoing sync) while B runs
+			// the same incarnation: stays so
+		case rec.State == StateStopping:
+			want.State, want.EnsureInSync, want.StopDeadline = StateRunning, false, time.Time{}
+		}
+		if rec.State.Active() {
+			want.Incarnation = st.Incarnation
+		}
+	case StateStopping:
+		if rec.State.Active() {
+			want.State, want.EnsureInSync, want.StopDeadline = StateStopping, st.EnsureInSync, st.StopDeadline
+		}
+	case StateStopped, StateAborted:
+		if rec.State.Active() {
+			want.State, want.EnsureInSync, want.StopDeadline = st.State, false, time.Time{}
+		}
 	}
-	if sameInc && st.MessageTimeoutMillis != rec.MessageTimeoutMillis {
+	if st.MessageTimeoutMillis != rec.MessageTimeoutMillis {
 		want.MessageTimeoutMillis = st.MessageTimeoutMillis
 	}
 	if want == rec {
