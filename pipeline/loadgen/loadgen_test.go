@@ -1,7 +1,10 @@
 package loadgen
 
 import (
+	"bytes"
+	"compress/flate"
 	"context"
+	"encoding/json"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -248,5 +251,39 @@ func TestProduceConsumeInProcess(t *testing.T) {
 	}
 	if !res.OK() {
 		t.Fatalf("ledger: %s", res)
+	}
+}
+
+// TestMakeDoc: both paddings give valid JSON of the asked size whose creation
+// time reads back; the random one hardly compresses, the 'x' run does.
+func TestMakeDoc(t *testing.T) {
+	created := time.Unix(1700000000, 123456789)
+	for _, random := range []bool{false, true} {
+		var batch []byte
+		for seq := uint64(1); seq <= 50; seq++ {
+			doc := makeDoc(nil, "k1", "r1", seq, created.UnixNano(), 1024, random)
+			if len(doc) != 1024 {
+				t.Fatalf("random=%v: %d bytes, want 1024", random, len(doc))
+			}
+			var v map[string]any
+			if err := json.Unmarshal(doc, &v); err != nil {
+				t.Fatalf("random=%v: not JSON: %v\n%s", random, err, doc)
+			}
+			if got := CreatedAt(doc); !got.Equal(created) {
+				t.Fatalf("random=%v: CreatedAt %v, want %v", random, got, created)
+			}
+			batch = append(batch, doc...)
+		}
+		var z bytes.Buffer
+		w, _ := flate.NewWriter(&z, flate.BestSpeed)
+		_, _ = w.Write(batch)
+		_ = w.Close()
+		ratio := float64(z.Len()) / float64(len(batch))
+		if random && ratio < 0.6 {
+			t.Errorf("random padding compresses to %.2f of its size: want it hardly compressible", ratio)
+		}
+		if !random && ratio > 0.2 {
+			t.Errorf("'x' padding compresses to %.2f of its size only", ratio)
+		}
 	}
 }

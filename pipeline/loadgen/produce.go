@@ -24,11 +24,16 @@ const Database = "loadgen"
 
 // ProduceConfig configures Produce.
 type ProduceConfig struct {
-	Kafka      kafka.Config
-	Sync       string
-	Shards     int     // shard streams, each its own goroutine
-	Events     uint64  // events per shard
-	DocBytes   int     // size of each document (default 1024)
+	Kafka    kafka.Config
+	Sync     string
+	Shards   int    // shard streams, each its own goroutine
+	Events   uint64 // events per shard
+	DocBytes int    // size of each document (default 1024)
+	// RandomPad pads documents with pseudo-random letters and digits instead
+	// of a run of 'x', so that they hardly compress and Kafka carries about
+	// their full size (as it does real documents; the benchmark compares
+	// with a transport ceiling of uncompressed records).
+	RandomPad  bool
 	Rate       float64 // events per second over all shards; 0 = as fast as possible
 	Partitions int32   // partitions of the data topic when it is created (default 12)
 	StoreDir   string  // the producer's checkpoint store
@@ -218,7 +223,7 @@ func produceShard(ctx context.Context, cfg ProduceConfig, st *store.Store, pub m
 		}
 		key := "k" + strconv.FormatUint(tick, 10)
 		rev := strconv.FormatUint(tick, 36)
-		doc = makeDoc(doc[:0], key, rev, tick, time.Now().UnixNano(), cfg.DocBytes)
+		doc = makeDoc(doc[:0], key, rev, tick, time.Now().UnixNano(), cfg.DocBytes, cfg.RandomPad)
 		rec := events.Record{Tick: tick, Event: &events.Document{TID: "0", Key: key, Rev: rev, Doc: append([]byte(nil), doc...)}}
 		if err := b.Add(ctx, rec); err != nil {
 			b.Close()
@@ -245,8 +250,9 @@ func countTicks(b *events.Batch) int {
 
 // makeDoc appends a JSON document of about size bytes. "t" is the event's
 // creation time in Unix nanoseconds, which the consumer reads back to measure
-// each event's latency (CreatedAt).
-func makeDoc(buf []byte, key, rev string, seq uint64, created int64, size int) []byte {
+// each event's latency (CreatedAt). The padding is a run of 'x', or with
+// random letters and digits from a generator seeded by seq and created.
+func makeDoc(buf []byte, key, rev string, seq uint64, created int64, size int, random bool) []byte {
 	buf = append(buf, `{"_key":"`...)
 	buf = append(buf, key...)
 	buf = append(buf, `","_rev":"`...)
@@ -256,8 +262,22 @@ func makeDoc(buf []byte, key, rev string, seq uint64, created int64, size int) [
 	buf = append(buf, `,"t":`...)
 	buf = strconv.AppendInt(buf, created, 10)
 	buf = append(buf, `,"pad":"`...)
+	if !random {
+		for len(buf) < size-2 {
+			buf = append(buf, 'x')
+		}
+		return append(buf, `"}`...)
+	}
+	const alphabet = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ-_"
+	x := seq*0x9E3779B97F4A7C15 ^ uint64(created) | 1
 	for len(buf) < size-2 {
-		buf = append(buf, 'x')
+		// xorshift64: ten 6-bit characters per step.
+		x ^= x << 13
+		x ^= x >> 7
+		x ^= x << 17
+		for i, v := 0, x; i < 10 && len(buf) < size-2; i, v = i+1, v>>6 {
+			buf = append(buf, alphabet[v&63])
+		}
 	}
 	return append(buf, `"}`...)
 }

@@ -54,6 +54,19 @@ func benchLingers(b *testing.B) []time.Duration {
 	return out
 }
 
+// benchRandomPad says whether the documents are padded with random
+// characters (default: they hardly compress, so Kafka carries their full
+// size like the ceiling's uncompressed records) or with a run of 'x'
+// (DC2DC_BENCH_PAD=x: lz4 shrinks them about 80 times, as before 2026-11-26).
+func benchRandomPad() bool { return os.Getenv("DC2DC_BENCH_PAD") != "x" }
+
+func padNote() string {
+	if benchRandomPad() {
+		return "random letters and digits (they hardly compress: Kafka carries their full size)"
+	}
+	return "a run of 'x' (DC2DC_BENCH_PAD=x: lz4 shrinks them about 80 times)"
+}
+
 // envInt reads a positive integer from the environment, else def.
 func envInt(name string, def int) int {
 	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
@@ -97,7 +110,7 @@ func BenchmarkPipelineVsTransport(b *testing.B) {
 			"figures are medians over the rounds, the ratio the median of the rounds' ratios. "+
 			"Latency: the same pipeline paced at half the median pipeline rate for %d s per round and linger, on fresh clusters; "+
 			"lag = apply time of an event − its creation time in the producer (linger and queueing included), pooled over the rounds. "+
-			"Load average (1 min) at start: %s.", rounds, records, halfSecs, loadAvg()))
+			"Documents padded with %s. Load average (1 min) at start: %s.", rounds, records, halfSecs, padNote(), loadAvg()))
 
 	var ceilings, pipes, ratios []float64
 	for r := range rounds {
@@ -341,7 +354,7 @@ func measurePipeline(b *testing.B, ctx context.Context, logger *slog.Logger, bro
 	go func() {
 		produceErr <- loadgen.Produce(ctx, loadgen.ProduceConfig{
 			Kafka: kA, Sync: syncID, Shards: shards, Events: perShard,
-			DocBytes: docBytes, Rate: rate, StoreDir: filepath.Join(dir, "producer"), Logger: logger,
+			DocBytes: docBytes, RandomPad: benchRandomPad(), Rate: rate, StoreDir: filepath.Join(dir, "producer"), Logger: logger,
 			Batch: batcher.Config{Linger: linger},
 		})
 	}()
