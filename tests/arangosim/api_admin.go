@@ -98,8 +98,9 @@ func handlePutMode(w http.ResponseWriter, r *Request) {
 }
 
 // refuseReadOnly answers a data write in read-only mode (403/1004) and reports true.
+// The superuser JWT is exempt (Request.SuperuserJWT).
 func refuseReadOnly(w http.ResponseWriter, r *Request) bool {
-	if r.Server.c.readOnly.Load() {
+	if r.Server.c.readOnly.Load() && !r.SuperuserJWT {
 		WriteError(w, http.StatusForbidden, errNumReadOnly, "read only")
 		return true
 	}
@@ -107,8 +108,9 @@ func refuseReadOnly(w http.ResponseWriter, r *Request) bool {
 }
 
 // refuseReadOnlyDDL answers a DDL in read-only mode (403/11) and reports true.
+// The superuser JWT is exempt (Request.SuperuserJWT).
 func refuseReadOnlyDDL(w http.ResponseWriter, r *Request) bool {
-	if r.Server.c.readOnly.Load() {
+	if r.Server.c.readOnly.Load() && !r.SuperuserJWT {
 		WriteError(w, http.StatusForbidden, errNumForbidden, "forbidden")
 		return true
 	}

@@ -164,7 +164,7 @@ func (s *Server) authenticate(r *Request, hr *http.Request) error {
 		if c.cfg.JWTSecret == "" {
 			return errUnauthorized
 		}
-		r.Superuser = true
+		r.Superuser, r.SuperuserJWT = true, true
 		return nil
 	case "basic":
 		raw, err := base64.StdEncoding.DecodeString(cred)

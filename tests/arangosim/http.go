@@ -36,6 +36,11 @@ type Request struct {
 	// User is the authenticated user ("" for a superuser JWT or with auth off).
 	User      string
 	Superuser bool
+	// SuperuserJWT: the caller presented the superuser JWT (authentication
+	// on). Like arangod, whose read-only mode caps users' access levels
+	// only, such a caller may still write in read-only mode (dc2dc's own
+	// writes, as arangosync's, rely on it).
+	SuperuserJWT bool
 
 	body    []byte
 	bodyErr error
