@@ -20,6 +20,9 @@ const (
 	TopologyJWTSecretA = "e2e-cluster-secret-a"
 	TopologyJWTSecretB = "e2e-cluster-secret-b"
 	TopologyToken      = "e2e-admin-token"
+	// TopologyRootPassword is root's password in both clusters (a user's
+	// writes, unlike the superuser JWT's, are refused in read-only mode).
+	TopologyRootPassword = "e2e-root"
 )
 
 // TopologyConfig shapes a two-datacenter Topology. Zero fields take the
@@ -164,7 +167,7 @@ func StartTopology(t testing.TB, cfg TopologyConfig) *Topology {
 		n  int
 	}{{top.A, cfg.DBServersA}, {top.B, cfg.DBServersB}} {
 		d.dc.Sim = Start(t, Spec{Name: "arangosim-" + lower(d.dc.Name), Path: sim,
-			Args: []string{"-port", "0", "-dbservers", strconv.Itoa(d.n), "-jwt-secret", d.dc.JWTSecret}})
+			Args: []string{"-port", "0", "-dbservers", strconv.Itoa(d.n), "-jwt-secret", d.dc.JWTSecret, "-root-password", TopologyRootPassword}})
 	}
 	top.A.Kafka = StartKafkaNoWait(t, "kafka-a", "--group-min-session-timeout", cfg.GroupMinSessionTimeout.String())
 	top.B.Kafka = StartKafkaNoWait(t, "kafka-b", "--group-min-session-timeout", cfg.GroupMinSessionTimeout.String())

@@ -75,13 +75,18 @@ func countDocs(t *testing.T, dc *harness.DC, db, coll string) (int64, error) {
 	return col.Count(ctx)
 }
 
-// writeDoc writes one document into db/coll of dc as superuser and returns
-// the error (a read-only cluster refuses it).
+// writeDoc writes one document into db/coll of dc as the user root (not
+// the superuser JWT) and returns the error: a read-only cluster refuses it.
 func writeDoc(t *testing.T, dc *harness.DC, db, coll, key string, v int) error {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	d := arango(t, dc).Driver()
+	cl, err := client.New(client.Config{Endpoints: dc.Coordinators, Username: "root", Password: harness.TopologyRootPassword})
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	d := cl.Driver()
 	database, err := d.Database(ctx, db)
 	if err != nil {
 		return err

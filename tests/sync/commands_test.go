@@ -1,6 +1,7 @@
 package sync_test
 
 import (
+	"context"
 	"encoding/json"
 	"testing"
 	"time"
@@ -54,6 +55,22 @@ func (e *env) stopSync(ensureInSync bool, timeout time.Duration) string {
 		args = append(args, "--ensure-in-sync=false")
 	}
 	return e.cli(e.top.B, args...)
+}
+
+// stopSyncResult runs `stop sync` on B and returns its output, or the
+// whole result when it failed (for use off the test's goroutine).
+func (e *env) stopSyncResult(ensureInSync bool, timeout time.Duration) string {
+	args := []string{"stop", "sync", "--sync-id", syncID, "--timeout", timeout.String()}
+	if !ensureInSync {
+		args = append(args, "--ensure-in-sync=false")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout+time.Minute)
+	defer cancel()
+	r := e.top.B.CLI(ctx, args...)
+	if r.Err != nil {
+		return "FAILED: " + r.String()
+	}
+	return r.Stdout
 }
 
 // abortSync runs `abort sync` on B.
