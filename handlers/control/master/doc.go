@@ -19,6 +19,18 @@
 // it down). On losing leadership it forgets its workers (they re-register
 // with the next leader).
 //
+// # Planning
+//
+// With this datacenter's Kafka (Config.Kafka) the master runs a
+// plan.Manager: it serves the sync endpoints (api.Syncs) and the syncs of
+// the worker heartbeats, and runs the cross-datacenter protocol while this
+// master leads. The leader loop calls Lead(E) after adopting the task
+// records of epoch E (so the send-shard tasks the plan puts into the
+// registry are persisted and scheduled like any other) and Lead(0) when it
+// loses the lead or before adopting a new epoch; the manager also asks the
+// elector itself and stops at once. Without Kafka there is no manager and
+// the sync endpoints say so.
+//
 // # Followers
 //
 // A follower answers the leader-only API by forwarding or with 503 naming
