@@ -33,7 +33,8 @@
 // and the bulk collection) are reused across runs; an initial-sync run and
 // a run after a failure start a fresh one. Until the control plane
 // configures a sync (`dc2dc configure sync`), the runs are skipped with
-// that reason. DC2DC_CHAOS_LOG sets the processes' log level (default info).
+// that reason. DC2DC_CHAOS_LOG sets the processes' log level (default info);
+// DC2DC_CHAOS_RUNS selects runs by a regular expression on phase/fault.
 //
 // Synchronisation is by polling with deadlines; the only timed waits are
 // the faults' own durations (an outage, a hold).

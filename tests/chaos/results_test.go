@@ -31,8 +31,9 @@ type result struct {
 	took        time.Duration    // the whole run
 	check       string           // check sync's verdict
 	checkShards int
-	ops         int64 // the workload's operations completed during the run
-	failedOps   int64 // and given up
+	ops         int64          // the workload's operations completed during the run
+	failedOps   int64          // and given up
+	events      map[string]int // logEvents counted in the workers' logs during the run
 }
 
 // clean reports whether the last comparison found B equal to A.
@@ -53,6 +54,15 @@ func (r *result) docs() string {
 	return fmt.Sprint(r.report.DocsA)
 }
 
+// reactions renders the counted log events: new epochs / resync requests /
+// poisoned messages / full-snapshot fallbacks.
+func (r *result) reactions() string {
+	if r.events == nil {
+		return "–"
+	}
+	return fmt.Sprintf("%d/%d/%d/%d", r.events["epochs"], r.events["resyncs"], r.events["poisoned"], r.events["full-fallbacks"])
+}
+
 func dur(d time.Duration) string {
 	if d == 0 {
 		return "–"
@@ -62,10 +72,10 @@ func dur(d time.Duration) string {
 
 // line is the row as one line of text, for the run's log.
 func (r *result) line() string {
-	return fmt.Sprintf("%s lost=%s dup=%s mismatched=%s extra=%s ledger=%s structure=%s docs=%s converge=%s check=%s (%d shards) fault=%s run=%s ops=%d (failed %d)",
+	return fmt.Sprintf("%s lost=%s dup=%s mismatched=%s extra=%s ledger=%s structure=%s docs=%s converge=%s check=%s (%d shards) fault=%s run=%s ops=%d (failed %d) epochs/resyncs/poisoned/full=%s",
 		r.status, r.count(workload.Lost), r.count(workload.DuplicatedEffect), r.count(workload.Mismatched),
 		r.count(workload.Extra), r.count(workload.Ledger), r.count(workload.Structure), r.docs(), dur(r.converge), orDash(r.check),
-		r.checkShards, dur(r.faultFor), dur(r.took), r.ops, r.failedOps)
+		r.checkShards, dur(r.faultFor), dur(r.took), r.ops, r.failedOps, r.reactions())
 }
 
 func orDash(s string) string {
@@ -97,20 +107,23 @@ func (t *table) markdown() string {
 	fmt.Fprintf(&b, "# dc2dc chaos suite (%s)\n\n", form)
 	fmt.Fprintf(&b, "%d runs: %d passed, %d failed, %d skipped, %d not run; %v in all.\n\n", len(t.rows), counts[statusPass],
 		counts[statusFail], counts[statusSkip], counts[""], t.total.Round(time.Second))
-	b.WriteString("| phase | fault | result | lost | dup-effect | mismatched | extra | ledger | docs | converge | check sync | fault lasted | run | writes | session |\n")
-	b.WriteString("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|\n")
+	b.WriteString("| phase | fault | result | lost | dup-effect | mismatched | extra | ledger | docs | converge | check sync | fault lasted | run | writes | epochs/resyncs/poisoned/full | session |\n")
+	b.WriteString("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|\n")
 	for _, r := range t.rows {
 		st := string(r.status)
 		if st == "" {
 			st = "not run"
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %d | %d |\n", r.phase, r.fault, st,
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %d | %s | %d |\n", r.phase, r.fault, st,
 			r.count(workload.Lost), r.count(workload.DuplicatedEffect), r.count(workload.Mismatched), r.count(workload.Extra),
-			r.count(workload.Ledger), r.docs(), dur(r.converge), orDash(r.check), dur(r.faultFor), dur(r.took), r.ops, r.session)
+			r.count(workload.Ledger), r.docs(), dur(r.converge), orDash(r.check), dur(r.faultFor), dur(r.took), r.ops,
+			r.reactions(), r.session)
 	}
 	b.WriteString("\nconverge: from the repair of the fault with A quiet to B equal to A key by key (tests/workload Verify); ")
 	b.WriteString("docs: documents of A compared key by key; check sync: `dc2dc check sync` on B; fault lasted: from the injection ")
-	b.WriteString("to the end of the repair; writes: the workload's operations on A during the run.\n\n")
+	b.WriteString("to the end of the repair; writes: the workload's operations on A during the run; epochs/resyncs/poisoned/full: ")
+	b.WriteString("what the workers logged during the run (send tasks' new epochs, receive-side resync requests, messages sent to the ")
+	b.WriteString("poison topic, revision resyncs that fell back to a full snapshot).\n\n")
 	b.WriteString("## Faults\n\n")
 	for _, f := range faults() {
 		fmt.Fprintf(&b, "- `%s`: %s\n", f.name, f.what)

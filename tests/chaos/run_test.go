@@ -115,6 +115,8 @@ var errSkip = errors.New("skipped")
 func (r *run) exec(res *result) error {
 	s := r.s
 	before := s.wl.Stats()
+	logsBefore := s.logCounts()
+	defer func() { res.events = delta(logsBefore, s.logCounts()) }()
 	switch r.phase {
 	case phaseInitial:
 		if err := s.configure(); err != nil {
