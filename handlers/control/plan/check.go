@@ -40,34 +40,56 @@ func (r *sourceRun) checker(ctx context.Context, topics kafka.Topics) {
 	}
 }
 
-// computeCheck reads count and root hash of every shard of the sync's send
-// tasks at a snapshot on its leader, then where its task stands (read
-// after the snapshot, so B waits for at least everything in it that was
-// sent).
+// computeCheck reads count and root hash of every shard of the
+// collections B reported ready (whether or not the sync still runs) at a
+// snapshot on its leader, then where its send task stands, if it has one
+// (read after the snapshot, so B waits for at least everything in it that
+// was sent).
 func (r *sourceRun) computeCheck(ctx context.Context, id string) *CheckResult {
 	res := &CheckResult{ID: id, Shards: []SourceCheck{}}
+	r.mu.Lock()
+	st := r.st
+	r.mu.Unlock()
+	w := r.s.watcher()
+	if st == nil || w == nil {
+		res.Error = "the source has not heard the target's state yet: retry"
+		return res
+	}
+	topo := w.Current()
+	if topo == nil {
+		res.Error = "the source has not read its cluster's shards yet: retry"
+		return res
+	}
+	ready := map[string]bool{}
+	for _, k := range st.Ready {
+		ready[k] = true
+	}
 	cl := verify.FromConn(r.s.conn)
-	for _, t := range r.syncTasks() {
-		ref, err := events.ParseShardRef(t.Shard)
-		if err != nil {
-			continue
-		}
-		sc := SourceCheck{Shard: t.Shard, Collection: ref.Database + "/" + t.Collection}
-		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		sh, err := verify.Open(sctx, cl, ref.Database, t.Collection, ref.Index, verify.Config{})
-		if err != nil {
-			sc.Error = "source: " + err.Error()
-		} else {
-			sc.Count, sc.Hash = sh.Count(), sh.Checksum()
-			sh.Close(ctx)
-		}
-		cancel()
-		for _, now := range r.syncTasks() {
-			if now.ID == t.ID {
-				sc.Acked, sc.LeaderTick = now.Acked, now.LeaderTick
+	for _, db := range topo.DatabaseNames() {
+		for _, c := range topo.Databases[db].Collections {
+			if !ready[db+"/"+c.ID] || !replicated(c) {
+				continue
+			}
+			for _, sh := range c.Shards {
+				ref := events.ShardRef{Database: db, CollectionID: c.ID, Index: sh.Index}
+				sc := SourceCheck{Shard: ref.String(), Collection: db + "/" + c.Name}
+				sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+				vs, err := verify.Open(sctx, cl, db, c.Name, sh.Index, verify.Config{})
+				if err != nil {
+					sc.Error = "source: " + err.Error()
+				} else {
+					sc.Count, sc.Hash = vs.Count(), vs.Checksum()
+					vs.Close(ctx)
+				}
+				cancel()
+				for _, t := range r.syncTasks() {
+					if t.Shard == sc.Shard {
+						sc.Acked, sc.LeaderTick = t.Acked, t.LeaderTick
+					}
+				}
+				res.Shards = append(res.Shards, sc)
 			}
 		}
-		res.Shards = append(res.Shards, sc)
 	}
 	return res
 }

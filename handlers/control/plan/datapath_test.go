@@ -172,4 +172,14 @@ func TestStopEnsureInSync(t *testing.T) {
 	if n != 10 {
 		t.Errorf("B holds %d documents at the stop, want 10", n)
 	}
+	// check sync still compares a stopped sync (A wrote one more since).
+	rep, err := w.b.mgr.Check(ctx, syncID)
+	must(t, err)
+	var a, b uint64
+	for _, sh := range rep.Shards {
+		a, b = a+sh.SourceCount, b+sh.TargetCount
+	}
+	if rep.InSync || len(rep.Shards) != 2 || a != 11 || b != 10 {
+		t.Errorf("check after the stop: %+v", rep)
+	}
 }

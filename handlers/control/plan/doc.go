@@ -99,7 +99,10 @@
 //
 // # Check
 //
-// B waits (bounded by CheckTimeout) until its applied position of each
-// shard reached the send task's acked position that A reported after its
-// snapshot, then reads its own count and hash. With A idle this is exact.
+// A compares every shard of the collections B reported ready (also of a
+// stopped sync): count and root hash at a snapshot on the shard leader,
+// then the send task's acked position (none once the sync is stopped). B
+// waits (bounded by CheckTimeout) until its applied position of each shard
+// (B's _dc2dc) reached that position, then reads its own count and hash.
+// With A idle this is exact.
 package plan
