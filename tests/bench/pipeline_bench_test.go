@@ -54,19 +54,6 @@ func benchLingers(b *testing.B) []time.Duration {
 	return out
 }
 
-// benchRandomPad says whether the documents are padded with random
-// characters (default: they hardly compress, so Kafka carries their full
-// size like the ceiling's uncompressed records) or with a run of 'x'
-// (DC2DC_BENCH_PAD=x: lz4 shrinks them about 80 times, as before 2026-11-26).
-func benchRandomPad() bool { return os.Getenv("DC2DC_BENCH_PAD") != "x" }
-
-func padNote() string {
-	if benchRandomPad() {
-		return "random letters and digits (they hardly compress: Kafka carries their full size)"
-	}
-	return "a run of 'x' (DC2DC_BENCH_PAD=x: lz4 shrinks them about 80 times)"
-}
-
 // envInt reads a positive integer from the environment, else def.
 func envInt(name string, def int) int {
 	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
@@ -110,19 +97,26 @@ func BenchmarkPipelineVsTransport(b *testing.B) {
 			"figures are medians over the rounds, the ratio the median of the rounds' ratios. "+
 			"Latency: the same pipeline paced at half the median pipeline rate for %d s per round and linger, on fresh clusters; "+
 			"lag = apply time of an event − its creation time in the producer (linger and queueing included), pooled over the rounds. "+
-			"Documents padded with %s. Load average (1 min) at start: %s.", rounds, records, halfSecs, padNote(), loadAvg()))
+			"Documents are padded with random letters and digits, so they hardly compress (lz4 1.04×) and Kafka carries their full size, "+
+			"as it carries the ceiling's uncompressed records; each round also runs the pipeline with the padding a run of 'x' "+
+			"(lz4 shrinks those documents about 80×, the workload before 2026-11-26), reported apart. "+
+			"Load average (1 min) at start: %s.", rounds, records, halfSecs, loadAvg()))
 
-	var ceilings, pipes, ratios []float64
+	var ceilings, pipes, ratios, xPipes, xRatios []float64
 	for r := range rounds {
 		a, bb := startClusters(b, ctx)
 		ceiling := measureCeiling(b, a.Addrs(), records)
-		pipe := measurePipeline(b, ctx, logger, a.Addrs(), bb.Addrs(), fmt.Sprintf("bench-max-%d", r), 8, uint64(records/8), 0, lingers[0])
-		a.Close()
-		bb.Close()
+		pipe := measurePipeline(b, ctx, logger, a.Addrs(), bb.Addrs(), fmt.Sprintf("bench-max-%d", r), 8, uint64(records/8), 0, lingers[0], true)
+		xPipe := measurePipeline(b, ctx, logger, a.Addrs(), bb.Addrs(), fmt.Sprintf("bench-max-x-%d", r), 8, uint64(records/8), 0, lingers[0], false)
+		_ = a.Close()
+		_ = bb.Close()
 		ceilings = append(ceilings, ceiling)
 		pipes = append(pipes, pipe.rate)
 		ratios = append(ratios, pipe.rate/ceiling)
-		b.Logf("round %d: ceiling %.0f records/s, pipeline %.0f events/s, ratio %.2f; %s", r+1, ceiling, pipe.rate, pipe.rate/ceiling, pipe.split)
+		xPipes = append(xPipes, xPipe.rate)
+		xRatios = append(xRatios, xPipe.rate/ceiling)
+		b.Logf("round %d: ceiling %.0f records/s, pipeline %.0f events/s, ratio %.2f (compressible documents: %.0f events/s, %.2f); %s",
+			r+1, ceiling, pipe.rate, pipe.rate/ceiling, xPipe.rate, xPipe.rate/ceiling, pipe.split)
 	}
 	ceiling, pipe, ratio := median(ceilings), median(pipes), median(ratios)
 	rep.add("transport ceiling (sarama produce+consume, A)", ceiling, "records/s", fmt.Sprintf("median; rounds %s", listFloats(ceilings, "%.0f")))
@@ -130,6 +124,8 @@ func BenchmarkPipelineVsTransport(b *testing.B) {
 	rep.add("pipeline end to end (A → mirror → B → apply)", pipe, "events/s", fmt.Sprintf("median of %d events per round; rounds %s", records, listFloats(pipes, "%.0f")))
 	rep.add("pipeline end to end", pipe*docBytes/1e6, "MB/s", "")
 	rep.add("pipeline / ceiling", ratio, "ratio", fmt.Sprintf("target ≥ 0.5; rounds %s", listFloats(ratios, "%.2f")))
+	rep.add("pipeline end to end, compressible documents", median(xPipes), "events/s", fmt.Sprintf("rounds %s", listFloats(xPipes, "%.0f")))
+	rep.add("pipeline / ceiling, compressible documents", median(xRatios), "ratio", fmt.Sprintf("rounds %s", listFloats(xRatios, "%.2f")))
 
 	half := pipe / 2
 	perShard := uint64(half * float64(halfSecs) / 8)
@@ -139,9 +135,9 @@ func BenchmarkPipelineVsTransport(b *testing.B) {
 		var roundP99 []float64
 		for r := range rounds {
 			a, bb := startClusters(b, ctx)
-			res := measurePipeline(b, ctx, logger, a.Addrs(), bb.Addrs(), fmt.Sprintf("bench-half-%d-%d", li, r), 8, perShard, half, linger)
-			a.Close()
-			bb.Close()
+			res := measurePipeline(b, ctx, logger, a.Addrs(), bb.Addrs(), fmt.Sprintf("bench-half-%d-%d", li, r), 8, perShard, half, linger, true)
+			_ = a.Close()
+			_ = bb.Close()
 			slices.Sort(res.lags)
 			roundP99 = append(roundP99, float64(percentile(res.lags, .99).Microseconds())/1000)
 			b.Logf("half load, linger %v, round %d: %.0f events/s offered, lag p50 %v p99 %v; %s", linger, r+1, half,
@@ -187,7 +183,7 @@ func startClusters(b *testing.B, ctx context.Context) (*broker.Cluster, *broker.
 	}
 	bb, err := broker.Start(ctx, broker.Config{})
 	if err != nil {
-		a.Close()
+		_ = a.Close()
 		b.Fatal(err)
 	}
 	return a, bb
@@ -285,8 +281,8 @@ type pipelineResult struct {
 
 // measurePipeline runs producer (on A), mirror (A→B) and consumer (on B) in
 // this process at rate events/s (0: as fast as possible) with the batcher's
-// linger.
-func measurePipeline(b *testing.B, ctx context.Context, logger *slog.Logger, brokersA, brokersB []string, syncID string, shards int, perShard uint64, rate float64, linger time.Duration) pipelineResult {
+// linger, with documents padded randomly (randomPad) or with a run of 'x'.
+func measurePipeline(b *testing.B, ctx context.Context, logger *slog.Logger, brokersA, brokersB []string, syncID string, shards int, perShard uint64, rate float64, linger time.Duration, randomPad bool) pipelineResult {
 	b.Helper()
 	dir := b.TempDir()
 	total := uint64(shards) * perShard
@@ -354,7 +350,7 @@ func measurePipeline(b *testing.B, ctx context.Context, logger *slog.Logger, bro
 	go func() {
 		produceErr <- loadgen.Produce(ctx, loadgen.ProduceConfig{
 			Kafka: kA, Sync: syncID, Shards: shards, Events: perShard,
-			DocBytes: docBytes, RandomPad: benchRandomPad(), Rate: rate, StoreDir: filepath.Join(dir, "producer"), Logger: logger,
+			DocBytes: docBytes, RandomPad: randomPad, Rate: rate, StoreDir: filepath.Join(dir, "producer"), Logger: logger,
 			Batch: batcher.Config{Linger: linger},
 		})
 	}()
