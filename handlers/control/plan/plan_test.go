@@ -114,6 +114,22 @@ func TestSyncEndToEnd(t *testing.T) {
 		t.Error("check on the source side was accepted")
 	}
 
+	// A rename in A: renamed in B, the tasks carry the new name.
+	orders, err := db.Collection(ctx, "orders")
+	must(t, err)
+	must(t, orders.Rename(ctx, "orders2"))
+	eventually(t, 30*time.Second, "orders renamed in B and in the tasks", func() (bool, string) {
+		renamed, _ := w.b.hasCollection(ctx, "shop", "orders2")
+		old, _ := w.b.hasCollection(ctx, "shop", "orders")
+		names := 0
+		for _, task := range w.a.sendTasks() {
+			if task.Collection == "orders2" {
+				names++
+			}
+		}
+		return renamed && !old && names == 3, fmt.Sprintf("orders2 %v, orders %v, tasks renamed %d", renamed, old, names)
+	})
+
 	// Abort outgoing in A: at once, and it stays so while B runs on.
 	if err := w.b.mgr.AbortOutgoing(ctx, syncID); err == nil {
 		t.Error("abort outgoing on the target side was accepted")

@@ -326,6 +326,18 @@ func (r *sourceRun) tasks(st *SyncState) {
 	have := map[string]bool{}
 	for _, t := range r.syncTasks() {
 		have[t.ID] = true
+		if w, ok := want[t.ID]; ok && (w.Collection != t.Collection || w.ShardName != t.ShardName) {
+			// renamed in A (the registry keeps a task's names): the task
+			// goes on under the next generation with the new names
+			next := t
+			next.Collection, next.ShardName, next.ShardLeader = w.Collection, w.ShardName, w.ShardLeader
+			next.Generation++
+			r.s.deps.Registry.RemoveTask(t.ID)
+			if err := r.s.deps.Registry.PutTask(next); err != nil {
+				r.log().Error("cannot update a send task", "task", t.ID, "err", err)
+			}
+			r.log().Info("send task follows a rename", "task", t.ID, "from", t.Collection, "to", w.Collection)
+		}
 	}
 	for id, t := range want {
 		if err := r.s.deps.Registry.PutTask(t); err != nil {
