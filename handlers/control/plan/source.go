@@ -100,7 +100,7 @@ func (r *sourceRun) onMessage(m Message) {
 	if m.Sync != r.id {
 		return
 	}
-	if st := m.SyncState; st != nil && st.SourceDC != "" && r.s.m.cfg.DC != "" && st.SourceDC != r.s.m.cfg.DC {
+	if st := m.SyncState; st != nil && st.SourceDC != "" && r.s.m.cfg.DC != "" && !strings.EqualFold(st.SourceDC, r.s.m.cfg.DC) {
 		return // a sync that follows another datacenter
 	}
 	r.mu.Lock()
