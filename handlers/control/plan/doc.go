@@ -84,11 +84,12 @@
 // used for the barrier: a DB-Server's tick moves with writes that are not
 // the shard's, so an idle shard's acked tick may never reach it.)
 //
-// A cluster in read-only mode refuses dc2dc's own writes too (arangosim
-// does, the lease included): A's leader loses its lease if the barrier
-// takes longer than the lease. The session end then makes the cluster
-// writable, the next leader makes it read-only again and reports the same
-// final state; the stop converges, or ends at its deadline.
+// Read-only mode caps users' access levels only: dc2dc's own writes with
+// the superuser JWT (the lease, the records) still work. Were they refused,
+// A's leader would lose its lease when the barrier takes longer than the
+// lease: the session end makes the cluster writable, the next leader makes
+// it read-only again and reports the same final state, so the stop still
+// converges or ends at its deadline.
 //
 // # Reset failed shard
 //
