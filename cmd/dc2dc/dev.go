@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/dc2dc/dc2dc/cmd/internal/devstack"
+	"github.com/dc2dc/dc2dc/handlers/control/plan"
 	"github.com/dc2dc/dc2dc/tests/workload"
 )
 
@@ -28,8 +29,7 @@ type devOptions struct {
 	fresh         bool
 	workload      string
 	rate          float64
-	controlPlane  bool
-	replicate     bool
+	plan          string
 	arangosim     string
 	interval      time.Duration
 	startTimeout  time.Duration
@@ -44,7 +44,7 @@ func newDevCmd(g *globalOptions) *cobra.Command {
 		Long: `Starts, as child processes on 127.0.0.1: cluster A (arangosim, 1 Coordinator,
 3 DB-Servers) and cluster B (arangosim, 1 Coordinator, 2 DB-Servers), both with a
 JWT secret and a root password; Kafka A and Kafka B (dc2dc kafka); the mirror
-(dc2dc mirror) with the sync's topics; and, with --control-plane (default), one
+(dc2dc mirror) with the sync's topics; and (unless --plan standalone) one
 dc2dc master and one dc2dc worker in each datacenter.
 
 Everything lives under --state-dir (default .dev): data/ (reused by the next run
@@ -64,15 +64,24 @@ stops every process it started (SIGTERM, SIGKILL after --stop-timeout); a
 process that exits on its own is reported with the end of its log, and then
 everything is stopped (exit 1).
 
-Replication (--replicate, default on) runs inside the dc2dc dev process as a
-"standalone plan", not through the masters and workers (they cannot be told to
-sync yet: no "configure sync"): it creates A's databases, collections (same
-sharding), indexes, analyzers and views in B, runs one send-shard task per
-shard of A (new collections are picked up from A's topology every 2s) and the
-receive side in B, with checkpoints under <state-dir>/data/dev. Users are not
-copied (A's password hashes are not readable through the user API), nor are
-later changes of analyzer or view definitions, nor drops of collections.
-Its log is <state-dir>/logs/dev.log.`,
+Replication (--plan):
+  control (default)  the real control plane: dc2dc dev runs "configure sync"
+                     against B's master (unless B already follows A from an
+                     earlier run); the masters plan the sync over Kafka and the
+                     workers run the send-shard tasks (A) and the receive side
+                     (B). The status view reads GET /_api/status of B's leader.
+  standalone         the whole data path inside the dc2dc dev process, without
+                     the masters and workers (for debugging the data path): it
+                     creates A's structure in B, runs one send-shard task per
+                     shard of A and the receive side in B, checkpoints under
+                     <state-dir>/data/dev. Users, later changes of analyzer or
+                     view definitions and drops of collections are not followed.
+  none               the masters and workers run but nothing is configured:
+                     run "dc2dc configure sync" against B's master yourself
+                     (the endpoints file names the masters and the admin token).
+Standalone runs no masters and workers; control and none run one of each in
+each datacenter.
+The workload and the standalone plan log to <state-dir>/logs/dev.log.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runDev(cmd.Context(), g, o, cmd.OutOrStdout(), cmd.ErrOrStderr())
@@ -84,8 +93,7 @@ Its log is <state-dir>/logs/dev.log.`,
 	f.BoolVar(&o.fresh, "fresh", false, "wipe the state dir first (otherwise the data of the last run is reused)")
 	f.StringVar(&o.workload, "workload", "demo", "load on cluster A: demo or none")
 	f.Float64Var(&o.rate, "rate", 200, "operations per second of the demo workload")
-	f.BoolVar(&o.controlPlane, "control-plane", true, "start one master and one worker in each datacenter")
-	f.BoolVar(&o.replicate, "replicate", true, "replicate A to B inside dc2dc dev (the standalone plan; see above)")
+	f.StringVar(&o.plan, "plan", "control", "how A is replicated to B: control, standalone or none (see above)")
 	f.StringVar(&o.arangosim, "arangosim", "", "the arangosim binary (default: next to dc2dc, else on PATH)")
 	f.DurationVar(&o.interval, "interval", time.Second, "status refresh interval on a terminal (5x that otherwise)")
 	f.DurationVar(&o.startTimeout, "start-timeout", 60*time.Second, "longest wait for each process to be ready")
@@ -97,6 +105,11 @@ func (o *devOptions) validate() error {
 	var errs []error
 	if o.workload != "demo" && o.workload != "none" {
 		errs = append(errs, fmt.Errorf("--workload %q: use demo or none", o.workload))
+	}
+	switch o.plan {
+	case "control", "standalone", "none":
+	default:
+		errs = append(errs, fmt.Errorf("--plan %q: use control, standalone or none", o.plan))
 	}
 	if o.rate <= 0 {
 		errs = append(errs, fmt.Errorf("--rate %v: use a positive number of operations per second, e.g. 200", o.rate))
@@ -143,7 +156,7 @@ func runDev(ctx context.Context, g *globalOptions, o *devOptions, stdout, stderr
 	}
 	log := g.Logger().With("component", "dev")
 	cfg := devstack.Config{StateDir: o.stateDir, EndpointsFile: o.endpointsFile, Fresh: o.fresh, DC2DC: dc2dc,
-		Arangosim: sim, ControlPlane: o.controlPlane, StartTimeout: o.startTimeout, StopTimeout: o.stopTimeout,
+		Arangosim: sim, ControlPlane: o.plan != "standalone", StartTimeout: o.startTimeout, StopTimeout: o.stopTimeout,
 		LogLevel: g.logLevel, Logger: log}
 	_, _ = fmt.Fprintf(stdout, "dc2dc dev: starting the stack under %s (logs in %s) ...\n",
 		cfg.WithDefaults().StateDir, filepath.Join(cfg.WithDefaults().StateDir, "logs"))
@@ -207,7 +220,16 @@ func runDev(ctx context.Context, g *globalOptions, o *devOptions, stdout, stderr
 
 	var repl *devstack.Replicator
 	var replErr error
-	if o.replicate {
+	switch o.plan {
+	case "control":
+		cctx, cancel := context.WithTimeout(ctx, o.startTimeout)
+		sy, err := stack.ConfigureSync(cctx)
+		cancel()
+		if err != nil {
+			return err
+		}
+		_, _ = fmt.Fprintf(stdout, "dc2dc dev: B follows A: sync %s is %s (configure sync on B's master)\n", sy.ID, sy.State)
+	case "standalone":
 		rlog := devLog.With("component", "replication")
 		repl, err = devstack.NewReplicator(devstack.ReplicatorConfig{A: eps.A, B: eps.B, SyncID: eps.SyncID,
 			Dir: filepath.Join(stack.Config().StateDir, "data", "dev"), Logger: rlog})
@@ -245,7 +267,12 @@ func runDev(ctx context.Context, g *globalOptions, o *devOptions, stdout, stderr
 			s := wl.Stats()
 			stats = &s
 		}
-		st.render(ctx, stdout, tty, stats, we, repl, re)
+		st.render(ctx, stdout, tty, stats, we, func(ctx context.Context, perShard bool) []string {
+			if o.plan == "control" {
+				return controlLines(ctx, stack, perShard)
+			}
+			return replicationLines(repl, re, perShard)
+		})
 		select {
 		case <-ctx.Done():
 			return nil
@@ -308,7 +335,7 @@ func devLogLevel(s string) slog.Level {
 // line per shard (terminal view only).
 func replicationLines(repl *devstack.Replicator, replErr error, perShard bool) []string {
 	if repl == nil {
-		return []string{"replication: off (--replicate=false): B is not written"}
+		return []string{"replication: off (--plan none): B is not written"}
 	}
 	shards, planErr := repl.Status()
 	phases := map[string]int{}
@@ -350,7 +377,55 @@ func replicationLines(repl *devstack.Replicator, replErr error, perShard bool) [
 	return out
 }
 
-func (s *devStatus) render(ctx context.Context, w io.Writer, tty bool, stats *workload.Stats, wlErr error, repl *devstack.Replicator, replErr error) {
+// controlLines describes the sync as B's leader master reports it (GET
+// /_api/status): one summary line and, on a terminal, one line per shard.
+func controlLines(ctx context.Context, stack *devstack.Stack, perShard bool) []string {
+	st, err := stack.SyncStatus(ctx)
+	if err != nil {
+		return []string{"replication A→B (control plane): status of B's masters: " + err.Error()}
+	}
+	var ph []string
+	for _, k := range []string{plan.ShardPending, plan.ShardInitialSync, plan.ShardRunning, plan.ShardFailed, plan.ShardStopped} {
+		if st.Phases[k] > 0 {
+			ph = append(ph, fmt.Sprintf("%d %s", st.Phases[k], k))
+		}
+	}
+	peer := "A's leader alive"
+	if !st.PeerAlive {
+		peer = "A's leader not heard from"
+		if !st.PeerLastSeen.IsZero() {
+			peer += " since " + st.PeerLastSeen.Format("15:04:05")
+		}
+	}
+	head := fmt.Sprintf("replication A→B (sync %s, control plane): %s, %d shards (%s), max lag %.1fs, %s", st.ID, st.State,
+		len(st.Shards), strings.Join(ph, ", "), st.MaxLagSeconds, peer)
+	if st.InSync {
+		head += ", in sync"
+	}
+	out := []string{head}
+	if st.Error != "" {
+		out = append(out, "sync error: "+st.Error)
+	}
+	if !perShard {
+		return out
+	}
+	out = append(out, fmt.Sprintf("  %-28s %-6s %-13s %-12s %-12s %-22s %8s %10s  %s", "collection", "shard", "phase", "worker A", "worker B",
+		"applied (epoch/tick/sub)", "lag s", "lag ticks", "error"))
+	for _, sh := range st.Shards {
+		errText := sh.Error
+		if len(errText) > 60 {
+			errText = errText[:60] + "…"
+		}
+		idx := sh.Shard[strings.LastIndexByte(sh.Shard, '/')+1:]
+		a := sh.Target.Applied
+		out = append(out, fmt.Sprintf("  %-28s %-6s %-13s %-12s %-12s %-22s %8.1f %10d  %s", sh.Collection, "#"+idx, sh.Phase,
+			sh.Source.Worker, sh.Target.Worker, fmt.Sprintf("%d/%d/%d", a.Epoch, a.Tick, a.Sub), sh.LagSeconds, sh.LagTicks, errText))
+	}
+	return out
+}
+
+func (s *devStatus) render(ctx context.Context, w io.Writer, tty bool, stats *workload.Stats, wlErr error,
+	replication func(ctx context.Context, perShard bool) []string) {
 	cctx, cancel := context.WithTimeout(ctx, 4*time.Second)
 	defer cancel()
 	a, errA := devstack.CountDocuments(cctx, s.hc, s.eps.A)
@@ -364,7 +439,7 @@ func (s *devStatus) render(ctx context.Context, w io.Writer, tty bool, stats *wo
 		if wlErr != nil {
 			line += " workload error: " + wlErr.Error()
 		}
-		_, _ = fmt.Fprintf(w, "%s; %s\n", line, strings.Join(replicationLines(repl, replErr, false), "; "))
+		_, _ = fmt.Fprintf(w, "%s; %s\n", line, strings.Join(replication(cctx, false), "; "))
 		return
 	}
 	var sb strings.Builder
@@ -409,7 +484,7 @@ func (s *devStatus) render(ctx context.Context, w io.Writer, tty bool, stats *wo
 		_, _ = fmt.Fprintf(&sb, "%-32s %12s %12s\n", k, va, vb)
 	}
 	_, _ = fmt.Fprintf(&sb, "%-32s %12d %12d\n\n", "total", a.Total(), b.Total())
-	for _, l := range replicationLines(repl, replErr, true) {
+	for _, l := range replication(cctx, true) {
 		sb.WriteString(l + "\n")
 	}
 	_, _ = io.WriteString(w, sb.String())

@@ -16,6 +16,7 @@ import (
 
 	"github.com/IBM/sarama"
 
+	"github.com/dc2dc/dc2dc/handlers/control/plan"
 	"github.com/dc2dc/dc2dc/tests/harness"
 )
 
@@ -31,7 +32,9 @@ type endpoints struct {
 	Mirror struct {
 		Metrics string `json:"metrics"`
 	} `json:"mirror"`
-	Logs map[string]string `json:"logs"`
+	SyncID     string            `json:"sync_id"`
+	AdminToken string            `json:"admin_token"`
+	Logs       map[string]string `json:"logs"`
 }
 
 type datacenter struct {
@@ -121,8 +124,9 @@ func post(t *testing.T, dc datacenter, path, body string) {
 	}
 }
 
-// checkEndpoints asks every endpoint of the file.
-func checkEndpoints(t *testing.T, eps endpoints) {
+// checkEndpoints asks every endpoint of the file (the masters and workers
+// when controlPlane).
+func checkEndpoints(t *testing.T, eps endpoints, controlPlane bool) {
 	t.Helper()
 	for name, dc := range map[string]datacenter{"A": eps.A, "B": eps.B} {
 		if len(dc.Coordinators) != 1 || dc.Password == "" || dc.JWTSecret == "" || len(dc.KafkaBrokers) != 1 {
@@ -153,6 +157,12 @@ func checkEndpoints(t *testing.T, eps endpoints) {
 		}
 		if !contains(topics, eps.Topics.Data) || !contains(topics, eps.Topics.CtlDown) {
 			t.Fatalf("Kafka %s topics %v lack the sync's %+v", name, topics, eps.Topics)
+		}
+		if !controlPlane {
+			if len(dc.Masters) != 0 || len(dc.Workers) != 0 {
+				t.Fatalf("datacenter %s: masters %v, workers %v with --plan standalone: want none", name, dc.Masters, dc.Workers)
+			}
+			continue
 		}
 		if len(dc.Masters) != 1 || len(dc.Workers) != 1 {
 			t.Fatalf("datacenter %s: masters %v, workers %v: want one of each", name, dc.Masters, dc.Workers)
@@ -209,8 +219,9 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// readPIDs reads the pids file and checks it lists every child.
-func readPIDs(t *testing.T, p *harness.Proc, stateDir string) pidsFile {
+// readPIDs reads the pids file and checks it lists every child (9 with
+// the control plane, 5 without).
+func readPIDs(t *testing.T, p *harness.Proc, stateDir string, children int) pidsFile {
 	t.Helper()
 	var pf pidsFile
 	b, err := os.ReadFile(filepath.Join(stateDir, "pids.json"))
@@ -220,8 +231,9 @@ func readPIDs(t *testing.T, p *harness.Proc, stateDir string) pidsFile {
 	if err := json.Unmarshal(b, &pf); err != nil {
 		t.Fatal(err)
 	}
-	if len(pf.Children) != 9 {
-		t.Fatalf("pids.json lists %d children, want 9 (2 clusters, 2 brokers, mirror, 2 masters, 2 workers): %+v", len(pf.Children), pf.Children)
+	if len(pf.Children) != children {
+		t.Fatalf("pids.json lists %d children, want %d (2 clusters, 2 brokers, mirror, and with the control plane 2 masters, 2 workers): %+v",
+			len(pf.Children), children, pf.Children)
 	}
 	if pf.Dev != p.Pid() {
 		t.Fatalf("pids.json names dev pid %d, the process is %d", pf.Dev, p.Pid())
@@ -243,7 +255,7 @@ func allGone(t *testing.T, pf pidsFile) {
 // it recorded is gone.
 func stop(t *testing.T, p *harness.Proc, stateDir string) {
 	t.Helper()
-	pf := readPIDs(t, p, stateDir)
+	pf := readPIDs(t, p, stateDir, 9)
 	if err := p.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}
@@ -265,9 +277,9 @@ func TestDevStartsEverythingAndStopsEverything(t *testing.T) {
 	stateDir := filepath.Join(t.TempDir(), "state")
 
 	p, eps := run(t, stateDir)
-	checkEndpoints(t, eps)
-	if eps.StateDir != stateDir || len(eps.Logs) != 9 {
-		t.Fatalf("endpoints file: state dir %q, logs %v", eps.StateDir, eps.Logs)
+	checkEndpoints(t, eps, true)
+	if eps.StateDir != stateDir || len(eps.Logs) != 9 || eps.AdminToken == "" {
+		t.Fatalf("endpoints file: state dir %q, logs %v, admin token %q", eps.StateDir, eps.Logs, eps.AdminToken)
 	}
 	for name, log := range eps.Logs {
 		if _, err := os.Stat(log); err != nil {
@@ -278,11 +290,13 @@ func TestDevStartsEverythingAndStopsEverything(t *testing.T) {
 	post(t, eps.A, "/_db/devtest/_api/collection", `{"name":"c","numberOfShards":3}`)
 	post(t, eps.A, "/_db/devtest/_api/document/c", `{"_key":"k1","v":1}`)
 	seenInB(t, eps.B, "k1", 1)
+	// Replicated by the control plane: B's master knows the sync and its shards.
+	syncRunning(t, eps, "devtest/c", 3)
 	stop(t, p, stateDir)
 
 	// The second run reuses the data (same ports, same credentials).
 	p2, eps2 := run(t, stateDir)
-	checkEndpoints(t, eps2)
+	checkEndpoints(t, eps2, true)
 	if eps2.A.Password != eps.A.Password || eps2.A.Coordinators[0] != eps.A.Coordinators[0] {
 		t.Fatalf("second run: A %+v, first run: A %+v", eps2.A, eps.A)
 	}
@@ -295,10 +309,14 @@ func TestDevStartsEverythingAndStopsEverything(t *testing.T) {
 	}
 	post(t, eps2.A, "/_db/devtest/_api/document/c", `{"_key":"k2","v":2}`)
 	seenInB(t, eps2.B, "k2", 2)
+	// The second run kept the sync (no second configure).
+	syncRunning(t, eps2, "devtest/c", 3)
 	stop(t, p2, stateDir)
 
-	// --fresh wipes it.
-	p3, eps3 := run(t, stateDir, "--fresh")
+	// --fresh wipes it; --plan standalone replicates inside dc2dc dev,
+	// without masters and workers.
+	p3, eps3 := run(t, stateDir, "--fresh", "--plan", "standalone")
+	checkEndpoints(t, eps3, false)
 	var dbs struct {
 		Result []string `json:"result"`
 	}
@@ -306,9 +324,13 @@ func TestDevStartsEverythingAndStopsEverything(t *testing.T) {
 	if contains(dbs.Result, "devtest") {
 		t.Fatalf("--fresh kept database devtest: %v", dbs.Result)
 	}
+	post(t, eps3.A, "/_api/database", `{"name":"devtest"}`)
+	post(t, eps3.A, "/_db/devtest/_api/collection", `{"name":"c","numberOfShards":3}`)
+	post(t, eps3.A, "/_db/devtest/_api/document/c", `{"_key":"k3","v":3}`)
+	seenInB(t, eps3.B, "k3", 3)
 
 	// A child that dies is reported with its log, and everything else stops.
-	pf := readPIDs(t, p3, stateDir)
+	pf := readPIDs(t, p3, stateDir, 5)
 	var mirror int
 	for _, c := range pf.Children {
 		if c.Name == "mirror" {
@@ -331,4 +353,41 @@ func TestDevStartsEverythingAndStopsEverything(t *testing.T) {
 		t.Fatalf("stderr does not report the mirror's death with its log %s:\n%s", eps3.Logs["mirror"], msg)
 	}
 	allGone(t, pf)
+}
+
+// syncRunning waits until B's master (GET /_api/status with the endpoints
+// file's admin token) shows the sync running as target with at least
+// shards shards of collection (database/name) running.
+func syncRunning(t *testing.T, eps endpoints, collection string, shards int) {
+	t.Helper()
+	harness.Eventually(t, 30*time.Second, 200*time.Millisecond, func() (bool, string) {
+		req, err := http.NewRequest(http.MethodGet, eps.B.Masters[0]+"/_api/status", nil)
+		if err != nil {
+			return false, err.Error()
+		}
+		req.Header.Set("Authorization", "Bearer "+eps.AdminToken)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return false, err.Error()
+		}
+		defer func() { _ = resp.Body.Close() }()
+		body, _ := io.ReadAll(resp.Body)
+		var st plan.Status
+		if resp.StatusCode != http.StatusOK || json.Unmarshal(body, &st) != nil {
+			return false, fmt.Sprintf("HTTP %d: %s", resp.StatusCode, body)
+		}
+		for _, sy := range st.Syncs {
+			if sy.ID != eps.SyncID || sy.Role != plan.RoleTarget || sy.State != plan.StateRunning {
+				continue
+			}
+			n := 0
+			for _, sh := range sy.Shards {
+				if sh.Collection == collection && sh.Phase == plan.ShardRunning {
+					n++
+				}
+			}
+			return n >= shards, fmt.Sprintf("%d of %d shards of %s running: %s", n, shards, collection, body)
+		}
+		return false, fmt.Sprintf("no running sync %s in %s", eps.SyncID, body)
+	})
 }

@@ -1,8 +1,13 @@
 // Package devstack starts and stops the two-datacenter development stack
 // behind `dc2dc dev` (`make run`): cluster A and cluster B (arangosim),
 // Kafka A and Kafka B (`dc2dc kafka`), the mirror (`dc2dc mirror`) and,
-// when asked, a master and a worker in each datacenter, all as child
-// processes on 127.0.0.1.
+// when asked (Config.ControlPlane), a master and a worker in each
+// datacenter, all as child processes on 127.0.0.1. With the control plane,
+// Stack.ConfigureSync tells B's master to follow A (the admin API's
+// configure sync, skipped when B already runs the sync, e.g. on a second
+// run) and Stack.SyncStatus reads GET /_api/status of B's leader. Without
+// it, Replicator runs the whole data path in the calling process (the
+// "standalone plan" of `dc2dc dev --plan standalone`).
 //
 // # Invariants
 //

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -233,7 +234,7 @@ func (s *Stack) start(ctx context.Context) error {
 			env := []string{"DC2DC_CLUSTER_JWT_SECRET=" + side.jwt, "DC2DC_AUTH_TOKEN=" + sec.AdminToken}
 			dcName := map[string]string{"a": "A", "b": "B"}[side.name]
 			m, err := s.spawn(1, "master-"+side.name, cfg.DC2DC, env, "master", "--cluster.endpoint", side.dc.Coordinators[0],
-				"--server.host", "127.0.0.1", "--server.port", "0", "--server.id", "master-"+side.name, "--dc", dcName, "--log.level", cfg.LogLevel)
+				"--kafka.brokers", strings.Join(side.dc.KafkaBrokers, ","), "--server.host", "127.0.0.1", "--server.port", "0", "--server.id", "master-"+side.name, "--dc", dcName, "--log.level", cfg.LogLevel)
 			if err != nil {
 				return err
 			}
@@ -243,7 +244,7 @@ func (s *Stack) start(ctx context.Context) error {
 			}
 			side.dc.Masters = []string{r.Endpoint}
 			w, err := s.spawn(1, "worker-"+side.name, cfg.DC2DC, env, "worker", "--cluster.endpoint", side.dc.Coordinators[0],
-				"--master.endpoint", r.Endpoint, "--server.host", "127.0.0.1", "--server.port", "0", "--server.id", "worker-"+side.name,
+				"--kafka.brokers", strings.Join(side.dc.KafkaBrokers, ","), "--master.endpoint", r.Endpoint, "--server.host", "127.0.0.1", "--server.port", "0", "--server.id", "worker-"+side.name,
 				"--dc", dcName, "--data-dir", data("worker-"+side.name), "--log.level", cfg.LogLevel)
 			if err != nil {
 				return err
