@@ -12,6 +12,7 @@ import (
 	"github.com/dc2dc/dc2dc/handlers/arango/client"
 	"github.com/dc2dc/dc2dc/handlers/control/registry"
 	"github.com/dc2dc/dc2dc/handlers/control/state"
+	"github.com/dc2dc/dc2dc/handlers/task/receive"
 	"github.com/dc2dc/dc2dc/store"
 	"github.com/dc2dc/dc2dc/tests/arangosim"
 )
@@ -117,6 +118,20 @@ func TestSendPhase(t *testing.T) {
 		if got := sendPhase(in); got != want {
 			t.Errorf("%s → %s, want %s", in, got, want)
 		}
+	}
+}
+
+func TestShardReport(t *testing.T) {
+	s := receive.ShardStatus{Shard: "shop/1/0", Phase: "snapshot", LagTicks: 3, LastError: "apply: DC2DC-E3001 x"}
+	rep := shardReport(syncID, s)
+	if rep.Sync != syncID || rep.Shard != s.Shard || rep.Phase != "snapshot" || rep.LagTicks != 3 || rep.ErrorCode != "DC2DC-E3001" {
+		t.Errorf("%+v", rep)
+	}
+	if rep := shardReport(syncID, receive.ShardStatus{Shard: "shop/1/0", Messages: 4}); rep.Phase != "tailing" {
+		t.Errorf("only replays consumed: phase %q, want tailing", rep.Phase)
+	}
+	if rep := shardReport(syncID, receive.ShardStatus{Shard: "shop/1/0"}); rep.Phase != "" {
+		t.Errorf("nothing consumed: phase %q, want none", rep.Phase)
 	}
 }
 

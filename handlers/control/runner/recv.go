@@ -49,7 +49,6 @@ func (r *Runner) Syncs(_ context.Context, epoch uint64, syncs []plan.Assignment)
 	for id, run := range r.recvs {
 		a, ok := want[id]
 		if ok && a.TopicPrefix == run.a.TopicPrefix {
-			run.a = a
 			continue
 		}
 		reason := "sync no longer active here"
@@ -186,10 +185,7 @@ func (r *Runner) ShardReports() []plan.ShardReport {
 			continue
 		}
 		for _, s := range rc.Status() {
-			rep := plan.ShardReport{Sync: sync, Shard: s.Shard, Phase: s.Phase, Applied: s.Applied,
-				LagSeconds: s.LagSeconds, LagTicks: s.LagTicks, LastApplied: s.LastBatchAt, Error: s.LastError}
-			rep.ErrorCode = codeIn(s.LastError)
-			out = append(out, rep)
+			out = append(out, shardReport(sync, s))
 		}
 	}
 	sort.Slice(out, func(i, j int) bool {
@@ -199,6 +195,23 @@ func (r *Runner) ShardReports() []plan.ShardReport {
 		return out[i].Shard < out[j].Shard
 	})
 	return out
+}
+
+// shardReport maps the receive side's status of a shard.
+func shardReport(sync string, s receive.ShardStatus) plan.ShardReport {
+	rep := plan.ShardReport{Sync: sync, Shard: s.Shard, Phase: s.Phase, Applied: s.Applied,
+		LagSeconds: s.LagSeconds, LagTicks: s.LagTicks, LastApplied: s.LastBatchAt, Error: s.LastError}
+	if rep.Phase == "" && s.Messages > 0 {
+		// Every message of the shard since this receive side started was
+		// a replay Dedupe skipped (B has it): e.g. the heartbeats of an idle
+		// shard whose sender resumed from its checkpoint number their
+		// batches from Sub 1 again, below what B applied. The receive side
+		// names a shard "tailing" once a batch gets past Dedupe; caught up
+		// is what this is too.
+		rep.Phase = "tailing"
+	}
+	rep.ErrorCode = codeIn(s.LastError)
+	return rep
 }
 
 // ReceiveStatus is what the runner's receive sides wait for, per sync

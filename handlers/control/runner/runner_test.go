@@ -211,4 +211,16 @@ func TestRunnersReplicate(t *testing.T) {
 		t.Errorf("shard 1 back on the first worker runs in epoch %d: not above the second worker's epoch %d", back.StreamEpoch, old.StreamEpoch+1)
 	}
 	w.eventually("A and B identical after the restart", 60*time.Second, func() (bool, string) { return w.identical("orders", 3) })
+	w.eventually("the restarted receive side reports every shard tailing", 20*time.Second, func() (bool, string) {
+		reps := rb.ShardReports()
+		if len(reps) != 3 {
+			return false, fmt.Sprintf("%+v", reps)
+		}
+		for _, s := range reps {
+			if s.Phase != "tailing" {
+				return false, fmt.Sprintf("%+v", s)
+			}
+		}
+		return true, ""
+	})
 }
