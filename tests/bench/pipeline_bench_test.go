@@ -102,10 +102,11 @@ func BenchmarkPipelineVsTransport(b *testing.B) {
 			"(lz4 shrinks those documents about 80×, the workload before 2026-11-26), reported apart. "+
 			"Load average (1 min) at start: %s.", rounds, records, halfSecs, loadAvg()))
 
-	var ceilings, pipes, ratios, xPipes, xRatios []float64
+	var ceilings, pipes, ratios, xPipes, xRatios, cpuRatios []float64
+	var ceilingCPU, pipeCPU []float64 // µs per record / event
 	for r := range rounds {
 		a, bb := startClusters(b, ctx)
-		ceiling := measureCeiling(b, a.Addrs(), records)
+		ceiling, cCPU := measureCeiling(b, a.Addrs(), records)
 		pipe := measurePipeline(b, ctx, logger, a.Addrs(), bb.Addrs(), fmt.Sprintf("bench-max-%d", r), 8, uint64(records/8), 0, lingers[0], true)
 		xPipe := measurePipeline(b, ctx, logger, a.Addrs(), bb.Addrs(), fmt.Sprintf("bench-max-x-%d", r), 8, uint64(records/8), 0, lingers[0], false)
 		_ = a.Close()
@@ -115,8 +116,11 @@ func BenchmarkPipelineVsTransport(b *testing.B) {
 		ratios = append(ratios, pipe.rate/ceiling)
 		xPipes = append(xPipes, xPipe.rate)
 		xRatios = append(xRatios, xPipe.rate/ceiling)
-		b.Logf("round %d: ceiling %.0f records/s, pipeline %.0f events/s, ratio %.2f (compressible documents: %.0f events/s, %.2f); %s",
-			r+1, ceiling, pipe.rate, pipe.rate/ceiling, xPipe.rate, xPipe.rate/ceiling, pipe.split)
+		ceilingCPU = append(ceilingCPU, float64(cCPU.Nanoseconds())/1000)
+		pipeCPU = append(pipeCPU, float64(pipe.cpu.Nanoseconds())/1000)
+		cpuRatios = append(cpuRatios, float64(cCPU)/float64(pipe.cpu))
+		b.Logf("round %d: ceiling %.0f records/s (CPU %v/record), pipeline %.0f events/s (CPU %v/event), ratio %.2f (compressible documents: %.0f events/s, %.2f); %s",
+			r+1, ceiling, cCPU, pipe.rate, pipe.cpu, pipe.rate/ceiling, xPipe.rate, xPipe.rate/ceiling, pipe.split)
 	}
 	ceiling, pipe, ratio := median(ceilings), median(pipes), median(ratios)
 	rep.add("transport ceiling (sarama produce+consume, A)", ceiling, "records/s", fmt.Sprintf("median; rounds %s", listFloats(ceilings, "%.0f")))
@@ -124,6 +128,9 @@ func BenchmarkPipelineVsTransport(b *testing.B) {
 	rep.add("pipeline end to end (A → mirror → B → apply)", pipe, "events/s", fmt.Sprintf("median of %d events per round; rounds %s", records, listFloats(pipes, "%.0f")))
 	rep.add("pipeline end to end", pipe*docBytes/1e6, "MB/s", "")
 	rep.add("pipeline / ceiling", ratio, "ratio", fmt.Sprintf("target ≥ 0.5; rounds %s", listFloats(ratios, "%.2f")))
+	rep.add("CPU per record, ceiling", median(ceilingCPU), "µs", fmt.Sprintf("the process's user+system time over the span; rounds %s", listFloats(ceilingCPU, "%.1f")))
+	rep.add("CPU per event, pipeline", median(pipeCPU), "µs", fmt.Sprintf("rounds %s", listFloats(pipeCPU, "%.1f")))
+	rep.add("ceiling CPU / pipeline CPU", median(cpuRatios), "ratio", fmt.Sprintf("what the rate ratio tends to when CPU-bound; less sensitive to other load; rounds %s", listFloats(cpuRatios, "%.2f")))
 	rep.add("pipeline end to end, compressible documents", median(xPipes), "events/s", fmt.Sprintf("rounds %s", listFloats(xPipes, "%.0f")))
 	rep.add("pipeline / ceiling, compressible documents", median(xRatios), "ratio", fmt.Sprintf("rounds %s", listFloats(xRatios, "%.2f")))
 
@@ -190,8 +197,8 @@ func startClusters(b *testing.B, ctx context.Context) (*broker.Cluster, *broker.
 }
 
 // measureCeiling returns records/s for producing and consuming n records
-// concurrently with plain sarama.
-func measureCeiling(b *testing.B, brokers []string, n int) float64 {
+// concurrently with plain sarama, and the process's CPU time per record.
+func measureCeiling(b *testing.B, brokers []string, n int) (float64, time.Duration) {
 	b.Helper()
 	ctx := context.Background()
 	const topic = "bench.raw"
@@ -248,7 +255,7 @@ func measureCeiling(b *testing.B, brokers []string, n int) float64 {
 		b.Fatal(err)
 	}
 	value := make([]byte, docBytes)
-	start := time.Now()
+	start, cpu0 := time.Now(), cpuTime()
 	go func() {
 		for range producer.Successes() {
 		}
@@ -266,15 +273,16 @@ func measureCeiling(b *testing.B, brokers []string, n int) float64 {
 	case <-time.After(5 * time.Minute):
 		b.Fatalf("ceiling: received %d of %d", received.Load(), n)
 	}
-	elapsed := time.Since(start)
+	elapsed, cpu := time.Since(start), cpuTime()-cpu0
 	producer.Close()
 	wg.Wait()
-	return float64(n) / elapsed.Seconds()
+	return float64(n) / elapsed.Seconds(), cpu / time.Duration(n)
 }
 
 // pipelineResult is what one pipeline run measured.
 type pipelineResult struct {
 	rate  float64         // events/s from the first send to the last apply
+	cpu   time.Duration   // the process's CPU time per event over the same span
 	lags  []time.Duration // per applied event (approximated per batch)
 	split string          // per batch, where the time went
 }
@@ -345,7 +353,7 @@ func measurePipeline(b *testing.B, ctx context.Context, logger *slog.Logger, bro
 		})
 	}()
 
-	start := time.Now()
+	start, cpu0 := time.Now(), cpuTime()
 	produceErr := make(chan error, 1)
 	go func() {
 		produceErr <- loadgen.Produce(ctx, loadgen.ProduceConfig{
@@ -360,6 +368,7 @@ func measurePipeline(b *testing.B, ctx context.Context, logger *slog.Logger, bro
 		timeout = time.Duration(float64(total)/rate*float64(time.Second)) + time.Minute
 	}
 	var end time.Time
+	var cpu time.Duration
 	select {
 	case end = <-allDone:
 	case err := <-produceErr:
@@ -378,6 +387,7 @@ func measurePipeline(b *testing.B, ctx context.Context, logger *slog.Logger, bro
 	case <-time.After(timeout):
 		b.Fatalf("applied %d of %d", applied.Load(), total)
 	}
+	cpu = cpuTime() - cpu0
 	cancel()
 	<-consumeErr
 	<-mirrorErr
@@ -392,5 +402,5 @@ func measurePipeline(b *testing.B, ctx context.Context, logger *slog.Logger, bro
 	}
 	split := fmt.Sprintf("per batch (%d): %s; %s; %s; %s", len(ledgerApply),
 		hop("built → Kafka A", toKafka), hop("Kafka A → handler", toHandler), hop("ledger apply", ledgerApply), hop("checkpoint", checkpoint))
-	return pipelineResult{rate: float64(total) / end.Sub(start).Seconds(), lags: lags, split: split}
+	return pipelineResult{rate: float64(total) / end.Sub(start).Seconds(), cpu: cpu / time.Duration(total), lags: lags, split: split}
 }
