@@ -43,7 +43,10 @@
 // done → stopped, before the first epoch → pending; a resumed tailing
 // checkpoint with nothing new yet → running), stream epoch, the
 // Kafka-acknowledged position, the leader's tick, the last error and its
-// code. The topic prefix of a source sync is taken from the heartbeat's
+// code (a task keeps its last error after it recovered: it is reported
+// while younger than a minute, or while the task is failed; what a task
+// waits for — topics, the previous run — is reported as its error while it
+// is pending). The topic prefix of a source sync is taken from the heartbeat's
 // sync list (role source) when it is listed, else the default.
 //
 // # Target side (receive)
@@ -56,7 +59,9 @@
 // the sync disappears or is stopped or aborted, restarted when its topic
 // prefix changes, and started again with backoff after an error. As on the
 // source side, a new receive side of a sync starts only after the previous
-// one ended. ShardReports maps Receiver.Status to plan.ShardReport.
+// one ended. ShardReports maps Receiver.Status to plan.ShardReport (errors
+// younger than a minute; a shard whose consumed messages since the
+// receive side started were all replays Dedupe skipped is "tailing").
 //
 // The sync's message timeout (Assignment.MessageTimeoutMillis) is logged
 // but not applied: the receive side has no such setting yet.

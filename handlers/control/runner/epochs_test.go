@@ -122,10 +122,14 @@ func TestSendPhase(t *testing.T) {
 }
 
 func TestShardReport(t *testing.T) {
-	s := receive.ShardStatus{Shard: "shop/1/0", Phase: "snapshot", LagTicks: 3, LastError: "apply: DC2DC-E3001 x"}
+	s := receive.ShardStatus{Shard: "shop/1/0", Phase: "snapshot", LagTicks: 3, LastError: "apply: DC2DC-E3001 x", LastErrorAt: time.Now()}
 	rep := shardReport(syncID, s)
 	if rep.Sync != syncID || rep.Shard != s.Shard || rep.Phase != "snapshot" || rep.LagTicks != 3 || rep.ErrorCode != "DC2DC-E3001" {
 		t.Errorf("%+v", rep)
+	}
+	s.LastErrorAt = time.Now().Add(-2 * recentError)
+	if rep := shardReport(syncID, s); rep.Error != "" || rep.ErrorCode != "" {
+		t.Errorf("an error of long ago is reported: %+v", rep)
 	}
 	if rep := shardReport(syncID, receive.ShardStatus{Shard: "shop/1/0", Messages: 4}); rep.Phase != "tailing" {
 		t.Errorf("only replays consumed: phase %q, want tailing", rep.Phase)

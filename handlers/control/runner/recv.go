@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/dc2dc/dc2dc/handlers/control/plan"
 	"github.com/dc2dc/dc2dc/handlers/task/receive"
@@ -200,7 +201,10 @@ func (r *Runner) ShardReports() []plan.ShardReport {
 // shardReport maps the receive side's status of a shard.
 func shardReport(sync string, s receive.ShardStatus) plan.ShardReport {
 	rep := plan.ShardReport{Sync: sync, Shard: s.Shard, Phase: s.Phase, Applied: s.Applied,
-		LagSeconds: s.LagSeconds, LagTicks: s.LagTicks, LastApplied: s.LastBatchAt, Error: s.LastError}
+		LagSeconds: s.LagSeconds, LagTicks: s.LagTicks, LastApplied: s.LastBatchAt}
+	if s.LastError != "" && time.Since(s.LastErrorAt) < recentError {
+		rep.Error = s.LastError
+	}
 	if rep.Phase == "" && s.Messages > 0 {
 		// Every message of the shard since this receive side started was
 		// a replay Dedupe skipped (B has it): e.g. the heartbeats of an idle
@@ -210,7 +214,7 @@ func shardReport(sync string, s receive.ShardStatus) plan.ShardReport {
 		// is what this is too.
 		rep.Phase = "tailing"
 	}
-	rep.ErrorCode = codeIn(s.LastError)
+	rep.ErrorCode = codeIn(rep.Error)
 	return rep
 }
 

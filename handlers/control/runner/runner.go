@@ -261,6 +261,11 @@ func (r *Runner) waitTopics(ctx context.Context, what string, setWaiting func(st
 	}
 }
 
+// recentError: a task's last error is reported while it is younger than
+// this (the tasks keep their last error after they recovered), or as long
+// as the task is failed.
+const recentError = time.Minute
+
 var codeRE = regexp.MustCompile(`DC2DC-E[0-9]{4}`)
 
 // codeIn finds a DC2DC error code in an error text ("" when none).

@@ -399,7 +399,7 @@ func (s *sendRun) report() registry.Report {
 			rep.Phase = registry.PhaseRunning
 		}
 		rep.StreamEpoch, rep.Acked, rep.LeaderTick = st.Epoch, st.AckedPos, st.LeaderTick
-		if st.LastError != "" {
+		if st.LastError != "" && (st.Phase == "failed" || time.Since(st.LastErrorAt) < recentError) {
 			rep.Error = st.LastError
 		}
 	}
