@@ -2,11 +2,14 @@ package plan_test
 
 import (
 	"fmt"
+	"net/http"
+	"strings"
 	"testing"
 	"time"
 
 	driver "github.com/arangodb/go-driver"
 
+	"github.com/dc2dc/dc2dc/handlers/arango/client"
 	"github.com/dc2dc/dc2dc/handlers/control/plan"
 )
 
@@ -153,14 +156,22 @@ func TestStopEnsureInSync(t *testing.T) {
 		}
 		return st.Syncs[0].Phases[plan.ShardRunning] == 2, fmt.Sprintf("%+v", st.Syncs[0].Phases)
 	})
+	userDB, err := w.a.userDriver(t).Database(ctx, "shop")
+	must(t, err)
+	userOrders, err := userDB.Collection(ctx, "orders")
+	must(t, err)
 	must(t, w.b.mgr.Stop(ctx, plan.StopRequest{Sync: syncID, EnsureInSync: true, TimeoutMillis: 40000}))
+	eventually(t, 10*time.Second, "A read-only", func() (bool, string) {
+		mode, err := w.a.cl.Coordinator().Do(ctx, client.Request{Method: http.MethodGet, Path: "_admin/server/mode"}, http.StatusOK)
+		return err == nil && strings.Contains(string(mode.Body), "readonly"), fmt.Sprint(err)
+	})
 	eventually(t, 45*time.Second, "both sides stopped", func() (bool, string) {
 		a, _ := w.a.syncRecord(syncID)
 		b, _ := w.b.syncRecord(syncID)
 		return a.State == plan.StateStopped && b.State == plan.StateStopped, fmt.Sprintf("A %s, B %s %q", a.State, b.State, b.Error)
 	})
-	eventually(t, 15*time.Second, "A writable again", func() (bool, string) {
-		_, err := ordersA.CreateDocument(driver.WithSilent(ctx), map[string]any{"_key": "after"})
+	eventually(t, 15*time.Second, "A writable again for users", func() (bool, string) {
+		_, err := userOrders.CreateDocument(driver.WithSilent(ctx), map[string]any{"_key": "after"})
 		return err == nil, fmt.Sprint(err)
 	})
 	dbB, err := w.b.drv.Database(ctx, "shop")

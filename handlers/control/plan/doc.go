@@ -78,9 +78,12 @@
 // root hash at a snapshot taken after that moment (final: nothing changes
 // any more), reported as "drained" in the inventory with each task's acked
 // position. B: stopped once each partner shard holds exactly that count
-// and hash; past the deadline: running again with an error. A makes the
-// cluster writable again before following B out of stopping, and when its
-// session ends while it holds the cluster read-only. (Leader ticks are not
+// and hash; past the deadline: running again with an error (A writable at
+// once, its tasks go on). When B stopped, A records it, removes the send
+// tasks and makes the cluster writable ReleaseGrace later (the workers
+// stop their tasks at their next heartbeat: no later write travels). A
+// session that ends while it holds the cluster read-only makes it
+// writable. (Leader ticks are not
 // used for the barrier: a DB-Server's tick moves with writes that are not
 // the shard's, so an idle shard's acked tick may never reach it.)
 //

@@ -44,7 +44,11 @@ type Config struct {
 	// InactiveStateFor: a stopped or aborted target sync keeps telling A
 	// for this long after its last change (default 10m).
 	InactiveStateFor time.Duration
-	Logger           *slog.Logger
+	// ReleaseGrace: after a stop with ensure-in-sync, A stays read-only
+	// this long after removing the send tasks, so the workers stopped them
+	// (at their next heartbeat) before users write again (default 2s).
+	ReleaseGrace time.Duration
+	Logger       *slog.Logger
 }
 
 // WithDefaults fills the unset fields.
@@ -62,6 +66,7 @@ func (c Config) WithDefaults() Config {
 	def(&c.CheckTimeout, 60*time.Second)
 	def(&c.StopTimeout, 10*time.Minute)
 	def(&c.InactiveStateFor, 10*time.Minute)
+	def(&c.ReleaseGrace, 2*time.Second)
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -77,7 +82,7 @@ func (c Config) Validate() error {
 	}
 	for name, d := range map[string]time.Duration{"state interval": c.StateInterval, "discover interval": c.DiscoverInterval,
 		"inventory interval": c.InventoryInterval, "topology interval": c.TopologyInterval, "peer alive after": c.PeerAliveAfter,
-		"check timeout": c.CheckTimeout, "stop timeout": c.StopTimeout, "inactive state": c.InactiveStateFor} {
+		"check timeout": c.CheckTimeout, "stop timeout": c.StopTimeout, "inactive state": c.InactiveStateFor, "release grace": c.ReleaseGrace} {
 		if d < 0 {
 			errs = append(errs, fmt.Errorf("plan: %s %v: must be positive", name, d))
 		}

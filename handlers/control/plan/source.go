@@ -40,7 +40,8 @@ type sourceRun struct {
 	lastInv    time.Time
 	lastStop   string
 	topicsOK   bool
-	readOnly   bool // this session made the cluster read-only
+	readOnly   bool      // this session made the cluster read-only
+	releaseAt  time.Time // when to make it writable after the stop
 	stop       *StopProgress
 	resetsDone map[string]bool
 	results    map[string]*CheckResult
@@ -139,15 +140,22 @@ func (r *sourceRun) step(ctx context.Context, topics kafka.Topics) {
 		r.log().Info("a new sync follows this datacenter", "peer", from, "partitions", st.DataPartitions)
 		rec, _ = r.s.sync(r.id)
 	} else if st != nil {
-		if st.State != StateStopping && r.isReadOnly() {
-			r.writable(ctx) // before any record write: a read-only cluster refuses them
-		}
 		rec = r.follow(ctx, rec, st)
 	}
 	if !rec.State.Active() {
 		r.removeTasks("")
 		if r.isReadOnly() {
-			r.writable(ctx)
+			// The workers stop their tasks at their next heartbeat: only
+			// then may users write again, or a write could still travel.
+			r.mu.Lock()
+			if r.releaseAt.IsZero() {
+				r.releaseAt = time.Now().Add(r.s.m.cfg.ReleaseGrace)
+			}
+			at := r.releaseAt
+			r.mu.Unlock()
+			if time.Now().After(at) {
+				r.writable(ctx)
+			}
 		}
 		return
 	}
@@ -451,7 +459,7 @@ func (r *sourceRun) writable(ctx context.Context) {
 		return
 	}
 	r.mu.Lock()
-	r.readOnly, r.stop = false, nil
+	r.readOnly, r.stop, r.releaseAt = false, nil, time.Time{}
 	r.mu.Unlock()
 	r.log().Info("the cluster is writable again")
 }

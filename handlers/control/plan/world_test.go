@@ -25,7 +25,8 @@ import (
 )
 
 const (
-	secret = "dc2dc-plan-test"
+	secret       = "dc2dc-plan-test"
+	rootPassword = "pw" // a user's writes are refused in read-only mode, the superuser JWT's are not
 	syncID = "a-to-b"
 )
 
@@ -168,7 +169,7 @@ func newWorld(t *testing.T) *world {
 	log := logger()
 	brokers := map[string]*broker.Cluster{}
 	for _, name := range []string{"A", "B"} {
-		sim, err := arangosim.Start(ctx, arangosim.Config{DBServers: 2, JWTSecret: secret})
+		sim, err := arangosim.Start(ctx, arangosim.Config{DBServers: 2, JWTSecret: secret, RootPassword: rootPassword})
 		must(t, err)
 		cleanups = append(cleanups, func() { _ = sim.Close() })
 		cl, err := client.New(client.Config{Endpoints: []string{sim.Endpoint()}, JWTSecret: secret})
@@ -275,3 +276,13 @@ func (s *side) syncRecord(id string) (plan.Sync, bool) {
 }
 
 func kafkaConfig() kafka.Config { return kafka.Config{Brokers: []string{"127.0.0.1:1"}} }
+
+// userDriver is a go-driver client of s's cluster as the user root (basic
+// authentication), whose writes read-only mode refuses.
+func (s *side) userDriver(t *testing.T) driver.Client {
+	t.Helper()
+	cl, err := client.New(client.Config{Endpoints: []string{s.sim.Endpoint()}, Authentication: client.AuthBasic, Username: "root", Password: rootPassword})
+	must(t, err)
+	t.Cleanup(cl.Close)
+	return cl.Driver()
+}
