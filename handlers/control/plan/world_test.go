@@ -27,7 +27,7 @@ import (
 const (
 	secret       = "dc2dc-plan-test"
 	rootPassword = "pw" // a user's writes are refused in read-only mode, the superuser JWT's are not
-	syncID = "a-to-b"
+	syncID       = "a-to-b"
 )
 
 func logger() *slog.Logger {
