@@ -379,7 +379,7 @@ func (r *sourceRun) resets(ctx context.Context, st *SyncState) {
 			if t.Shard != rs.Shard {
 				continue
 			}
-			if err := bumpEpochCounter(ctx, r.s.deps.Store.Docs(), r.id, t.Shard); err != nil {
+			if err := BumpEpochCounter(ctx, r.s.deps.Store.Docs(), r.id, t.Shard); err != nil {
 				r.log().Warn("cannot raise the shard's epoch counter for the reset; retrying", "shard", t.Shard, "err", err)
 				return
 			}
@@ -397,11 +397,11 @@ func (r *sourceRun) resets(ctx context.Context, st *SyncState) {
 	}
 }
 
-// bumpEpochCounter raises the stream epoch counter of a shard (the
+// BumpEpochCounter raises the stream epoch counter of a shard (the
 // document handlers/control/runner.Epochs keeps in the local _dc2dc under
 // "epoch-" + hex(sha256(sync NUL shard)[:16]); the format is duplicated
 // here because runner imports this package). No counter yet: nothing to do.
-func bumpEpochCounter(ctx context.Context, docs *state.Docs, sync, shard string) error {
+func BumpEpochCounter(ctx context.Context, docs *state.Docs, sync, shard string) error {
 	h := sha256.Sum256([]byte(sync + "\x00" + shard))
 	key := "epoch-" + hex.EncodeToString(h[:16])
 	for attempt := 0; attempt < 10; attempt++ {
