@@ -58,7 +58,7 @@ func TestReplicatesAndChecks(t *testing.T) {
 			return false, fmt.Sprint(err)
 		}
 		ss := st.Syncs[0]
-		return ss.Phases[plan.ShardRunning] == 2 && ss.Shards[0].Source.Worker == "worker-a", fmt.Sprintf("%+v", ss.Phases)
+		return ss.Phases[plan.ShardRunning] == 2 && ss.Shards[0].Source.Worker == "worker-a" && ss.InSync, fmt.Sprintf("%+v in sync %v", ss.Phases, ss.InSync)
 	})
 	rep, err := w.b.mgr.Check(ctx, syncID)
 	must(t, err)

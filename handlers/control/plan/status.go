@@ -39,11 +39,13 @@ func TargetStatus(sy Sync, inv *Inventory, reports map[string]ShardReport, peerS
 func shardStatus(sy Sync, ref, coll, name string, src SourceShard, tgt ShardReport) ShardStatus {
 	ss := ShardStatus{Shard: ref, Collection: coll, ShardName: name, Source: src, Target: tgt,
 		LagSeconds: tgt.LagSeconds, LastDataChange: tgt.LastApplied}
+	// Lag in ticks: what A's send task had Kafka acknowledge and B has not
+	// applied yet, in the same epoch. Not the leader's latest tick: a
+	// DB-Server's tick moves with every other collection's writes (dc2dc's
+	// own records included), which a shard's tail never reaches, so an idle
+	// shard would never show 0. (The source's own distance to its leader
+	// is in Source: LeaderTick and Acked.)
 	switch {
-	case src.LeaderTick > 0 && src.StreamEpoch != 0 && tgt.Applied.Epoch == src.StreamEpoch:
-		if src.LeaderTick > tgt.Applied.Tick {
-			ss.LagTicks = src.LeaderTick - tgt.Applied.Tick
-		}
 	case src.Acked.Epoch != 0 && tgt.Applied.Epoch == src.Acked.Epoch:
 		if src.Acked.Tick > tgt.Applied.Tick {
 			ss.LagTicks = src.Acked.Tick - tgt.Applied.Tick

@@ -56,7 +56,9 @@ func TestTargetStatusDerivation(t *testing.T) {
 	if st.PeerAlive || st.Phases[plan.ShardStopped] != 5 {
 		t.Errorf("stopped: %+v", st)
 	}
-	// Every shard tailing without lag: in sync.
+	// Every shard tailing without lag (the leader's tick ahead of what the
+	// idle shard's tail reached does not count): in sync.
+	inv.Sources[0].LeaderTick = 150
 	one := &plan.Inventory{Databases: []plan.InvDatabase{{Name: "db", Collections: []plan.InvCollection{{ID: "7", Name: "c", Parameters: params,
 		Shards: []plan.InvShard{{Index: 0, Name: "s1"}}}}}}, Sources: inv.Sources[:1]}
 	sy.State = plan.StateRunning
