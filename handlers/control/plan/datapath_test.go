@@ -60,6 +60,14 @@ func TestReplicatesAndChecks(t *testing.T) {
 		ss := st.Syncs[0]
 		return ss.Phases[plan.ShardRunning] == 2 && ss.Shards[0].Source.Worker == "worker-a" && ss.InSync, fmt.Sprintf("%+v in sync %v", ss.Phases, ss.InSync)
 	})
+	eventually(t, 15*time.Second, "A's status shows the target's view", func() (bool, string) {
+		st, err := w.a.mgr.Status(ctx)
+		if err != nil || len(st.Syncs) != 1 || len(st.Syncs[0].Shards) != 2 {
+			return false, fmt.Sprint(st, err)
+		}
+		sh := st.Syncs[0].Shards[0]
+		return sh.Target.Phase == "tailing" && sh.Source.Worker == "worker-a", fmt.Sprintf("%+v", sh)
+	})
 	rep, err := w.b.mgr.Check(ctx, syncID)
 	must(t, err)
 	var total uint64

@@ -580,16 +580,27 @@ func (r *sourceRun) checkResult(id string) *CheckResult {
 	return r.results[id]
 }
 
-// statusView is what status needs.
+// statusShards is the source side's status: one shard per send task, with
+// the target's view from B's last sync-state.
 func (r *sourceRun) statusShards() []ShardStatus {
 	tasks := r.syncTasks()
+	r.mu.Lock()
+	st := r.st
+	r.mu.Unlock()
+	tgt := map[string]ShardReport{}
+	if st != nil {
+		for _, rep := range st.Shards {
+			tgt[rep.Shard] = rep
+		}
+	}
 	out := make([]ShardStatus, 0, len(tasks))
 	for _, t := range tasks {
 		db, _, _ := strings.Cut(t.Shard, "/")
+		rep := tgt[t.Shard]
 		ss := ShardStatus{Shard: t.Shard, Collection: db + "/" + t.Collection, ShardName: t.ShardName, Phase: string(t.Phase),
-			Source: sourceShard(t), Error: t.Error}
-		if t.LeaderTick > t.Acked.Tick {
-			ss.LagTicks = t.LeaderTick - t.Acked.Tick
+			Source: sourceShard(t), Target: rep, Error: t.Error, LagSeconds: rep.LagSeconds, LastDataChange: rep.LastApplied}
+		if rep.Applied.Epoch == t.Acked.Epoch && t.Acked.Tick > rep.Applied.Tick {
+			ss.LagTicks = t.Acked.Tick - rep.Applied.Tick
 		}
 		out = append(out, ss)
 	}
