@@ -200,6 +200,8 @@ func TestRunnersReplicate(t *testing.T) {
 	wr.stop()
 	rb.Syncs(w.ctx, 3, []plan.Assignment{{Sync: syncID, Role: plan.RoleTarget, State: plan.StateRunning}})
 	gen7 := tasks("orders", id, shards, 7)
+	// A task record without the shard's names: looked up in the shard map.
+	gen7[0].Collection, gen7[0].ShardName, gen7[0].ShardLeader = "", "", ""
 	ra.Assign(w.ctx, 3, gen7)
 	w.eventually("every task running again", 60*time.Second, func() (bool, string) { return allRunning(ra, gen7, 7) })
 	// Shard 1 came back to the first worker, whose checkpoint is of an

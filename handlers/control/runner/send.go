@@ -183,8 +183,18 @@ func (r *Runner) runSend(ctx context.Context, run *sendRun, prev *sendRun) error
 		_, pub, err = r.publishers()
 	}
 	shard, err := r.shardOf(t, ref)
-	if err != nil {
-		return err
+	for n := 1; err != nil; n++ {
+		if failure.CodeOf(err) == failure.CodeSourceShardMissing {
+			return err
+		}
+		// The shard map could not be read (the cluster is unreachable):
+		// not the task's fault.
+		run.set(func(s *sendRun) { s.waiting = "cannot read the local cluster's shard map: " + err.Error() })
+		r.log.Warn("runner: cannot read the local cluster's shard map; retrying", "task", t.ID, "err", err)
+		if !sleep(ctx, r.backoff(n)) {
+			return nil
+		}
+		shard, err = r.shardOf(t, ref)
 	}
 	if !r.dropStale(ctx, run, side.epochs, st) {
 		return nil
