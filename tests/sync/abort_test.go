@@ -1,6 +1,7 @@
 package sync_test
 
 import (
+	"context"
 	"fmt"
 	"testing"
 	"time"
@@ -62,7 +63,9 @@ func TestSyncAbortOutgoingAbortAndReconfigure(t *testing.T) {
 		}
 		return s.State == plan.StateAborted && n == 0, fmt.Sprintf("A: %s; %d send tasks", summary(s), n)
 	})
-	// Writes in A are no longer replicated.
+	// Writes in A are no longer replicated once the workers learned it
+	// (their next heartbeat answer no longer holds the tasks).
+	e.workersHeardAfter(A, time.Now())
 	if err := writeDoc(t, A, "shop", "extra", "after-abort-outgoing", 1); err != nil {
 		t.Fatalf("write in A: %v", err)
 	}
@@ -108,4 +111,27 @@ func TestSyncAbortOutgoingAbortAndReconfigure(t *testing.T) {
 	if err := writeDoc(t, A, "shop", "extra", "after-stop", 1); err != nil {
 		t.Fatalf("A after stop sync: %v", err)
 	}
+}
+
+// workersHeardAfter waits until every alive worker of dc heartbeated twice
+// after t0 (heartbeats come every second): each got an answer given after
+// t0 and acted on it.
+func (e *env) workersHeardAfter(dc *harness.DC, t0 time.Time) {
+	e.t.Helper()
+	cl := dc.Client(e.t)
+	defer cl.Close()
+	harness.Eventually(e.t, 15*time.Second, 100*time.Millisecond, func() (bool, string) {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		ws, err := cl.Workers(ctx)
+		if err != nil {
+			return false, err.Error()
+		}
+		for _, w := range ws.Workers {
+			if w.Alive && !w.LastSeen.After(t0.Add(1200*time.Millisecond)) {
+				return false, fmt.Sprintf("%s last seen %v, %v after the abort", w.ID, w.LastSeen, w.LastSeen.Sub(t0))
+			}
+		}
+		return true, ""
+	})
 }

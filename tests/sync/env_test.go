@@ -195,10 +195,18 @@ func (e *env) converge(timeout time.Duration, opts workload.VerifyOptions) *work
 	return rep
 }
 
-// checkSync runs `dc2dc check sync` on B and returns its JSON report.
+// checkSync runs `dc2dc check sync` on B and returns its JSON report (it
+// exits 1 when shards differ, and says which on stderr).
 func (e *env) checkSync() (plan.CheckReport, string) {
 	e.t.Helper()
-	out := e.cli(e.top.B, "check", "sync", "--sync-id", syncID, "--output", "json")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	r := e.top.B.CLI(ctx, "check", "sync", "--sync-id", syncID, "--output", "json")
+	// Exit status 1: the comparison was made and found differences.
+	if code := r.ExitCode(); code != 0 && code != 1 {
+		e.t.Fatalf("check sync: %s", r)
+	}
+	out := r.Stdout
 	var rep plan.CheckReport
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		e.t.Fatalf("check sync --output json: %v\n%s", err, out)
