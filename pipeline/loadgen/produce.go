@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -250,8 +251,9 @@ func countTicks(b *events.Batch) int {
 
 // makeDoc appends a JSON document of about size bytes. "t" is the event's
 // creation time in Unix nanoseconds, which the consumer reads back to measure
-// each event's latency (CreatedAt). The padding is a run of 'x', or with
-// random letters and digits from a generator seeded by seq and created.
+// each event's latency (CreatedAt). The padding is a run of 'x', or random
+// letters and digits copied from randomPad at an offset drawn from seq and
+// created.
 func makeDoc(buf []byte, key, rev string, seq uint64, created int64, size int, random bool) []byte {
 	buf = append(buf, `{"_key":"`...)
 	buf = append(buf, key...)
@@ -262,25 +264,45 @@ func makeDoc(buf []byte, key, rev string, seq uint64, created int64, size int, r
 	buf = append(buf, `,"t":`...)
 	buf = strconv.AppendInt(buf, created, 10)
 	buf = append(buf, `,"pad":"`...)
-	if !random {
-		for len(buf) < size-2 {
-			buf = append(buf, 'x')
+	if n := size - 2 - len(buf); n > 0 {
+		src, off := xPad, 0
+		if random {
+			src = randomPad()
+			off = int((seq*0x9E3779B97F4A7C15 ^ uint64(created)) % uint64(len(src)))
 		}
-		return append(buf, `"}`...)
-	}
-	const alphabet = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ-_"
-	x := seq*0x9E3779B97F4A7C15 ^ uint64(created) | 1
-	for len(buf) < size-2 {
-		// xorshift64: ten 6-bit characters per step.
-		x ^= x << 13
-		x ^= x >> 7
-		x ^= x << 17
-		for i, v := 0, x; i < 10 && len(buf) < size-2; i, v = i+1, v>>6 {
-			buf = append(buf, alphabet[v&63])
+		for n > 0 {
+			k := min(n, len(src)-off)
+			buf = append(buf, src[off:off+k]...)
+			n -= k
+			off = 0
 		}
 	}
 	return append(buf, `"}`...)
 }
+
+// xPad is the compressible padding.
+var xPad = bytes.Repeat([]byte{'x'}, 4096)
+
+// randomPad is 16 MiB of pseudo-random letters, digits, '-' and '_' (six
+// bits each), made once: a document's padding is a slice of it at a random
+// offset, so that two documents within lz4's 64 KiB window rarely share
+// bytes and batches hardly compress, without generating every byte anew.
+var randomPad = sync.OnceValue(func() []byte {
+	const alphabet = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ-_"
+	b := make([]byte, 16<<20)
+	x := uint64(0x9E3779B97F4A7C15)
+	for i := 0; i < len(b); {
+		// xorshift64: ten 6-bit characters per step.
+		x ^= x << 13
+		x ^= x >> 7
+		x ^= x << 17
+		for j, v := 0, x; j < 10 && i < len(b); j, v = j+1, v>>6 {
+			b[i] = alphabet[v&63]
+			i++
+		}
+	}
+	return b
+})
 
 // CreatedAt returns the creation time makeDoc wrote into a document, or the
 // zero time when the document has none.

@@ -97,7 +97,7 @@ func BenchmarkPipelineVsTransport(b *testing.B) {
 			"figures are medians over the rounds, the ratio the median of the rounds' ratios. "+
 			"Latency: the same pipeline paced at half the median pipeline rate for %d s per round and linger, on fresh clusters; "+
 			"lag = apply time of an event − its creation time in the producer (linger and queueing included), pooled over the rounds. "+
-			"Documents are padded with random letters and digits, so they hardly compress (lz4 1.04×) and Kafka carries their full size, "+
+			"Documents are padded with random letters and digits, so they hardly compress (lz4 about 1.1×) and Kafka carries their full size, "+
 			"as it carries the ceiling's uncompressed records; each round also runs the pipeline with the padding a run of 'x' "+
 			"(lz4 shrinks those documents about 80×, the workload before 2026-11-26), reported apart. "+
 			"Load average (1 min) at start: %s.", rounds, records, halfSecs, loadAvg()))
