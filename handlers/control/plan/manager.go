@@ -123,10 +123,11 @@ type Manager struct {
 
 	poke chan struct{}
 
-	mu      sync.Mutex
-	want    uint64 // leadership epoch the master adopted (0 = none)
-	sess    *session
-	reports map[string]map[string]ShardReport // sync → shard → freshest report
+	mu       sync.Mutex
+	want     uint64 // leadership epoch the master adopted (0 = none)
+	sess     *session
+	startErr error                             // why the current leadership's session does not run yet
+	reports  map[string]map[string]ShardReport // sync → shard → freshest report
 }
 
 // New validates cfg (no I/O).
@@ -196,10 +197,13 @@ func (m *Manager) Run(ctx context.Context, deps Deps) error {
 				if ctx.Err() == nil {
 					m.log.Warn("cannot start planning; retrying", "epoch", want, "err", err)
 				}
+				m.mu.Lock()
+				m.startErr = err
+				m.mu.Unlock()
 			} else {
 				cur = s
 				m.mu.Lock()
-				m.sess = s
+				m.sess, m.startErr = s, nil
 				m.mu.Unlock()
 				m.log.Info("planning started", "epoch", want)
 			}
@@ -222,6 +226,9 @@ func (m *Manager) session() (*session, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.sess == nil {
+		if m.want != 0 && m.startErr != nil {
+			return nil, failure.Retryable(fmt.Errorf("this master leads but cannot start planning (retrying): %w", m.startErr))
+		}
 		return nil, notLeading()
 	}
 	return m.sess, nil
