@@ -28,6 +28,7 @@ type result struct {
 	report      *workload.Report // the last comparison of A and B
 	converge    time.Duration    // from A quiet (fault repaired) to B equal to A
 	faultFor    time.Duration    // from the injection to the end of the repair
+	ready       time.Duration    // from the run's start to the injection (configure, running, load)
 	took        time.Duration    // the whole run
 	check       string           // check sync's verdict
 	checkShards int
@@ -72,10 +73,10 @@ func dur(d time.Duration) string {
 
 // line is the row as one line of text, for the run's log.
 func (r *result) line() string {
-	return fmt.Sprintf("%s lost=%s dup=%s mismatched=%s extra=%s ledger=%s structure=%s docs=%s converge=%s check=%s (%d shards) fault=%s run=%s ops=%d (failed %d) epochs/resyncs/poisoned/full=%s",
+	return fmt.Sprintf("%s lost=%s dup=%s mismatched=%s extra=%s ledger=%s structure=%s docs=%s converge=%s check=%s (%d shards) ready=%s fault=%s run=%s ops=%d (failed %d) epochs/resyncs/poisoned/full=%s",
 		r.status, r.count(workload.Lost), r.count(workload.DuplicatedEffect), r.count(workload.Mismatched),
 		r.count(workload.Extra), r.count(workload.Ledger), r.count(workload.Structure), r.docs(), dur(r.converge), orDash(r.check),
-		r.checkShards, dur(r.faultFor), dur(r.took), r.ops, r.failedOps, r.reactions())
+		r.checkShards, dur(r.ready), dur(r.faultFor), dur(r.took), r.ops, r.failedOps, r.reactions())
 }
 
 func orDash(s string) string {

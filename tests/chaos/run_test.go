@@ -114,6 +114,7 @@ var errSkip = errors.New("skipped")
 // the run (res carries what was measured); errSkip skips it.
 func (r *run) exec(res *result) error {
 	s := r.s
+	runStart := time.Now()
 	before := s.wl.Stats()
 	logsBefore := s.logCounts()
 	defer func() { res.events = delta(logsBefore, s.logCounts()) }()
@@ -147,8 +148,15 @@ func (r *run) exec(res *result) error {
 		s.startLoad()
 		s.waitOps(r.t, int64(2*s.opts.rate), 30*time.Second)
 	}
+	res.ready = time.Since(runStart)
 
-	var stopDone chan harness.CLIResult
+	var (
+		stopDone  chan harness.CLIResult
+		stopStart time.Time
+		// stopErr: stop sync failed although the sync went on stopping;
+		// the run fails with it after measuring the data.
+		stopErr error
+	)
 	if r.phase == phaseStop {
 		// A must be quiet when the stop's barrier passes, or what it writes
 		// afterwards is (rightly) not replicated.
@@ -156,6 +164,7 @@ func (r *run) exec(res *result) error {
 			r.notef("workload: %v", err)
 		}
 		stopDone = make(chan harness.CLIResult, 1)
+		stopStart = time.Now()
 		go func() {
 			stopDone <- s.cli(s.top.B, s.opts.stopTimeout+time.Minute, "stop", "sync", "--sync-id", syncID,
 				"--timeout", s.opts.stopTimeout.String())
@@ -204,12 +213,23 @@ func (r *run) exec(res *result) error {
 	case phaseStop:
 		out := <-stopDone
 		s.configured = false
+		r.notef("stop sync returned after %v", time.Since(stopStart).Round(100*time.Millisecond))
 		if out.Err != nil {
-			if st, err := s.status(s.top.B); err == nil && st.State == plan.StateStopped {
-				r.notef("stop sync failed but the sync is stopped: %s", out)
-			} else {
-				return fmt.Errorf("stop sync: %s (status: %v)", out, summaryOrErr(st, err))
+			stopErr = fmt.Errorf("stop sync: %s", out)
+			// The operator looks at the status: the stop may go on.
+			var last plan.SyncStatus
+			err := poll(s.opts.stopTimeout, 250*time.Millisecond, func() (bool, string) {
+				st, err := s.status(s.top.B)
+				if err != nil {
+					return false, err.Error()
+				}
+				last = st
+				return st.State != plan.StateStopping, summary(st)
+			})
+			if err != nil || last.State != plan.StateStopped {
+				return errors.Join(stopErr, fmt.Errorf("the sync did not stop (last status: %s)", summary(last)), err)
 			}
+			r.notef("stop sync failed, but the sync stopped %v after the stop began", time.Since(stopStart).Round(100*time.Millisecond))
 		}
 	}
 	quiet := time.Now()
@@ -235,7 +255,7 @@ func (r *run) exec(res *result) error {
 		// check sync compares the shards of an active sync: a stopped one
 		// has none, so the key-by-key comparison above is the verdict.
 		res.check = "n/a (stopped)"
-		return nil
+		return stopErr
 	}
 	check, out, err := s.checkSync(time.Minute)
 	res.checkShards = len(check.Shards)
@@ -245,13 +265,6 @@ func (r *run) exec(res *result) error {
 	}
 	res.check = "identical"
 	return nil
-}
-
-func summaryOrErr(st plan.SyncStatus, err error) string {
-	if err != nil {
-		return err.Error()
-	}
-	return summary(st)
 }
 
 // printLogs prints the logs of the processes the run involved and of the

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -72,6 +74,10 @@ func newSession(t *testing.T, n int, opts options) *session {
 		Rate: opts.rate, Workers: 3, Seed: uint64(n),
 		Collections: workload.Collections{Accounts: workload.Shape{NumberOfShards: 2}, Orders: workload.Shape{NumberOfShards: 3},
 			Links: workload.Shape{NumberOfShards: 2}}}
+	if opts.logLevel == "debug" {
+		// The workload's failed operations, for a look at why.
+		wcfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
 	if s.wl, err = workload.New(wcfg); err != nil {
 		t.Fatal(err)
 	}
