@@ -18,9 +18,8 @@ type recvRun struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 
-	mu      sync.Mutex
-	rc      *receive.Receiver
-	waiting string
+	mu sync.Mutex
+	rc *receive.Receiver
 }
 
 func (s *recvRun) set(f func(*recvRun)) {
@@ -98,7 +97,6 @@ func (r *Runner) startRecvLocked(a plan.Assignment, epoch uint64) {
 			r.mu.Unlock()
 		}()
 		if prev != nil {
-			run.set(func(s *recvRun) { s.waiting = "waiting for the previous receive side of the sync to stop" })
 			select {
 			case <-prev.done:
 			case <-ctx.Done():
@@ -116,13 +114,11 @@ func (r *Runner) runRecv(ctx context.Context, run *recvRun) {
 	topics, err := kafka.TopicsFor(a.TopicPrefix, a.Sync)
 	if err != nil {
 		r.log.Error("runner: the sync's topics are invalid: no receive side", "sync", a.Sync, "err", err)
-		run.set(func(s *recvRun) { s.waiting = err.Error() })
 		<-ctx.Done()
 		return
 	}
-	setWaiting := func(msg string) { run.set(func(s *recvRun) { s.waiting = msg }) }
 	for n := 1; ; n++ {
-		if err := r.waitTopics(ctx, "the receive side of sync "+a.Sync, setWaiting, topics.Data, topics.CtlDown); err != nil {
+		if err := r.waitTopics(ctx, "the receive side of sync "+a.Sync, nil, topics.Data, topics.CtlDown); err != nil {
 			return
 		}
 		err := r.receiveOnce(ctx, run, topics)
@@ -130,7 +126,6 @@ func (r *Runner) runRecv(ctx context.Context, run *recvRun) {
 			return
 		}
 		r.log.Warn("runner: the receive side ended; restarting", "sync", a.Sync, "err", err, "attempt", n)
-		setWaiting(fmt.Sprintf("restarting after: %v", err))
 		if !sleep(ctx, r.backoff(n)) {
 			return
 		}
@@ -164,7 +159,7 @@ func (r *Runner) receiveOnce(ctx context.Context, run *recvRun, topics kafka.Top
 	if err != nil {
 		return err
 	}
-	run.set(func(s *recvRun) { s.rc, s.waiting = rc, "" })
+	run.set(func(s *recvRun) { s.rc = rc })
 	return rc.Run(ctx)
 }
 
@@ -216,18 +211,4 @@ func shardReport(sync string, s receive.ShardStatus) plan.ShardReport {
 	}
 	rep.ErrorCode = codeIn(rep.Error)
 	return rep
-}
-
-// ReceiveStatus is what the runner's receive sides wait for, per sync
-// ("" when running), for people and tests.
-func (r *Runner) ReceiveStatus() map[string]string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	out := make(map[string]string, len(r.recvs))
-	for id, run := range r.recvs {
-		run.mu.Lock()
-		out[id] = run.waiting
-		run.mu.Unlock()
-	}
-	return out
 }

@@ -231,7 +231,7 @@ func (r *Runner) waitTopics(ctx context.Context, what string, setWaiting func(st
 		cancel()
 		switch {
 		case err == nil:
-			if !first && setWaiting != nil {
+			if !first {
 				r.log.Info("runner: the topics exist now", "for", what, "topics", names)
 			}
 			if setWaiting != nil {
