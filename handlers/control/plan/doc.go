@@ -16,8 +16,8 @@
 // # Records (local _system/_dc2dc, fenced)
 //
 //   - SyncsKey: []Sync, both roles.
-//   - TargetKeyPrefix+<sync> (target side): the databases and collections
-//     dc2dc created in B (only those are ever dropped), which are ready,
+//   - TargetKeyPrefix+<sync> (target side): the databases, collections and
+//     views dc2dc created in B (only those are ever dropped), which are ready,
 //     and the stamp of the last inventory applied: a replayed older
 //     inventory never drops anything.
 //
@@ -54,8 +54,10 @@
 // InactiveStateFor, so A learns); each new inventory structure is applied
 // with target.Structure exactly as the standalone planner of `dc2dc dev`
 // does (databases, collections with A's parameters, indexes, analyzers,
-// views; renames; drops of what dc2dc created and A no longer has). Users
-// are not replicated yet. A collection is "ready" once it and its indexes
+// views; renames; drops of the databases, collections and views dc2dc
+// created and A no longer has, and of indexes A's definition no longer
+// names). Not followed yet: dropped analyzers, database options (sharding,
+// replication factor), users (not replicated at all yet). A collection is "ready" once it and its indexes
 // exist; A creates send tasks only for ready collections, so no data
 // arrives in B before its collection.
 //

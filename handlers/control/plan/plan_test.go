@@ -114,6 +114,22 @@ func TestSyncEndToEnd(t *testing.T) {
 		t.Error("check on the source side was accepted")
 	}
 
+	// An index and a view created in A follow, and go when dropped in A.
+	idx, _, err := orders0(t, w).EnsurePersistentIndex(ctx, []string{"n"}, &driver.EnsurePersistentIndexOptions{Name: "byN"})
+	must(t, err)
+	view, err := db.CreateArangoSearchView(ctx, "search", nil)
+	must(t, err)
+	eventually(t, 30*time.Second, "index and view in B", func() (bool, string) {
+		i, v := w.b.hasIndexAndView(ctx, "shop", "orders", "byN", "search")
+		return i && v, fmt.Sprintf("index %v view %v", i, v)
+	})
+	must(t, idx.Remove(ctx))
+	must(t, view.Remove(ctx))
+	eventually(t, 30*time.Second, "index and view gone in B", func() (bool, string) {
+		i, v := w.b.hasIndexAndView(ctx, "shop", "orders", "byN", "search")
+		return !i && !v, fmt.Sprintf("index %v view %v", i, v)
+	})
+
 	// A rename in A: renamed in B, the tasks carry the new name.
 	orders, err := db.Collection(ctx, "orders")
 	must(t, err)
@@ -156,4 +172,13 @@ func TestSyncEndToEnd(t *testing.T) {
 	if as := w.b.mgr.Assignments(); len(as) != 0 {
 		t.Errorf("B assigns an aborted sync: %+v", as)
 	}
+}
+
+func orders0(t *testing.T, w *world) driver.Collection {
+	t.Helper()
+	db, err := w.a.drv.Database(w.ctx, "shop")
+	must(t, err)
+	c, err := db.Collection(w.ctx, "orders")
+	must(t, err)
+	return c
 }

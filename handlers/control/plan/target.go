@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net/http"
+	"net/url"
 	"slices"
 	"sort"
 	"strings"
@@ -29,6 +31,8 @@ type targetRecord struct {
 	// these are ever dropped.
 	Databases   map[string]bool   `json:"databases"`
 	Collections map[string]string `json:"collections"`
+	// Views ("db/name") dc2dc created.
+	Views map[string]bool `json:"views,omitempty"`
 	// Ready: collections whose structure (collection and indexes) exists.
 	Ready []string `json:"ready"`
 	// Applied is the stamp of the last inventory applied with a change: an
@@ -129,6 +133,9 @@ func (t *targetRun) load(ctx context.Context) bool {
 	if rec.Collections == nil {
 		rec.Collections = map[string]string{}
 	}
+	if rec.Views == nil {
+		rec.Views = map[string]bool{}
+	}
 	t.mu.Lock()
 	t.rec, t.recRev, t.loaded = rec, ver.Rev, true
 	t.mu.Unlock()
@@ -224,7 +231,7 @@ func (t *targetRun) publishState(sy Sync, topics kafka.Topics) error {
 func (t *targetRun) applyStructure(ctx context.Context, inv *Inventory, stamp Stamp) {
 	t.mu.Lock()
 	rec := targetRecord{Databases: maps.Clone(t.rec.Databases), Collections: maps.Clone(t.rec.Collections),
-		Ready: slices.Clone(t.rec.Ready), Applied: t.rec.Applied}
+		Views: maps.Clone(t.rec.Views), Ready: slices.Clone(t.rec.Ready), Applied: t.rec.Applied}
 	t.mu.Unlock()
 	if stamp.Less(rec.Applied) {
 		return // a replayed older inventory
@@ -299,16 +306,42 @@ func (t *targetRun) applyStructure(ctx context.Context, inv *Inventory, stamp St
 				errs = append(errs, fmt.Errorf("collection %s/%s in B: %w", d.Name, c.Name, err))
 				continue
 			}
+			if err := t.dropIndexes(ctx, st, d.Name, c); err != nil {
+				errs = append(errs, fmt.Errorf("indexes of %s/%s in B: %w", d.Name, c.Name, err))
+				continue
+			}
 			rec.Collections[key] = c.Name
 			if !ready[key] {
 				t.log().Info("collection ready in B", "collection", d.Name+"/"+c.Name, "id", c.ID)
 			}
 			ready[key] = true
 		}
+		views := map[string]bool{}
 		for _, v := range d.Views {
+			name := nameOf(v)
+			views[name] = true
 			if err := st.EnsureView(ctx, d.Name, v); err != nil {
-				errs = append(errs, fmt.Errorf("view in %s in B: %w", d.Name, err))
+				errs = append(errs, fmt.Errorf("view %s in %s in B: %w", name, d.Name, err))
+				continue
 			}
+			rec.Views[d.Name+"/"+name] = true
+		}
+		for _, key := range slices.Sorted(maps.Keys(rec.Views)) {
+			db, name, _ := strings.Cut(key, "/")
+			if db != d.Name || views[name] {
+				continue
+			}
+			if err := st.DropView(ctx, db, name); err != nil {
+				errs = append(errs, fmt.Errorf("drop view %s in %s in B: %w", name, db, err))
+				continue
+			}
+			t.log().Info("view dropped in B (gone in A)", "view", key)
+			delete(rec.Views, key)
+		}
+	}
+	for key := range rec.Views {
+		if db, _, _ := strings.Cut(key, "/"); !wantDB[db] {
+			delete(rec.Views, key)
 		}
 	}
 	rec.Ready = slices.Sorted(maps.Keys(ready))
@@ -346,6 +379,61 @@ func (t *targetRun) save(ctx context.Context, rec targetRecord) error {
 	t.mu.Lock()
 	t.rec, t.recRev = rec, ver.Rev
 	t.mu.Unlock()
+	return nil
+}
+
+// nameOf returns the "name" of a JSON definition.
+func nameOf(def json.RawMessage) string {
+	var v struct {
+		Name string `json:"name"`
+	}
+	_ = json.Unmarshal(def, &v)
+	return v.Name
+}
+
+// dropIndexes drops the indexes of B's collection that A's definition no
+// longer has (by name; primary and edge indexes stay).
+func (t *targetRun) dropIndexes(ctx context.Context, st *target.Structure, db string, c InvCollection) error {
+	want := map[string]bool{}
+	var defs []json.RawMessage
+	if len(c.Indexes) > 0 && string(c.Indexes) != "null" {
+		if err := json.Unmarshal(c.Indexes, &defs); err != nil {
+			return fmt.Errorf("indexes: %w", err)
+		}
+	}
+	for _, d := range defs {
+		name := nameOf(d)
+		if name == "" {
+			return nil // unnamed indexes in A's definition: nothing can be matched, nothing is dropped
+		}
+		want[name] = true
+	}
+	req := target.Request{Method: http.MethodGet, Path: target.DBPath(db, "/_api/index"), Query: url.Values{"collection": {c.Name}}}
+	resp, err := t.s.conn.Do(ctx, req)
+	if err != nil {
+		return err
+	}
+	if err := resp.Check(req, http.StatusOK); err != nil {
+		return err
+	}
+	var have struct {
+		Indexes []struct {
+			Name string `json:"name"`
+			Type string `json:"type"`
+		} `json:"indexes"`
+	}
+	if err := json.Unmarshal(resp.Body, &have); err != nil {
+		return fmt.Errorf("%s: %w", req.Path, err)
+	}
+	for _, ix := range have.Indexes {
+		if ix.Type == "primary" || ix.Type == "edge" || ix.Name == "" || want[ix.Name] {
+			continue
+		}
+		if err := st.DropIndex(ctx, db, c.Name, ix.Name); err != nil {
+			return err
+		}
+		t.log().Info("index dropped in B (gone in A)", "collection", db+"/"+c.Name, "index", ix.Name)
+	}
 	return nil
 }
 

@@ -286,3 +286,22 @@ func (s *side) userDriver(t *testing.T) driver.Client {
 	t.Cleanup(cl.Close)
 	return cl.Driver()
 }
+
+// hasIndexAndView reports whether db/coll has the named index and db the
+// named view.
+func (s *side) hasIndexAndView(ctx context.Context, db, coll, index, view string) (bool, bool) {
+	d, err := s.drv.Database(ctx, db)
+	if err != nil {
+		return false, false
+	}
+	hasIndex := false
+	if c, err := d.Collection(ctx, coll); err == nil {
+		if ixs, err := c.Indexes(ctx); err == nil {
+			for _, ix := range ixs {
+				hasIndex = hasIndex || ix.UserName() == index
+			}
+		}
+	}
+	hasView, _ := d.ViewExists(ctx, view)
+	return hasIndex, hasView
+}
