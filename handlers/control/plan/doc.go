@@ -29,11 +29,12 @@
 // anything else, and other control types on the same topic are
 // ErrForeign). A receiver ignores a message with a lower leader epoch than
 // the highest it has seen from that side, and orders same-kind messages by
-// (epoch, seq). Each leader consumes its control topic with its own
-// consumer group (<topic>.plan.<master id>, starting at the newest offset
-// when new): the periodic messages are level-triggered state, so a message
-// lost before the group joined is repeated; one-shot requests (check) are
-// repeated until answered.
+// (epoch, seq). Each leader consumes its control topic in a consumer group
+// of its own per leadership (<topic>.plan.<master id>.e<epoch>) that starts
+// at the newest offset, so a new leadership never replays old state: the
+// periodic messages are level-triggered state and repeat what was missed
+// before the group joined; one-shot requests (check) are repeated until
+// answered. (Kafka expires the offsets of the old, empty groups.)
 //
 //   - sync-state (B → A, ctl.down, every StateInterval): the target record
 //     (state, incarnation, partitions, message timeout, stop), the ready

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -298,8 +299,9 @@ func (m *Manager) from() string {
 	return m.cfg.MasterID
 }
 
-// groupName is this master's consumer group for a sync's control topic.
-func (m *Manager) groupName(topic string) string {
+// groupName is this master's consumer group for a sync's control topic in
+// one leadership epoch.
+func (m *Manager) groupName(topic string, epoch uint64) string {
 	id := m.cfg.MasterID
 	if id == "" {
 		id = "master"
@@ -312,7 +314,7 @@ func (m *Manager) groupName(topic string) string {
 			b.WriteByte('_')
 		}
 	}
-	return topic + ".plan." + b.String()
+	return topic + ".plan." + b.String() + ".e" + strconv.FormatUint(epoch, 10)
 }
 
 // Syncs returns the records of this datacenter's syncs (nil while not

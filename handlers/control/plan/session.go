@@ -279,12 +279,14 @@ func (s *session) publish(topic string, m Message) error {
 	return s.pub.Publish(topic, msg)
 }
 
-// consume delivers the leader messages of topic (this master's own
-// consumer group, starting at the newest offset when new) until ctx ends;
-// it retries subscribing while the topic does not exist.
+// consume delivers the leader messages of topic until ctx ends, in a
+// consumer group of this master and leadership epoch that starts at the
+// newest offset: a new leadership never replays old state (the periodic
+// messages repeat it, requests are repeated until answered). It retries
+// subscribing while the topic does not exist.
 func (s *session) consume(ctx context.Context, topic string, handle func(Message)) {
 	kc := s.m.cfg.Kafka
-	kc.Consumer.Group = s.m.groupName(topic)
+	kc.Consumer.Group = s.m.groupName(topic, s.epoch)
 	kc.Consumer.InitialOffset = kafka.OffsetNewest
 	for attempt := 0; ctx.Err() == nil; attempt++ {
 		if attempt > 0 {
