@@ -118,10 +118,10 @@ func (c Config) Validate() error {
 		errs = append(errs, err)
 	}
 	if len(c.Kafka.Brokers) > 0 {
-		kc := c.Kafka
-		kc.EnsureDefaults()
-		if err := kc.Validate(); err != nil {
-			errs = append(errs, fmt.Errorf("this datacenter's Kafka (--kafka.*): %w", err))
+		pc := c.Plan
+		pc.DC, pc.Kafka = c.DC, c.Kafka
+		if err := pc.WithDefaults().Validate(); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	if c.DeadAfter < 0 || c.ScheduleInterval < 0 || c.PersistInterval < 0 {
