@@ -54,6 +54,14 @@ func benchLingers(b *testing.B) []time.Duration {
 	return out
 }
 
+// benchCompression names the pipeline producer's codec.
+func benchCompression() string {
+	if c := os.Getenv("DC2DC_BENCH_COMPRESSION"); c != "" {
+		return c + " (DC2DC_BENCH_COMPRESSION)"
+	}
+	return kafka.DefaultCompression + " (pipeline/kafka's default)"
+}
+
 // envInt reads a positive integer from the environment, else def.
 func envInt(name string, def int) int {
 	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
@@ -100,7 +108,7 @@ func BenchmarkPipelineVsTransport(b *testing.B) {
 			"Documents are padded with random letters and digits, so they hardly compress (lz4 about 1.1×) and Kafka carries their full size, "+
 			"as it carries the ceiling's uncompressed records; each round also runs the pipeline with the padding a run of 'x' "+
 			"(lz4 shrinks those documents about 80×, the workload before 2026-11-26), reported apart. "+
-			"Load average (1 min) at start: %s.", rounds, records, halfSecs, loadAvg()))
+			"The pipeline's producer compresses with %s. Load average (1 min) at start: %s.", rounds, records, halfSecs, benchCompression(), loadAvg()))
 
 	var ceilings, pipes, ratios, xPipes, xRatios, cpuRatios []float64
 	var ceilingCPU, pipeCPU []float64 // µs per record / event
@@ -313,7 +321,9 @@ func measurePipeline(b *testing.B, ctx context.Context, logger *slog.Logger, bro
 	if err != nil {
 		b.Fatal(err)
 	}
-	kA, kB := kafka.Config{Brokers: brokersA}, kafka.Config{Brokers: brokersB}
+	// The producer's codec: DC2DC_BENCH_COMPRESSION, else pipeline/kafka's
+	// default.
+	kA, kB := kafka.Config{Brokers: brokersA, Compression: os.Getenv("DC2DC_BENCH_COMPRESSION")}, kafka.Config{Brokers: brokersB}
 	if err := kafka.EnsureTopics(ctx, kA, []kafka.TopicSpec{{Name: topics.Data, Partitions: 12}}); err != nil {
 		b.Fatal(err)
 	}
