@@ -177,4 +177,5 @@ func kafkaClientFlags(f *pflag.FlagSet, prefix string, cfg *kafka.Config) {
 	f.StringVar(&cfg.SASL.User, name("sasl.user"), envOr(env+"SASL_USER", ""), "SASL user")
 	f.StringVar(&cfg.SASL.Password, name("sasl.password"), envOr(env+"SASL_PASSWORD", ""), "SASL password (prefer env "+env+"SASL_PASSWORD)")
 	f.StringVar(&cfg.Consumer.InitialOffset, name("initial-offset"), kafka.OffsetOldest, "where a consumer group without a committed offset starts: oldest or newest")
+	f.DurationVar(&cfg.Consumer.SessionTimeout, name("session-timeout"), 0, "consumer-group session timeout: a dead member's partitions move after it (default 10s; at least the brokers' group.min.session.timeout.ms, 6s on a default Kafka)")
 }
