@@ -291,8 +291,8 @@ func measureCeiling(b *testing.B, brokers []string, n int) (float64, time.Durati
 type pipelineResult struct {
 	rate  float64         // events/s from the first send to the last apply
 	cpu   time.Duration   // the process's CPU time per event over the same span
-	lags  []time.Duration // per applied event (approximated per batch)
-	split string          // per batch, where the time went
+	lags  []time.Duration // per applied event
+	split string          // per event, where the time went
 }
 
 // measurePipeline runs producer (on A), mirror (A→B) and consumer (on B) in
@@ -309,10 +309,12 @@ func measurePipeline(b *testing.B, ctx context.Context, logger *slog.Logger, bro
 		mu      sync.Mutex
 		lags    []time.Duration
 		applied atomic.Uint64
-		// per batch: built → Kafka A record time; Kafka A → the handler
-		// (mirror, Kafka B, the consumer's queue, decode); the ledger's
-		// apply (cluster B's stand-in); the checkpoint.
-		toKafka, toHandler, ledgerApply, checkpoint []time.Duration
+		// per event (each batch's hop counted once per event in it):
+		// created → batch built (the producer's queue and linger); built →
+		// Kafka A record time; Kafka A → the handler (mirror, Kafka B, the
+		// consumer's queue, decode); the ledger's apply (cluster B's
+		// stand-in); the checkpoint.
+		toBatch, toKafka, toHandler, ledgerApply, checkpoint []time.Duration
 		allDone                                     = make(chan time.Time, 1)
 	)
 	// Set the topology up before timing: the data topic on A, the mirror
@@ -348,13 +350,14 @@ func measurePipeline(b *testing.B, ctx context.Context, logger *slog.Logger, bro
 				mu.Lock()
 				for _, c := range a.Created {
 					lags = append(lags, a.AppliedAt.Sub(c))
+					toBatch = append(toBatch, a.SentAt.Sub(c))
+					if !a.KafkaTime.IsZero() {
+						toKafka = append(toKafka, a.KafkaTime.Sub(a.SentAt))
+						toHandler = append(toHandler, a.HandledAt.Sub(a.KafkaTime))
+					}
+					ledgerApply = append(ledgerApply, a.LedgerAt.Sub(a.HandledAt))
+					checkpoint = append(checkpoint, a.AppliedAt.Sub(a.LedgerAt))
 				}
-				if !a.KafkaTime.IsZero() {
-					toKafka = append(toKafka, a.KafkaTime.Sub(a.SentAt))
-					toHandler = append(toHandler, a.HandledAt.Sub(a.KafkaTime))
-				}
-				ledgerApply = append(ledgerApply, a.LedgerAt.Sub(a.HandledAt))
-				checkpoint = append(checkpoint, a.AppliedAt.Sub(a.LedgerAt))
 				mu.Unlock()
 				if applied.Add(uint64(a.Events)) == total {
 					allDone <- time.Now()
@@ -410,7 +413,7 @@ func measurePipeline(b *testing.B, ctx context.Context, logger *slog.Logger, bro
 		slices.Sort(d)
 		return fmt.Sprintf("%s p50 %v p99 %v", name, percentile(d, .5).Round(10*time.Microsecond), percentile(d, .99).Round(10*time.Microsecond))
 	}
-	split := fmt.Sprintf("per batch (%d): %s; %s; %s; %s", len(ledgerApply),
+	split := fmt.Sprintf("per event: %s; %s; %s; %s; %s", hop("created → batch built", toBatch),
 		hop("built → Kafka A", toKafka), hop("Kafka A → handler", toHandler), hop("ledger apply", ledgerApply), hop("checkpoint", checkpoint))
 	return pipelineResult{rate: float64(total) / end.Sub(start).Seconds(), cpu: cpu / time.Duration(total), lags: lags, split: split}
 }
