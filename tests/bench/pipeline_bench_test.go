@@ -315,7 +315,7 @@ func measurePipeline(b *testing.B, ctx context.Context, logger *slog.Logger, bro
 		// consumer's queue, decode); the ledger's apply (cluster B's
 		// stand-in); the checkpoint.
 		toBatch, toKafka, toHandler, ledgerApply, checkpoint []time.Duration
-		allDone                                     = make(chan time.Time, 1)
+		allDone                                              = make(chan time.Time, 1)
 	)
 	// Set the topology up before timing: the data topic on A, the mirror
 	// (which creates it on B), then the consumer.
