@@ -10,7 +10,9 @@
 // publishes each batch synchronously and checkpoints the acknowledged tick in
 // the store after every batch. A restart resumes after the checkpoint, with
 // the batch's Prev set to it: the batches sent between the last checkpoint
-// and the crash are sent again, which the receiver must absorb.
+// and the crash are sent again, which the receiver must absorb. Documents
+// are padded with a run of 'x' (compresses about 80 times) or, with
+// ProduceConfig.RandomPad, with random characters that hardly compress.
 //
 // Consume runs a Watermill router on the data topic with the middleware
 // chain, and applies batches to a Ledger, a Pebble database standing in for
@@ -22,5 +24,6 @@
 // checkpoint store is written after it, following the durability order.
 // Records at or below the applied position inside a batch that straddles it
 // are skipped one by one, so an exactly-once ledger is the expected outcome,
-// not a tolerance.
+// not a tolerance. Shards apply concurrently, each under its own lock (as B
+// applies shards in parallel), so their synced commits share fsyncs.
 package loadgen
