@@ -11,12 +11,19 @@ import (
 	"github.com/dc2dc/dc2dc/handlers/control/api"
 	"github.com/dc2dc/dc2dc/handlers/control/election"
 	"github.com/dc2dc/dc2dc/handlers/control/master"
+	"github.com/dc2dc/dc2dc/handlers/control/plan"
 )
 
 func init() { register(newMasterCmd) }
 
+// masterOptions are the control options and the master's own.
+type masterOptions struct {
+	controlOptions
+	replicateUsers bool
+}
+
 func newMasterCmd(g *globalOptions) *cobra.Command {
-	o := &controlOptions{role: "master"}
+	o := &masterOptions{controlOptions: controlOptions{role: "master"}}
 	cmd := &cobra.Command{
 		Use:   "master --cluster.endpoint URL --cluster.jwt-secret-file FILE [flags]",
 		Short: "Run a sync master (elects a leader per datacenter, keeps workers and tasks, serves the admin API)",
@@ -40,10 +47,12 @@ It stops cleanly on SIGTERM/SIGINT (releasing the leadership at once).`,
 		},
 	}
 	o.bind(cmd.Flags())
+	cmd.Flags().BoolVar(&o.replicateUsers, "sync.replicate-users", false,
+		"as a source, also send _system/_users (users with their password hashes); a target applies them and reloads its users: it ends up with the source's credentials, root included")
 	return cmd
 }
 
-func runMaster(ctx context.Context, g *globalOptions, o *controlOptions, cmd *cobra.Command) error {
+func runMaster(ctx context.Context, g *globalOptions, o *masterOptions, cmd *cobra.Command) error {
 	log := g.Logger().With("component", "master")
 	if !o.auth().Enabled() {
 		log.Warn("the admin API has no authentication: anyone who reaches it can use it; set --auth.token or --auth.jwt-secret")
@@ -68,6 +77,7 @@ func runMaster(ctx context.Context, g *globalOptions, o *controlOptions, cmd *co
 		ID: o.id, DC: o.dc, Listen: net.JoinHostPort(o.serverHost, strconv.Itoa(port)), Endpoint: o.endpoint(port), Version: version,
 		Cluster:  o.cluster(),
 		Kafka:    o.kafka,
+		Plan:     plan.Config{ReplicateUsers: o.replicateUsers},
 		Election: election.Config{LeaseDuration: o.lease, RenewInterval: o.renew},
 		Auth:     o.auth(), TLS: o.serverTLS(), ClientTLS: clientTLS,
 		DeadAfter: o.deadAfter, Logger: log, MeterProvider: mp, Gatherer: reg,

@@ -67,7 +67,7 @@ func (r *sourceRun) computeCheck(ctx context.Context, id string) *CheckResult {
 	cl := verify.FromConn(r.s.conn)
 	for _, db := range topo.DatabaseNames() {
 		for _, c := range topo.Databases[db].Collections {
-			if !ready[db+"/"+c.ID] || !replicated(c) {
+			if !ready[db+"/"+c.ID] || !replicated(c) || db == "_system" { // users are not compared: B may have its own
 				continue
 			}
 			for _, sh := range c.Shards {

@@ -58,7 +58,17 @@
 // views; renames; drops of the databases, collections and views dc2dc
 // created and A no longer has, and of indexes A's definition no longer
 // names). Not followed yet: dropped analyzers, database options (sharding,
-// replication factor), users (not replicated at all yet). A collection is "ready" once it and its indexes
+// replication factor).
+//
+// # Users (Config.ReplicateUsers, off by default; set on A's masters)
+//
+// A's inventory then names _system/_users and B marks it ready at once (it
+// exists in B); A runs a send task for its shard (a system collection: the
+// tail includes system collections), B's receive side applies the user
+// records verbatim with their password hashes (B's own user of the same
+// name is replaced, users only B has stay) and B's leader reloads B's users
+// (POST /_admin/auth/reload) whenever the workers report a new applied
+// position of that shard. check sync does not compare _users. A collection is "ready" once it and its indexes
 // exist; A creates send tasks only for ready collections, so no data
 // arrives in B before its collection.
 //

@@ -49,6 +49,23 @@ func (r *sourceRun) inventory(ctx context.Context, topo *client.Topology) ([]Inv
 	return out, nil
 }
 
+// usersOf returns _system/_users of the topology (nil when absent).
+func usersOf(topo *client.Topology) *InvCollection {
+	d, ok := topo.Databases["_system"]
+	if !ok {
+		return nil
+	}
+	c, ok := d.Collection("_users")
+	if !ok || len(c.Shards) == 0 {
+		return nil
+	}
+	ic := &InvCollection{ID: c.ID, Name: c.Name, Parameters: c.Parameters}
+	for _, sh := range c.Shards {
+		ic.Shards = append(ic.Shards, InvShard{Index: sh.Index, Name: sh.Name, Leader: sh.Leader})
+	}
+	return ic
+}
+
 // hashOf is the structure's fingerprint (shard leaders excluded: a
 // failover is not a structure change).
 func hashOf(dbs []InvDatabase) string {

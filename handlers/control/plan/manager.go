@@ -45,6 +45,13 @@ type Config struct {
 	// InactiveStateFor: a stopped or aborted target sync keeps telling A
 	// for this long after its last change (default 10m).
 	InactiveStateFor time.Duration
+	// ReplicateUsers (off by default): A also sends the shard of
+	// _system/_users (users with their password hashes, verbatim), B applies
+	// it like any shard (B's own user of the same name is replaced) and
+	// reloads its users after each change. B ends up with A's credentials,
+	// root included; users only B has stay. The reload is unconfirmed on a
+	// running ArangoDB 3.12 (ARCHITECTURE §12, experiment 3).
+	ReplicateUsers bool
 	// ReleaseGrace: after a stop with ensure-in-sync, A stays read-only
 	// this long after removing the send tasks, so the workers stopped them
 	// (at their next heartbeat) before users write again (default 2s).

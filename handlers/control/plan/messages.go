@@ -100,10 +100,12 @@ type ShardReset struct {
 type Inventory struct {
 	Seq uint64 `json:"seq"`
 	// Hash of Databases: B re-applies the structure when it changes.
-	Hash      string         `json:"hash"`
-	State     State          `json:"state"`
-	Databases []InvDatabase  `json:"databases"`
-	Sources   []SourceReport `json:"sources,omitempty"`
+	Hash      string        `json:"hash"`
+	State     State         `json:"state"`
+	Databases []InvDatabase `json:"databases"`
+	// Users is _system/_users when A replicates users (Config.ReplicateUsers).
+	Users   *InvCollection `json:"users,omitempty"`
+	Sources []SourceReport `json:"sources,omitempty"`
 	// Stop is A's side of a stop with ensure-in-sync.
 	Stop *StopProgress `json:"stop,omitempty"`
 }
@@ -350,6 +352,9 @@ func (inv *Inventory) validate() error {
 				break
 			}
 		}
+	}
+	if u := inv.Users; u != nil && (u.ID == "" || strings.Contains(u.ID, "/") || len(u.Shards) == 0) {
+		errs = append(errs, fmt.Errorf("users collection (id %q, %d shards): no id or shards", u.ID, len(u.Shards)))
 	}
 	seen := map[string]bool{}
 	for _, d := range inv.Databases {

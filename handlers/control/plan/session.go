@@ -254,7 +254,7 @@ func (s *session) watcher() *client.Watcher {
 		return s.watch
 	}
 	w, err := client.NewWatcher(s.deps.Cluster, client.WatcherConfig{Interval: s.m.cfg.TopologyInterval,
-		MaxBackoff: max(s.m.cfg.TopologyInterval, 30*time.Second)}, nil, func(err error) {
+		MaxBackoff: max(s.m.cfg.TopologyInterval, 30*time.Second), IncludeSystem: s.m.cfg.ReplicateUsers}, nil, func(err error) {
 		s.m.log.Warn("topology of this cluster", "err", err)
 	})
 	if err != nil {

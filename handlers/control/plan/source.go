@@ -309,12 +309,11 @@ func (r *sourceRun) tasks(st *SyncState) {
 		ready[k] = true
 	}
 	want := map[string]registry.Task{}
+	users := usersOf(topo)
 	for _, db := range topo.DatabaseNames() {
-		if db == "_system" {
-			continue
-		}
 		for _, c := range topo.Databases[db].Collections {
-			if !ready[db+"/"+c.ID] || !replicated(c) {
+			isUsers := r.s.m.cfg.ReplicateUsers && users != nil && db == "_system" && c.ID == users.ID
+			if !ready[db+"/"+c.ID] || (!isUsers && (db == "_system" || !replicated(c))) {
 				continue
 			}
 			for _, sh := range c.Shards {
@@ -557,6 +556,9 @@ func (r *sourceRun) publishInventory(ctx context.Context, rec Sync, topics kafka
 	}
 	r.seq++
 	inv := &Inventory{Seq: r.seq, Hash: hash, State: rec.State, Databases: dbs, Sources: r.sourceReports()}
+	if r.s.m.cfg.ReplicateUsers {
+		inv.Users = usersOf(topo)
+	}
 	if rec.State == StateStopping && r.stop != nil {
 		cp := *r.stop
 		inv.Stop = &cp

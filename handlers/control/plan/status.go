@@ -29,6 +29,12 @@ func TargetStatus(sy Sync, inv *Inventory, reports map[string]ShardReport, peerS
 			}
 		}
 	}
+	if u := inv.Users; u != nil {
+		for _, sh := range u.Shards {
+			ref := events.ShardRef{Database: "_system", CollectionID: u.ID, Index: sh.Index}.String()
+			out.Shards = append(out.Shards, shardStatus(sy, ref, "_system/"+u.Name, sh.Name, src[ref], reports[ref]))
+		}
+	}
 	slices.SortFunc(out.Shards, func(a, b ShardStatus) int {
 		return strings.Compare(a.Collection+"\x00"+a.Shard, b.Collection+"\x00"+b.Shard)
 	})

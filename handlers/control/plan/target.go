@@ -58,6 +58,7 @@ type targetRun struct {
 	structErr string
 	waiters   map[string]chan *CheckResult
 	resets    []ShardReset
+	usersSig  string // applied positions of the users shards at the last reload
 }
 
 func newTargetRun(s *session, id string) *targetRun {
@@ -185,6 +186,9 @@ func (t *targetRun) step(ctx context.Context, topics kafka.Topics) {
 	t.mu.Unlock()
 	if sy.State.Active() && inv != nil && (inv.Hash != applied) {
 		t.applyStructure(ctx, inv, stamp)
+	}
+	if inv != nil && inv.Users != nil {
+		t.reloadUsers(ctx, inv.Users)
 	}
 	if sy.State == StateStopping {
 		t.stopStep(ctx, sy, inv)
@@ -344,6 +348,15 @@ func (t *targetRun) applyStructure(ctx context.Context, inv *Inventory, stamp St
 			delete(rec.Views, key)
 		}
 	}
+	// _system/_users exists in B: ready at once when A sends it.
+	for key := range ready {
+		if strings.HasPrefix(key, "_system/") && (inv.Users == nil || key != "_system/"+inv.Users.ID) {
+			delete(ready, key)
+		}
+	}
+	if inv.Users != nil {
+		ready["_system/"+inv.Users.ID] = true
+	}
 	rec.Ready = slices.Sorted(maps.Keys(ready))
 	rec.Applied = stamp
 	if err := t.save(ctx, rec); err != nil {
@@ -360,6 +373,31 @@ func (t *targetRun) applyStructure(ctx context.Context, inv *Inventory, stamp St
 	if err != nil && ctx.Err() == nil {
 		t.log().Warn("structure in B incomplete; retrying", "err", err)
 	}
+}
+
+// reloadUsers makes B reload its users after the receive side applied
+// something new to _system/_users (per the workers' reports).
+func (t *targetRun) reloadUsers(ctx context.Context, users *InvCollection) {
+	reps := t.s.m.shardReports(t.id)
+	var sig strings.Builder
+	for _, sh := range users.Shards {
+		ref := events.ShardRef{Database: "_system", CollectionID: users.ID, Index: sh.Index}.String()
+		fmt.Fprintf(&sig, "%s=%v;", ref, reps[ref].Applied)
+	}
+	t.mu.Lock()
+	same := sig.String() == t.usersSig
+	t.mu.Unlock()
+	if same {
+		return
+	}
+	st := target.NewStructure(t.s.conn, t.s.conn.Client())
+	if err := st.ReloadUsers(ctx); err != nil {
+		t.log().Warn("cannot make B reload its users; retrying", "err", err)
+		return
+	}
+	t.mu.Lock()
+	t.usersSig = sig.String()
+	t.mu.Unlock()
 }
 
 // save stores rec (fenced) and keeps it as the current record.

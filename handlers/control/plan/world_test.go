@@ -56,6 +56,7 @@ type world struct {
 	ctx  context.Context
 	wg   sync.WaitGroup
 	a, b *side
+	opts []func(*plan.Config)
 }
 
 // tmaster is one master of a side: elector, registry, manager and the
@@ -85,9 +86,13 @@ func (w *world) startMaster(s *side, id string) *tmaster {
 	must(t, err)
 	reg, err := registry.New(registry.Config{})
 	must(t, err)
-	mgr, err := plan.New(plan.Config{DC: s.name, MasterID: id, Kafka: s.kc, StateInterval: 300 * time.Millisecond,
+	pc := plan.Config{DC: s.name, MasterID: id, Kafka: s.kc, StateInterval: 300 * time.Millisecond,
 		DiscoverInterval: 300 * time.Millisecond, InventoryInterval: time.Second, TopologyInterval: 200 * time.Millisecond,
-		CheckTimeout: 30 * time.Second, Logger: log.With("dc", s.name, "master", id)})
+		CheckTimeout: 30 * time.Second, Logger: log.With("dc", s.name, "master", id)}
+	for _, o := range w.opts {
+		o(&pc)
+	}
+	mgr, err := plan.New(pc)
 	must(t, err)
 	ctx, cancel := context.WithCancel(w.ctx)
 	m := &tmaster{el: el, reg: reg, mgr: mgr, cancel: cancel, done: make(chan struct{})}
@@ -153,10 +158,10 @@ func eventually(t *testing.T, within time.Duration, what string, cond func() (bo
 	}
 }
 
-func newWorld(t *testing.T) *world {
+func newWorld(t *testing.T, opts ...func(*plan.Config)) *world {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	w := &world{t: t, ctx: ctx}
+	w := &world{t: t, ctx: ctx, opts: opts}
 	var cleanups []func()
 	wg := &w.wg
 	t.Cleanup(func() {
