@@ -2,6 +2,7 @@ package plan_test
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -162,6 +163,13 @@ func TestSyncEndToEnd(t *testing.T) {
 	if rec, _ := w.a.syncRecord(syncID); rec.State != plan.StateAborted || len(w.a.sendTasks()) != 0 {
 		t.Fatalf("abort outgoing undone while B runs: %+v, %d tasks", rec, len(w.a.sendTasks()))
 	}
+	eventually(t, 15*time.Second, "B's status tells that A aborted", func() (bool, string) {
+		st, err := w.b.mgr.Status(ctx)
+		if err != nil || len(st.Syncs) != 1 {
+			return false, fmt.Sprint(err)
+		}
+		return st.Syncs[0].PeerAlive && strings.Contains(st.Syncs[0].Error, "abort outgoing sync"), st.Syncs[0].Error
+	})
 
 	// Abort in B: A marks its record aborted and removes the tasks.
 	must(t, w.b.mgr.Abort(ctx, syncID))

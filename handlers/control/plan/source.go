@@ -157,6 +157,9 @@ func (r *sourceRun) step(ctx context.Context, topics kafka.Topics) {
 				r.writable(ctx)
 			}
 		}
+		if time.Since(rec.UpdatedAt) < r.s.m.cfg.InactiveStateFor {
+			r.publishInventory(ctx, rec, topics) // B learns the state (and that A lives)
+		}
 		return
 	}
 	if !r.ensureTopics(ctx, rec, topics) {

@@ -17,6 +17,9 @@ func TargetStatus(sy Sync, inv *Inventory, reports map[string]ShardReport, peerS
 	if inv == nil {
 		return summarize(out)
 	}
+	if sy.State.Active() && inv.State == StateAborted && out.Error == "" {
+		out.Error = "the source datacenter aborted its side of this sync (abort outgoing sync): abort it here and configure it again to restart it"
+	}
 	src := map[string]SourceShard{}
 	for _, s := range inv.Sources {
 		src[s.Shard] = s.SourceShard
