@@ -115,7 +115,7 @@ var errSkip = errors.New("skipped")
 func (r *run) exec(res *result) error {
 	s := r.s
 	runStart := time.Now()
-	before := s.wl.Stats()
+	before := s.stats()
 	logsBefore := s.logCounts()
 	defer func() { res.events = delta(logsBefore, s.logCounts()) }()
 	switch r.phase {
@@ -233,9 +233,9 @@ func (r *run) exec(res *result) error {
 		}
 	}
 	quiet := time.Now()
-	st := s.wl.Stats()
-	res.ops = st.Ops() - before.Ops()
-	res.failedOps = st.Failed - before.Failed
+	st := s.stats()
+	res.ops = st.ops - before.ops
+	res.failedOps = st.failed - before.failed
 
 	// B converges to the quiet A, key by key.
 	ctx, cancel := ctxFor(s.opts.converge + time.Minute)
