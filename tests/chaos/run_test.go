@@ -213,7 +213,11 @@ func (r *run) exec(res *result) error {
 	case phaseStop:
 		out := <-stopDone
 		s.configured = false
-		r.notef("stop sync returned after %v", time.Since(stopStart).Round(100*time.Millisecond))
+		took := time.Since(stopStart)
+		r.notef("stop sync returned after %v", took.Round(100*time.Millisecond))
+		if took > 30*time.Second {
+			r.notef("stop sync's progress: %s", lastLines(out.Stdout, 8))
+		}
 		if out.Err != nil {
 			stopErr = fmt.Errorf("stop sync: %s", out)
 			// The operator looks at the status: the stop may go on.
@@ -283,4 +287,13 @@ func (r *run) printLogs() {
 	for _, p := range ps {
 		r.t.Logf("logs of %s:\n%s", p.Name(), p.LogTail(24<<10))
 	}
+}
+
+// lastLines returns the last n lines of s, joined by " | ".
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, " | ")
 }
