@@ -46,7 +46,7 @@ type options struct {
 
 func optionsFor(full bool) options {
 	o := options{full: full, bulkDocs: 15000, bulkBytes: 512, rate: 60, hold: 4 * time.Second,
-		mirrorDown: 10 * time.Second, converge: 2 * time.Minute, stopTimeout: 90 * time.Second, logLevel: "info"}
+		mirrorDown: 10 * time.Second, converge: 2 * time.Minute, stopTimeout: 3 * time.Minute, logLevel: "info"}
 	if full {
 		o.bulkDocs, o.hold, o.mirrorDown, o.converge, o.stopTimeout = 30000, 8*time.Second, 60*time.Second, 3*time.Minute, 4*time.Minute
 	}
