@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -48,7 +49,8 @@ type TopologyConfig struct {
 	GroupMinSessionTimeout time.Duration
 	// MirrorSessionTimeout of the mirror's consumer group (default 3s).
 	MirrorSessionTimeout time.Duration
-	// LogLevel of the dc2dc processes (default "debug").
+	// LogLevel of the dc2dc processes (default $DC2DC_TEST_LOG_LEVEL, else
+	// "info": the failure output shows the end of each log).
 	LogLevel string
 	// MasterArgs and WorkerArgs are appended to every master's and
 	// worker's command line (e.g. "--election.lease", "3s").
@@ -84,7 +86,10 @@ func (c TopologyConfig) WithDefaults() TopologyConfig {
 		c.MirrorSessionTimeout = 3 * time.Second
 	}
 	if c.LogLevel == "" {
-		c.LogLevel = "debug"
+		c.LogLevel = os.Getenv("DC2DC_TEST_LOG_LEVEL")
+	}
+	if c.LogLevel == "" {
+		c.LogLevel = "info"
 	}
 	if c.StartTimeout == 0 {
 		c.StartTimeout = 60 * time.Second

@@ -3,6 +3,7 @@ package sync_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -48,6 +49,18 @@ func TestSyncAbortOutgoingAbortAndReconfigure(t *testing.T) {
 	bulkLoad(t, A, "shop", "extra", 1, 10, 10, "x")
 	e.configureSync()
 	e.waitRunning(90*time.Second, e.expectedShards()+1, 10)
+
+	// set message timeout: the sync record carries it on both sides.
+	t.Logf("set message timeout: %s", strings.TrimSpace(e.cli(B, "set", "message", "timeout", "2h", "--sync-id", syncID)))
+	for _, dc := range []*harness.DC{B, A} {
+		harness.Eventually(t, 20*time.Second, 250*time.Millisecond, func() (bool, string) {
+			s, err := e.status(dc)
+			if err != nil {
+				return false, err.Error()
+			}
+			return s.MessageTimeout() == 2*time.Hour, fmt.Sprintf("%s: message timeout %v", dc.Name, s.MessageTimeout())
+		})
+	}
 
 	// abort outgoing sync (A): the source record is aborted and its send
 	// tasks are gone.

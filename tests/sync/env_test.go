@@ -152,12 +152,17 @@ func (e *env) expectedShards() int {
 func (e *env) waitRunning(timeout time.Duration, minShards int, maxLag float64) plan.SyncStatus {
 	e.t.Helper()
 	var last plan.SyncStatus
+	start, logged := time.Now(), time.Now()
 	harness.Eventually(e.t, timeout, 250*time.Millisecond, func() (bool, string) {
 		s, err := e.status(e.top.B)
 		if err != nil {
 			return false, err.Error()
 		}
 		last = s
+		if time.Since(logged) > 15*time.Second {
+			logged = time.Now()
+			e.t.Logf("waiting %v for every shard running: %s", time.Since(start).Round(time.Second), summary(s))
+		}
 		if s.State != plan.StateRunning || len(s.Shards) < minShards {
 			return false, summary(s)
 		}

@@ -107,6 +107,23 @@ func TestSyncEndToEnd(t *testing.T) {
 	check := e.waitCheckIdentical(time.Minute)
 	t.Logf("check sync: %d shards identical", len(check.Shards))
 
+	// A is quiet and B caught up: status says in sync (every shard
+	// running with lag 0), and the table of `get status -v` lists every
+	// collection.
+	harness.Eventually(t, 30*time.Second, 250*time.Millisecond, func() (bool, string) {
+		s, err := e.status(B)
+		if err != nil {
+			return false, err.Error()
+		}
+		return s.InSync, summary(s)
+	})
+	table := e.cli(B, "get", "status", "-v")
+	for _, c := range []string{"shop/bulk", "shop/accounts", "shop/orders", "shop/links", "bank/links"} {
+		if !strings.Contains(table, c) {
+			t.Errorf("get status -v does not list %s:\n%s", c, table)
+		}
+	}
+
 	// stop sync with ensure-in-sync: A is read-only until every shard is
 	// in sync, then the sync stops and A is writable again; what A writes
 	// then is not replicated.
