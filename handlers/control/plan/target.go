@@ -184,7 +184,7 @@ func (t *targetRun) step(ctx context.Context, topics kafka.Topics) {
 	t.mu.Lock()
 	inv, stamp, applied := t.inv, t.invStamp, t.applied
 	t.mu.Unlock()
-	if sy.State.Active() && inv != nil && (inv.Hash != applied) {
+	if sy.State.Active() && inv != nil && structureKey(inv) != applied {
 		t.applyStructure(ctx, inv, stamp)
 	}
 	if inv != nil && inv.Users != nil {
@@ -365,7 +365,7 @@ func (t *targetRun) applyStructure(ctx context.Context, inv *Inventory, stamp St
 	err := errors.Join(errs...)
 	t.mu.Lock()
 	if err == nil {
-		t.applied, t.structErr = inv.Hash, ""
+		t.applied, t.structErr = structureKey(inv), ""
 	} else {
 		t.structErr = err.Error()
 	}
@@ -418,6 +418,15 @@ func (t *targetRun) save(ctx context.Context, rec targetRecord) error {
 	t.rec, t.recRev = rec, ver.Rev
 	t.mu.Unlock()
 	return nil
+}
+
+// structureKey names what B applied of an inventory: its structure hash and
+// whether it sends users.
+func structureKey(inv *Inventory) string {
+	if inv.Users != nil {
+		return inv.Hash + "+users:" + inv.Users.ID
+	}
+	return inv.Hash
 }
 
 // nameOf returns the "name" of a JSON definition.
