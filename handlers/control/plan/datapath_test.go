@@ -168,6 +168,15 @@ func TestStopEnsureInSync(t *testing.T) {
 	must(t, err)
 	userOrders, err := userDB.Collection(ctx, "orders")
 	must(t, err)
+	// While it follows, B refuses its users' writes.
+	userDBB, err := w.b.userDriver(t).Database(ctx, "shop")
+	must(t, err)
+	userOrdersB, err := userDBB.Collection(ctx, "orders")
+	must(t, err)
+	eventually(t, 15*time.Second, "B read-only for users while it follows", func() (bool, string) {
+		_, err := userOrdersB.CreateDocument(driver.WithSilent(ctx), map[string]any{"_key": "user-in-b"})
+		return err != nil && driver.IsArangoErrorWithErrorNum(err, 1004), fmt.Sprint(err)
+	})
 	must(t, w.b.mgr.Stop(ctx, plan.StopRequest{Sync: syncID, EnsureInSync: true, TimeoutMillis: 40000}))
 	eventually(t, 10*time.Second, "A read-only", func() (bool, string) {
 		mode, err := w.a.cl.Coordinator().Do(ctx, client.Request{Method: http.MethodGet, Path: "_admin/server/mode"}, http.StatusOK)
@@ -187,6 +196,13 @@ func TestStopEnsureInSync(t *testing.T) {
 	ordersB, err := dbB.Collection(ctx, "orders")
 	must(t, err)
 	n, err := ordersB.Count(ctx)
+	must(t, err)
+	// Stopped: B is writable for its users again (after the count above).
+	eventually(t, 15*time.Second, "B writable for users after the stop", func() (bool, string) {
+		_, err := userOrdersB.CreateDocument(driver.WithSilent(ctx), map[string]any{"_key": "user-in-b"})
+		return err == nil, fmt.Sprint(err)
+	})
+	_, err = userOrdersB.RemoveDocument(ctx, "user-in-b") // the check below compares A and B
 	must(t, err)
 	if n != 10 {
 		t.Errorf("B holds %d documents at the stop, want 10", n)

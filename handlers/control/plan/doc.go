@@ -72,6 +72,16 @@
 // exist; A creates send tasks only for ready collections, so no data
 // arrives in B before its collection.
 //
+// # Target read-only for users
+//
+// While any target sync of this datacenter is running or stopping, the
+// leader keeps its cluster in server mode readonly (re-asserted every 10 s;
+// targetmode.go): users cannot write into the replica, dc2dc's own writes
+// with the superuser JWT go on. When the last target sync stopped or was
+// aborted (the replica is promoted) the leader makes the cluster writable,
+// once per leadership. A cluster that is no target of any sync is left
+// alone.
+//
 // # Source side (A)
 //
 // Syncs are discovered by listing <prefix>.<id>.ctl.down topics of Kafka A

@@ -34,6 +34,9 @@ type session struct {
 	targets map[string]*targetRun
 	sources map[string]*sourceRun
 	watch   *client.Watcher
+	// the server mode targetMode last set: read-only or not, and when
+	modeSet, modeRO bool
+	modeAt          time.Time
 }
 
 func startSession(ctx context.Context, m *Manager, deps Deps, conn *target.Conn, epoch uint64) (*session, error) {
@@ -167,6 +170,7 @@ func (s *session) loop() {
 }
 
 func (s *session) reconcile() {
+	s.targetMode()
 	for _, sy := range s.syncList() {
 		switch sy.Role {
 		case RoleTarget:
