@@ -48,6 +48,12 @@ func TestSyncEndToEnd(t *testing.T) {
 
 	st := e.waitRunning(3*time.Minute, want, 10)
 	t.Logf("every shard running %v after configure sync: %s", time.Since(start).Round(time.Millisecond), summary(st))
+
+	// While it follows A, B is read-only for users.
+	harness.Eventually(t, 20*time.Second, 250*time.Millisecond, func() (bool, string) {
+		err := writeDoc(t, B, "shop", "bulk", "user-write-in-b", 1)
+		return isReadOnly(err), fmt.Sprintf("a user's write into B while it follows A: %v, want 1004 read only", err)
+	})
 	if !st.PeerAlive {
 		t.Errorf("B's status says A's leader is not alive: %s", summary(st))
 	}
@@ -142,7 +148,7 @@ probing:
 		case <-probe.C:
 		}
 		if err := writeDoc(t, A, "shop", "probe", "p", i); err != nil {
-			if !strings.Contains(err.Error(), "read only") && !strings.Contains(err.Error(), "1004") {
+			if !isReadOnly(err) {
 				t.Errorf("a user's write into A during stop sync: %v, want success or 1004 read only", err)
 			}
 			refused++
@@ -168,6 +174,17 @@ probing:
 		return err == nil, fmt.Sprintf("A after stop sync: %v", err)
 	})
 	e.waitCheckIdenticalExcept("shop/bulk", "shop/probe")
+
+	// The sync stopped: B is writable for users again.
+	harness.Eventually(t, 20*time.Second, 250*time.Millisecond, func() (bool, string) {
+		err := writeDoc(t, B, "shop", "probe", "user-write-in-b", 1)
+		return err == nil, fmt.Sprintf("a user's write into B after stop sync: %v", err)
+	})
+}
+
+// isReadOnly reports whether err is ArangoDB's 1004 read only.
+func isReadOnly(err error) bool {
+	return err != nil && (strings.Contains(err.Error(), "1004") || strings.Contains(err.Error(), "read only"))
 }
 
 // killMidInitialSync kills -9 the worker of dc that runs shards in their
