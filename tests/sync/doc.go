@@ -11,12 +11,18 @@
 //
 // What the tests show: databases, collections (sharded, edge), indexes,
 // views and analyzers and the data written before and during the sync reach
-// B; `get status` shows every shard running with a small lag; `check sync`
-// and the workload's key-by-key comparison find A and B identical after
-// kill -9 of a worker in each datacenter mid-initial-sync and mid-tailing
-// and of each datacenter's leader master; stop sync with ensure-in-sync,
-// abort sync, abort outgoing sync and reset failed shard do what the
-// operator model says.
+// B (users and permissions too with the masters' --sync.replicate-users:
+// the user logs in to B with its password from A); B is read-only for
+// users while it follows; `get status` shows every shard running with a
+// small lag, then in sync once A is quiet, also after kill -9 of a worker
+// and of the leader master in B while A is idle; `check sync` and the
+// workload's key-by-key comparison find A and B identical after kill -9 of
+// a worker in each datacenter mid-initial-sync and mid-tailing and of each
+// datacenter's leader master; stop sync with ensure-in-sync (A read-only
+// for users meanwhile, writable after; B writable after), stop sync
+// without it, abort sync, abort outgoing sync, a new configure sync, set
+// message timeout and reset failed shard (after a permanent WAL tail error
+// in A) do what the operator model says.
 //
 // Every test starts its own topology (about 8 s) and is skipped with -short.
 // Synchronisation is by polling with deadlines (harness.Eventually), never
