@@ -292,6 +292,18 @@ func TestDevStartsEverythingAndStopsEverything(t *testing.T) {
 	seenInB(t, eps.B, "k1", 1)
 	// Replicated by the control plane: B's master knows the sync and its shards.
 	syncRunning(t, eps, "devtest/c", 3)
+	// Users too (A's master runs with --sync.replicate-users).
+	post(t, eps.A, "/_api/user", `{"user":"devuser","passwd":"devpw"}`)
+	harness.Eventually(t, 30*time.Second, 200*time.Millisecond, func() (bool, string) {
+		// devuser has no database rights: it can only log in (POST /_open/auth).
+		resp, err := http.Post(eps.B.Coordinators[0]+"/_open/auth", "application/json",
+			strings.NewReader(`{"username":"devuser","password":"devpw"}`))
+		if err != nil {
+			return false, err.Error()
+		}
+		_ = resp.Body.Close()
+		return resp.StatusCode == http.StatusOK, fmt.Sprintf("devuser logs in to B: HTTP %d", resp.StatusCode)
+	})
 	stop(t, p, stateDir)
 
 	// The second run reuses the data (same ports, same credentials).

@@ -233,8 +233,14 @@ func (s *Stack) start(ctx context.Context) error {
 		}{{"a", &s.eps.A, sec.JWTSecretA}, {"b", &s.eps.B, sec.JWTSecretB}} {
 			env := []string{"DC2DC_CLUSTER_JWT_SECRET=" + side.jwt, "DC2DC_AUTH_TOKEN=" + sec.AdminToken}
 			dcName := map[string]string{"a": "A", "b": "B"}[side.name]
-			m, err := s.spawn(1, "master-"+side.name, cfg.DC2DC, env, "master", "--cluster.endpoint", side.dc.Coordinators[0],
-				"--kafka.brokers", strings.Join(side.dc.KafkaBrokers, ","), "--server.host", "127.0.0.1", "--server.port", "0", "--server.id", "master-"+side.name, "--dc", dcName, "--log.level", cfg.LogLevel)
+			margs := []string{"master", "--cluster.endpoint", side.dc.Coordinators[0],
+				"--kafka.brokers", strings.Join(side.dc.KafkaBrokers, ","), "--server.host", "127.0.0.1", "--server.port", "0",
+				"--server.id", "master-" + side.name, "--dc", dcName, "--log.level", cfg.LogLevel}
+			if side.name == "a" {
+				// A's users and permissions (the demo's user) reach B too.
+				margs = append(margs, "--sync.replicate-users")
+			}
+			m, err := s.spawn(1, "master-"+side.name, cfg.DC2DC, env, margs...)
 			if err != nil {
 				return err
 			}
