@@ -24,7 +24,10 @@
 // suites: DC.Leader / WaitNewLeader (asking every master without
 // forwarding), Member.Kill9AndRestart (same endpoint), DC.CLI (the dc2dc
 // command line with the datacenter's masters and token in its
-// environment) and DC.Status (GET /_api/status of the leader).
+// environment) and DC.Status (GET /_api/status of the leader). Both
+// clusters take the JWT secrets TopologyJWTSecretA/B and root's password
+// TopologyRootPassword, the admin API the token TopologyToken; the dc2dc
+// processes log at $DC2DC_TEST_LOG_LEVEL (default info).
 //
 // Binaries: Binary("dc2dc") and Binary("arangosim") use $DC2DC_BIN and
 // $ARANGOSIM_BIN when set (make test sets them), else `go build` the command
