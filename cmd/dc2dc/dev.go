@@ -69,7 +69,8 @@ Replication (--plan):
                      against B's master (unless B already follows A from an
                      earlier run); the masters plan the sync over Kafka and the
                      workers run the send-shard tasks (A) and the receive side
-                     (B). The status view reads GET /_api/status of B's leader.
+                     (B); A's master replicates users too. The status view
+                     reads GET /_api/status of B's leader.
   standalone         the whole data path inside the dc2dc dev process, without
                      the masters and workers (for debugging the data path): it
                      creates A's structure in B, runs one send-shard task per
