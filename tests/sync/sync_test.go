@@ -45,6 +45,15 @@ func TestSyncEndToEnd(t *testing.T) {
 	// initial sync.
 	e.killMidInitialSync(A)
 	e.killMidInitialSync(B)
+	// And of both leader masters, while shards are still in initial sync
+	// (the 20,000 documents of shop/bulk take a while).
+	for _, dc := range []*harness.DC{A, B} {
+		phases := "?"
+		if s, err := e.status(B); err == nil {
+			phases = fmt.Sprint(s.Phases)
+		}
+		e.killLeader(dc, "during the initial sync (B's shards: "+phases+")")
+	}
 
 	st := e.waitRunning(3*time.Minute, want, 10)
 	t.Logf("every shard running %v after configure sync: %s", time.Since(start).Round(time.Millisecond), summary(st))
@@ -76,13 +85,7 @@ func TestSyncEndToEnd(t *testing.T) {
 	// Tailing: kill -9 of the leader master in A, then in B, then of a
 	// worker on each side; the workload keeps writing.
 	for _, dc := range []*harness.DC{A, B} {
-		old, epoch := dc.WaitLeader(t, 10*time.Second)
-		old.Kill9()
-		killed := time.Now()
-		nl, ne := dc.WaitNewLeader(t, old, epoch, 20*time.Second)
-		t.Logf("%s: leader %s (epoch %d) killed, %s leads with epoch %d after %v", dc.Name, old.ID, epoch, nl.ID, ne,
-			time.Since(killed).Round(time.Millisecond))
-		old.RestartReady(t)
+		e.killLeader(dc, "while tailing")
 	}
 	for _, dc := range []*harness.DC{A, B} {
 		w := e.workerWith(dc)
@@ -185,6 +188,19 @@ probing:
 // isReadOnly reports whether err is ArangoDB's 1004 read only.
 func isReadOnly(err error) bool {
 	return err != nil && (strings.Contains(err.Error(), "1004") || strings.Contains(err.Error(), "read only"))
+}
+
+// killLeader kills -9 the leader master of dc, waits for another master
+// to lead with a higher epoch (within 20 s) and restarts the old one.
+func (e *env) killLeader(dc *harness.DC, when string) {
+	e.t.Helper()
+	old, epoch := dc.WaitLeader(e.t, 10*time.Second)
+	old.Kill9()
+	killed := time.Now()
+	nl, ne := dc.WaitNewLeader(e.t, old, epoch, 20*time.Second)
+	e.t.Logf("%s: leader %s (epoch %d) killed %s; %s leads with epoch %d after %v", dc.Name, old.ID, epoch, when, nl.ID, ne,
+		time.Since(killed).Round(time.Millisecond))
+	old.RestartReady(e.t)
 }
 
 // killMidInitialSync kills -9 the worker of dc that runs shards in their
