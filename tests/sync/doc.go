@@ -17,8 +17,8 @@
 // small lag, then in sync once A is quiet, also after kill -9 of a worker
 // and of the leader master in B while A is idle; `check sync` and the
 // workload's key-by-key comparison find A and B identical after kill -9 of
-// a worker in each datacenter mid-initial-sync and mid-tailing and of each
-// datacenter's leader master; stop sync with ensure-in-sync (A read-only
+// a worker and of the leader master in each datacenter, mid-initial-sync
+// and mid-tailing; stop sync with ensure-in-sync (A read-only
 // for users meanwhile, writable after; B writable after), stop sync
 // without it, abort sync, abort outgoing sync, a new configure sync, set
 // message timeout and reset failed shard (after a permanent WAL tail error
