@@ -63,8 +63,10 @@
 // younger than a minute; a shard whose consumed messages since the
 // receive side started were all replays Dedupe skipped is "tailing").
 //
-// The sync's message timeout (Assignment.MessageTimeoutMillis) is logged
-// but not applied: the receive side has no such setting yet.
+// The sync's message timeout (Assignment.MessageTimeoutMillis, default 1h)
+// goes to the receive side (receive.Config.MessageTimeout) and follows
+// `set message timeout` without a restart (Receiver.SetMessageTimeout): a
+// shard stream silent longer is resynchronised when it resumes.
 //
 // # Lifecycle
 //

@@ -20,6 +20,35 @@ type recvRun struct {
 
 	mu sync.Mutex
 	rc *receive.Receiver
+	// msgTimeout is the sync's latest message timeout (0 = not changed
+	// since the assignment that started this run).
+	msgTimeout time.Duration
+}
+
+// messageTimeout of an assignment, with plan's default.
+func messageTimeout(a plan.Assignment) time.Duration {
+	return plan.Sync{MessageTimeoutMillis: a.MessageTimeoutMillis}.MessageTimeout()
+}
+
+// setTimeout passes a changed message timeout to the running receive side
+// (and to the next one this run starts).
+func (r *recvRun) setTimeout(d time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.msgTimeout = d
+	if r.rc != nil {
+		r.rc.SetMessageTimeout(d)
+	}
+}
+
+// timeout is the message timeout a new receive side of this run starts with.
+func (r *recvRun) timeout(def time.Duration) time.Duration {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.msgTimeout > 0 {
+		return r.msgTimeout
+	}
+	return def
 }
 
 func (s *recvRun) set(f func(*recvRun)) {
@@ -49,6 +78,7 @@ func (r *Runner) Syncs(_ context.Context, epoch uint64, syncs []plan.Assignment)
 	for id, run := range r.recvs {
 		a, ok := want[id]
 		if ok && a.TopicPrefix == run.a.TopicPrefix {
+			run.setTimeout(messageTimeout(a))
 			continue
 		}
 		reason := "sync no longer active here"
@@ -147,6 +177,7 @@ func (r *Runner) receiveOnce(ctx context.Context, run *recvRun, topics kafka.Top
 	}
 	cfg := r.cfg.Receive
 	cfg.Sync, cfg.Kafka, cfg.Topics = run.a.Sync, r.cfg.Kafka, topics
+	cfg.MessageTimeout = run.timeout(messageTimeout(run.a))
 	cfg.Kafka.Consumer.Group = "" // the default: dc2dc.<sync>.apply
 	cfg.Logger = r.log.With("sync", run.a.Sync, "task", "receive")
 	if cfg.MeterProvider == nil {

@@ -29,6 +29,14 @@
 // revision snapshot, supersedes it. Dedupe's own gap refusals (after a
 // restart) ask for a resync the same way and are parked on the poison topic.
 //
+// # Message timeout
+//
+// When two consecutive batches of one shard and epoch were sent further
+// apart than Config.MessageTimeout (heartbeats come every second from a
+// live send task, so this means the sender was gone), the later batch is
+// applied and a resync request (reason "message-timeout") follows, so the
+// shard is brought back by a revision snapshot of a new epoch.
+//
 // # Tree and revisions requests
 //
 // "tree-request" and "revisions-request" records arrive in the shard's data

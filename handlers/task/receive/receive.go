@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
@@ -43,6 +44,12 @@ type Config struct {
 	MaxRequestAge time.Duration
 	// DocsPerRequest bounds one revisions/documents request (default 1000).
 	DocsPerRequest int
+	// MessageTimeout: a shard stream silent longer than this (the SentAt of
+	// two consecutive batches of one epoch, heartbeats included, further
+	// apart) is resynchronised when it resumes: its next batch is applied
+	// and a resync request for the epoch goes to A. 0 = off. Changed at run
+	// time with SetMessageTimeout.
+	MessageTimeout time.Duration
 	// From names this side in control messages (default "B").
 	From           string
 	Logger         *slog.Logger
@@ -91,8 +98,8 @@ func (c Config) Validate() error {
 	if c.Topics.Data == "" || c.Topics.CtlDown == "" || c.Topics.Poison == "" {
 		errs = append(errs, errors.New("receive: topics missing: use kafka.TopicsFor(prefix, sync)"))
 	}
-	if c.ResyncRepeat < 0 || c.MaxRequestAge < 0 || c.DocsPerRequest < 0 {
-		errs = append(errs, errors.New("receive: ResyncRepeat, MaxRequestAge and DocsPerRequest must not be negative"))
+	if c.ResyncRepeat < 0 || c.MaxRequestAge < 0 || c.DocsPerRequest < 0 || c.MessageTimeout < 0 {
+		errs = append(errs, errors.New("receive: ResyncRepeat, MaxRequestAge, DocsPerRequest and MessageTimeout must not be negative"))
 	}
 	return errors.Join(errs...)
 }
@@ -126,6 +133,20 @@ type shardState struct {
 	st         ShardStatus
 	resyncAt   time.Time
 	resyncFrom uint64
+	// the epoch and SentAt of the latest batch seen (message timeout)
+	lastEpoch uint64
+	lastSent  time.Time
+}
+
+// silence reports how long the shard's stream was silent before b when b
+// continues the epoch of the latest batch seen (lastEpoch, lastSent), and
+// whether that exceeds timeout (0 = never).
+func silence(lastEpoch uint64, lastSent time.Time, b *events.Batch, timeout time.Duration) (time.Duration, bool) {
+	if timeout <= 0 || lastSent.IsZero() || b.Pos.Epoch != lastEpoch || b.SentAt.IsZero() {
+		return 0, false
+	}
+	gap := b.SentAt.Sub(lastSent)
+	return gap, gap > timeout
 }
 
 // Receiver is the receive side of one sync.
@@ -138,7 +159,12 @@ type Receiver struct {
 	mu     sync.Mutex
 	shards map[string]*shardState
 	ready  chan struct{}
+
+	msgTimeout atomic.Int64 // nanoseconds; Config.MessageTimeout
 }
+
+// SetMessageTimeout changes Config.MessageTimeout while the Receiver runs.
+func (r *Receiver) SetMessageTimeout(d time.Duration) { r.msgTimeout.Store(int64(d)) }
 
 // New checks the configuration.
 func New(cfg Config, deps Deps) (*Receiver, error) {
@@ -151,6 +177,7 @@ func New(cfg Config, deps Deps) (*Receiver, error) {
 		return nil, failure.WithCode(failure.CodeConfigInvalid, err)
 	}
 	r := &Receiver{cfg: cfg, deps: deps, pos: target.NewPositions(deps.Conn, nil), shards: make(map[string]*shardState), ready: make(chan struct{})}
+	r.msgTimeout.Store(int64(cfg.MessageTimeout))
 	if deps.Resolver == nil {
 		r.batch = &BatchResolver{}
 		r.deps.Resolver = r.batch
@@ -314,6 +341,9 @@ func (r *Receiver) handle(msg *message.Message) ([]*message.Message, error) {
 	if err != nil {
 		return nil, err
 	}
+	r.mu.Lock()
+	gap, silent := silence(s.lastEpoch, s.lastSent, b, time.Duration(r.msgTimeout.Load()))
+	r.mu.Unlock()
 	loc := middleware.KafkaLocation(msg)
 	out, err := s.recv.Receive(ctx, b, loc.Partition, loc.Offset)
 	var rs *target.ResyncError
@@ -341,6 +371,15 @@ func (r *Receiver) handle(msg *message.Message) ([]*message.Message, error) {
 		}
 	}
 	r.observe(s, b, out)
+	r.mu.Lock()
+	if b.Pos.Epoch > s.lastEpoch || (b.Pos.Epoch == s.lastEpoch && b.SentAt.After(s.lastSent)) {
+		s.lastEpoch, s.lastSent = b.Pos.Epoch, b.SentAt
+	}
+	r.mu.Unlock()
+	if silent && out == target.Applied {
+		r.requestResync(ctx, b, "message-timeout", fmt.Sprintf("the shard's stream was silent for %v, longer than the message timeout %v",
+			gap.Round(time.Second), time.Duration(r.msgTimeout.Load())))
+	}
 	if err := r.answer(ctx, s, b); err != nil {
 		return nil, err
 	}

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/dc2dc/dc2dc/events"
 	"github.com/dc2dc/dc2dc/handlers/arango/revtree"
@@ -138,4 +139,31 @@ func hlc(t *testing.T, s string) uint64 {
 		t.Fatal(err)
 	}
 	return v
+}
+
+func TestSilenceAgainstTheMessageTimeout(t *testing.T) {
+	t0 := time.Date(2026, 11, 26, 0, 0, 0, 0, time.UTC)
+	b := func(epoch uint64, at time.Time) *events.Batch {
+		return &events.Batch{Pos: events.Position{Epoch: epoch, Tick: 9}, SentAt: at}
+	}
+	for _, c := range []struct {
+		name      string
+		lastEpoch uint64
+		lastSent  time.Time
+		b         *events.Batch
+		timeout   time.Duration
+		want      bool
+	}{
+		{"off", 1, t0, b(1, t0.Add(2*time.Hour)), 0, false},
+		{"first batch of the shard", 0, time.Time{}, b(1, t0), time.Hour, false},
+		{"within the timeout", 1, t0, b(1, t0.Add(59*time.Minute)), time.Hour, false},
+		{"silent longer than the timeout", 1, t0, b(1, t0.Add(61*time.Minute)), time.Hour, true},
+		{"a new epoch begins with a snapshot anyway", 1, t0, b(2, t0.Add(3*time.Hour)), time.Hour, false},
+		{"a replay sent earlier", 1, t0, b(1, t0.Add(-3*time.Hour)), time.Hour, false},
+	} {
+		gap, got := silence(c.lastEpoch, c.lastSent, c.b, c.timeout)
+		if got != c.want {
+			t.Errorf("%s: silent=%v (gap %v), want %v", c.name, got, gap, c.want)
+		}
+	}
 }
