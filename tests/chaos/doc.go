@@ -20,7 +20,9 @@
 // everything else (restoreAll: every process running, no arangosim fault
 // left, every DB-Server up), stops the load, waits until B equals A key by
 // key (workload.WaitConverged), runs `dc2dc check sync` on B until every
-// shard is equal, and records lost, duplicated-effect, mismatched and extra
+// shard is equal (a stopped sync has no shard to compare: there the
+// key-by-key comparison decides), and records lost, duplicated-effect,
+// mismatched and extra
 // documents (all must be 0), the ledger, and the time to converge. A run
 // that fails prints the logs of the processes it involved and of both
 // leaders. The suite prints a table of every run at the end and writes it to
@@ -35,6 +37,11 @@
 // configures a sync (`dc2dc configure sync`), the runs are skipped with
 // that reason. DC2DC_CHAOS_LOG sets the processes' log level (default info);
 // DC2DC_CHAOS_RUNS selects runs by a regular expression on phase/fault.
+//
+// Every load is a new workload.Workload (its own run id), so the inserts of
+// one run never collide with an earlier run's. The table also counts, from
+// the workers' logs, how dc2dc reacted: new epochs, resync requests,
+// poisoned messages and revision resyncs that fell back to a full snapshot.
 //
 // Synchronisation is by polling with deadlines; the only timed waits are
 // the faults' own durations (an outage, a hold).
