@@ -225,4 +225,29 @@ func TestRunnersReplicate(t *testing.T) {
 		}
 		return true, ""
 	})
+
+	// The message timeout (set message timeout reaches the running receive
+	// side): shard 2's send task is gone for longer than it, comes back on
+	// the same worker and resumes its epoch; B asks for a resync and the
+	// shard goes on in a new epoch, nothing lost.
+	rb.Syncs(w.ctx, 4, []plan.Assignment{{Sync: syncID, Role: plan.RoleTarget, State: plan.StateRunning, MessageTimeoutMillis: 3000}})
+	silent, _ := reportOf(ra, gen7[2].ID)
+	ra.Assign(w.ctx, 4, gen7[:2])
+	stopped := time.Now()
+	// The stimulus is time itself: the stream must stay silent longer than
+	// the timeout.
+	w.eventually("shard 2 silent longer than the message timeout", 20*time.Second, func() (bool, string) {
+		return time.Since(stopped) > 4*time.Second, ""
+	})
+	gen8 := append(append([]registry.Task(nil), gen7[:2]...), gen7[2])
+	gen8[2].Generation = 8
+	ra.Assign(w.ctx, 4, gen8)
+	wr.start()
+	wr.progress(30)
+	wr.stop()
+	w.eventually("shard 2 resynchronised in a new epoch after the silence", 60*time.Second, func() (bool, string) {
+		rep, _ := reportOf(ra, gen8[2].ID)
+		return rep.Generation == 8 && rep.Phase == registry.PhaseRunning && rep.StreamEpoch > silent.StreamEpoch, fmt.Sprintf("%+v (before: epoch %d)", rep, silent.StreamEpoch)
+	})
+	w.eventually("A and B identical after the message timeout", 60*time.Second, func() (bool, string) { return w.identical("orders", 3) })
 }
