@@ -23,13 +23,15 @@ import (
 	"github.com/dc2dc/dc2dc/pipeline/kafka"
 	"github.com/dc2dc/dc2dc/pipeline/loadgen"
 	"github.com/dc2dc/dc2dc/pipeline/mirror"
+	"github.com/dc2dc/dc2dc/tests/harness"
 )
 
 func TestMain(m *testing.M) {
 	if os.Getenv("DC2DC_BENCH_SARAMA_METRICS") == "" {
 		metrics.UseNilMetrics = true
 	}
-	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("github.com/rcrowley/go-metrics.(*meterArbiter).tick"))
+	goleak.VerifyTestMain(m, goleak.Cleanup(func(int) { harness.RemoveBuilds() }),
+		goleak.IgnoreTopFunction("github.com/rcrowley/go-metrics.(*meterArbiter).tick"))
 }
 
 const docBytes = 1024

@@ -131,3 +131,47 @@ func loadAvg() string {
 	}
 	return f[0]
 }
+
+// writeCombined writes bench.md and bench.json: the replication report
+// first, then the pipeline report of the same run (pipeline.json/md, when
+// there is one from the last hour), so one file holds every figure.
+func writeCombined(repl *Report) (string, error) {
+	dir := resultsDir()
+	reports := []*Report{repl}
+	var pipeMD []byte
+	if raw, err := os.ReadFile(filepath.Join(dir, "pipeline.json")); err == nil {
+		var p Report
+		if json.Unmarshal(raw, &p) == nil && repl.When.Sub(p.When) < time.Hour {
+			reports = append(reports, &p)
+			pipeMD, _ = os.ReadFile(filepath.Join(dir, "pipeline.md"))
+		}
+	}
+	js, err := json.MarshalIndent(map[string]any{"reports": reports}, "", "  ")
+	if err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "bench.json"), js, 0o644); err != nil {
+		return "", err
+	}
+	replMD, err := os.ReadFile(filepath.Join(dir, "replication.md"))
+	if err != nil {
+		return "", err
+	}
+	md := "# make bench\n\nThe process-level replication benchmark first, then the pipeline against the raw Kafka ceiling " +
+		"(targets: ARCHITECTURE.md §11). Separate files: replication.md/json, pipeline.md/json.\n\n" + demote(string(replMD))
+	if pipeMD != nil {
+		md += "\n" + demote(string(pipeMD))
+	} else {
+		md += "\n(The pipeline benchmark did not run in the last hour: run `make bench` for both.)\n"
+	}
+	path := filepath.Join(dir, "bench.md")
+	return path, os.WriteFile(path, []byte(md), 0o644)
+}
+
+// demote turns a report's "# title" into "## title".
+func demote(md string) string {
+	if strings.HasPrefix(md, "# ") {
+		return "#" + md
+	}
+	return md
+}

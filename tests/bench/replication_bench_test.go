@@ -1,0 +1,450 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"runtime"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/dc2dc/dc2dc/events"
+	"github.com/dc2dc/dc2dc/handlers/control/plan"
+	"github.com/dc2dc/dc2dc/tests/harness"
+	"github.com/dc2dc/dc2dc/tests/workload"
+)
+
+// replKnobs are BenchmarkReplication's settings (environment, see doc.go).
+type replKnobs struct {
+	writers, batch          int
+	volumeMB                int
+	loadFor, syncTimeout    time.Duration
+	steadyFor, lagFor       time.Duration
+	backlogDocs             int
+	backlogFor, catchupWait time.Duration
+}
+
+func replicationKnobs() replKnobs {
+	return replKnobs{
+		writers:     envInt("DC2DC_BENCH_WRITERS", 4),
+		batch:       envInt("DC2DC_BENCH_BATCH", 100),
+		volumeMB:    envInt("DC2DC_BENCH_VOLUME_MB", 100),
+		loadFor:     envSeconds("DC2DC_BENCH_LOAD_SECONDS", 60),
+		syncTimeout: envSeconds("DC2DC_BENCH_SYNC_TIMEOUT", 240),
+		steadyFor:   envSeconds("DC2DC_BENCH_STEADY_SECONDS", 30),
+		lagFor:      envSeconds("DC2DC_BENCH_LAG_SECONDS", 30),
+		backlogDocs: envInt("DC2DC_BENCH_BACKLOG_DOCS", 200_000),
+		backlogFor:  envSeconds("DC2DC_BENCH_BACKLOG_SECONDS", 60),
+		catchupWait: envSeconds("DC2DC_BENCH_CATCHUP_TIMEOUT", 240),
+	}
+}
+
+func met(ok bool) string {
+	if ok {
+		return "met"
+	}
+	return "NOT met"
+}
+
+func mb(docs float64) float64 { return docs * docBytes / 1e6 }
+
+// BenchmarkReplication measures dc2dc as an operator runs it: two
+// datacenters of real processes (harness.StartTopology: arangosim clusters
+// with 3 and 2 DB-Servers, a `dc2dc kafka` broker each, the mirror, 2
+// masters and 2 workers per datacenter), 1 KiB documents in 3 collections
+// × 4 shards. In one run, one after the other: A's ingest ceiling before
+// any sync, the initial sync of what that wrote, the steady replication
+// rate with A written at its maximum, the lag at half of the maximum rate,
+// the resume of a shard after kill -9 of its worker (A, then B), master
+// failover (A, then B), and the workers' RSS while B catches up with a
+// backlog. It writes results/replication.{md,json} and the combined
+// results/bench.{md,json} (with the pipeline benchmark's figures, when it
+// ran before in the same `make bench`).
+func BenchmarkReplication(b *testing.B) {
+	if os.Getenv("DC2DC_BENCH_REPLICATION") == "0" {
+		b.Skip("DC2DC_BENCH_REPLICATION=0")
+	}
+	k := replicationKnobs()
+	load0 := loadAvg()
+	rep := newReport("Replication through masters and workers (processes)", fmt.Sprintf(
+		"Two datacenters of real processes on 127.0.0.1 (tests/harness StartTopology: arangosim A with 3 DB-Servers, B with 2, "+
+			"one `dc2dc kafka` broker each, the mirror, 2 masters and 2 workers per datacenter, default flags, 12 data partitions), "+
+			"all sharing this machine's %d CPUs with the benchmark's own load generator. Data: database %q, %d collections × %d shards "+
+			"(replication factor 2), documents of %d bytes of JSON with random padding, inserted in batches of %d by %d concurrent writers "+
+			"(tests/bench's loader; the verification workload's bulk mix turns into removals past 2,000 orders per writer, so it "+
+			"cannot load a fixed volume; tests/workload.Verify compares A and B key by key at the end). Load average (1 min) at start: %s.",
+		runtime.NumCPU(), benchDB, benchCollections, benchShards, docBytes, k.batch, k.writers, load0))
+	failed := []string{}
+	fail := func(format string, args ...any) {
+		msg := fmt.Sprintf(format, args...)
+		failed = append(failed, msg)
+		b.Log("FAILED: " + msg)
+	}
+	defer func() {
+		rep.verdict("load average (1 min) at start %s, at the end %s", load0, loadAvg())
+		path, err := rep.write("replication")
+		if err != nil {
+			b.Error(err)
+			return
+		}
+		b.Logf("report: %s", path)
+		if p, err := writeCombined(rep); err != nil {
+			b.Error(err)
+		} else {
+			b.Logf("combined report: %s", p)
+		}
+		if len(failed) > 0 {
+			b.Errorf("%d steps failed: %v", len(failed), failed)
+		}
+	}()
+
+	start := time.Now()
+	top := harness.StartTopology(b, harness.TopologyConfig{SyncID: benchSyncID})
+	b.Logf("topology up in %v", time.Since(start).Round(time.Millisecond))
+	A, B := top.A, top.B
+	ca, cb := arangoOf(b, A), arangoOf(b, B)
+	l := newLoader(b, ca, k.writers, k.batch)
+	shards := benchCollections * benchShards
+	bg := context.Background()
+
+	// 1. A's ingest ceiling, no sync configured: the load that is then
+	// synchronised.
+	volumeDocs := int64(k.volumeMB) * 1e6 / docBytes
+	ctx, cancel := context.WithTimeout(bg, k.loadFor)
+	ingest := l.run(ctx, "init", 0, volumeDocs)
+	cancel()
+	if ingest.docs == 0 {
+		b.Fatalf("A took no documents: %v", ingest.lastErr)
+	}
+	ceilingA := ingest.rate()
+	rep.add("1. A ingest ceiling (no sync)", ceilingA, "docs/s", fmt.Sprintf("%d documents in %.1f s, %d writers × batches of %d, as fast as A answers; %d failed batches",
+		ingest.docs, ingest.elapsed.Seconds(), k.writers, k.batch, ingest.errors))
+	rep.add("1. A ingest ceiling (no sync)", mb(ceilingA), "MB/s", "")
+	countA, err := countDocs(bg, ca)
+	if err != nil {
+		b.Fatalf("count A: %v", err)
+	}
+
+	// 2. Initial sync of that volume: configure sync → every shard running.
+	rssA := sampleRSS(A.Workers)
+	B.MustCLI(b, 2*time.Minute, "configure", "sync", "--sync-id", benchSyncID, "--source.dc", "A", "--data-partitions", "12", "--output", "json")
+	syncTook, ok := waitStatus(b, B, k.syncTimeout, "initial sync", func(s plan.SyncStatus) bool { return allRunning(s, shards) })
+	maxRSSA, perA := rssA.end()
+	if ok {
+		rate := float64(countA) / syncTook.Seconds()
+		rep.add("2. initial sync", mb(rate), "MB/s", fmt.Sprintf("%d documents (%.0f MB) from configure sync to every one of %d shards running in B's status: %.1f s",
+			countA, mb(float64(countA)), shards, syncTook.Seconds()))
+		rep.add("2. initial sync", rate, "docs/s", "")
+	} else {
+		fail("initial sync: not every shard running within %v", k.syncTimeout)
+	}
+	rep.add("2. A workers' RSS during the initial sync (max)", maxRSSA, "MiB", perA+"; VmRSS every 250 ms")
+	check, identical := checkSync(b, B, time.Minute)
+	rep.add("2. check sync after the initial sync", float64(len(check.Shards)), "shards", fmt.Sprintf("identical: %v", identical))
+	if !identical {
+		fail("check sync after the initial sync: %+v", check)
+	}
+
+	// 3. Steady replication: A written at its maximum while replicating; B's
+	// applied rate (documents in B) over the window after a warm-up.
+	const warm = 5 * time.Second
+	ctx, cancel = context.WithTimeout(bg, warm+k.steadyFor)
+	steadyDone := make(chan loadResult, 1)
+	go func() { steadyDone <- l.run(ctx, "steady", 0, 0) }()
+	var a1, b1, a2, b2 int64
+	var w1, w2 time.Time
+	timer := time.NewTimer(warm)
+	<-timer.C
+	a1, _ = countDocs(bg, ca)
+	b1, _ = countDocs(bg, cb)
+	w1 = time.Now()
+	<-ctx.Done()
+	a2, _ = countDocs(bg, ca)
+	b2, _ = countDocs(bg, cb)
+	w2 = time.Now()
+	cancel()
+	steady := <-steadyDone
+	win := w2.Sub(w1).Seconds()
+	rateA, rateB := float64(a2-a1)/win, float64(b2-b1)/win
+	ceilingK, ceilingNote := pipelineCeiling()
+	rep.add("3. A ingest rate while replicating", rateA, "docs/s", fmt.Sprintf("documents counted in A over a %.0f s window after a %v warm-up; loader wrote %d (%d failed batches)", win, warm, steady.docs, steady.errors))
+	rep.add("3. steady replication rate (B applied)", rateB, "docs/s", "documents counted in B over the same window")
+	rep.add("3. steady replication rate (B applied)", mb(rateB), "MB/s", "")
+	rep.add("3. replication / A ingest while replicating", rateB/rateA, "ratio", "target ≥ 1 (replication keeps up with the source)")
+	rep.add("3. replication / A ingest ceiling (1)", rateB/ceilingA, "ratio", "")
+	if ceilingK > 0 {
+		rep.add("3. replication / Kafka transport ceiling", rateB/ceilingK, "ratio", fmt.Sprintf("ceiling %.0f records/s from %s; target ≥ 0.5", ceilingK, ceilingNote))
+	} else {
+		rep.add("3. replication / Kafka transport ceiling", 0, "ratio", "not measured: "+ceilingNote)
+	}
+	rep.verdict("replication rate ≥ source ingest rate: %s (B %.0f docs/s vs A %.0f docs/s in the same window; A alone %.0f docs/s)", met(rateB >= 0.95*rateA), rateB, rateA, ceilingA)
+	if ceilingK > 0 {
+		rep.verdict("replication rate ≥ 0.5 × Kafka ceiling: %s (%.2f; the ceiling is sarama on one in-process broker, the replication rate is bounded by arangosim A on the same 2 cores)", met(rateB >= 0.5*ceilingK), rateB/ceilingK)
+	}
+	// Let B drain before the next phase.
+	if _, ok := waitStatus(b, B, 3*time.Minute, "drain after the steady phase", func(s plan.SyncStatus) bool { return s.InSync }); !ok {
+		fail("B did not drain within 3 min after the steady phase")
+	}
+
+	// 4. Lag at half of the maximum rate (the smaller of A's ceiling and B's
+	// steady rate), measured by probe documents.
+	half := 0.5 * min(ceilingA, max(rateB, 1))
+	ctx, cancel = context.WithTimeout(bg, k.lagFor)
+	halfDone := make(chan loadResult, 1)
+	go func() { halfDone <- l.run(ctx, "half", half, 0) }()
+	var statusLags []float64
+	statusDone := make(chan struct{})
+	go func() {
+		defer close(statusDone)
+		t := time.NewTicker(250 * time.Millisecond)
+		defer t.Stop()
+		for ctx.Err() == nil {
+			if s, err := syncStatus(B); err == nil {
+				statusLags = append(statusLags, s.MaxLagSeconds)
+			}
+			select {
+			case <-ctx.Done():
+			case <-t.C:
+			}
+		}
+	}()
+	lags, missed, err := probeLags(ctx, ca, cb, 200*time.Millisecond, 10*time.Millisecond, 30*time.Second)
+	cancel()
+	halfRes := <-halfDone
+	<-statusDone
+	if err != nil {
+		fail("lag probes: %v", err)
+	}
+	slices.Sort(lags)
+	p50, p99 := percentile(lags, .5), percentile(lags, .99)
+	rep.add("4. offered rate at half load", halfRes.rate(), "docs/s", fmt.Sprintf("target %.0f docs/s = half of min(A ceiling, B steady rate) for %v", half, k.lagFor))
+	rep.add("4. lag p50 at half load", float64(p50.Microseconds())/1000, "ms", fmt.Sprintf("%d probe documents (one every 200 ms, each its own insert into A): time from A's acknowledgement to the first read in B that finds it, B polled every 10 ms; %d missed (not in B within 30 s)", len(lags), missed))
+	rep.add("4. lag p99 at half load", float64(p99.Microseconds())/1000, "ms", "target ≤ 1000 ms")
+	slices.Sort(statusLags)
+	if len(statusLags) > 0 {
+		rep.add("4. status maxLagSeconds p50 / p99 at half load", statusLags[len(statusLags)/2]*1000, "ms",
+			fmt.Sprintf("p99 %.0f ms; B's get status sampled every 250 ms (%d samples): the largest per-shard now − SentAt at the last apply, as the workers report it", statusLags[int(.99*float64(len(statusLags)-1))]*1000, len(statusLags)))
+	}
+	rep.verdict("lag p99 ≤ 1 s at half load: %s (p99 %v, p50 %v over %d probes, %d missed)", met(len(lags) > 0 && missed == 0 && p99 <= time.Second), p99.Round(time.Millisecond), p50.Round(time.Millisecond), len(lags), missed)
+
+	// 5. Resume after kill -9 of the worker holding a shard: A quiet and in
+	// sync, then the kill, then writes at half load; the time until B's
+	// applied position of that shard moves by data or a new epoch (not a
+	// heartbeat's sub).
+	for _, dc := range []*harness.DC{A, B} {
+		secs, note, err := resumeAfterKill(b, dc, B, l, half)
+		if err != nil {
+			fail("resume after a worker kill in %s: %v", dc.Name, err)
+			rep.add(fmt.Sprintf("5. shard resume after kill -9 of its worker in %s", dc.Name), 0, "s", "not measured: "+err.Error())
+			continue
+		}
+		rep.add(fmt.Sprintf("5. shard resume after kill -9 of its worker in %s", dc.Name), secs, "s", note+"; target ≤ 10 s")
+		rep.verdict("shard resumes ≤ 10 s after a worker kill in %s: %s (%.1f s)", dc.Name, met(secs <= 10), secs)
+	}
+
+	// 6. Master failover: kill -9 of the leader; seconds until a new leader
+	// answers get status.
+	for _, dc := range []*harness.DC{A, B} {
+		secs, note, err := failover(b, dc)
+		if err != nil {
+			fail("master failover in %s: %v", dc.Name, err)
+			rep.add(fmt.Sprintf("6. master failover in %s", dc.Name), 0, "s", "not measured: "+err.Error())
+			continue
+		}
+		rep.add(fmt.Sprintf("6. master failover in %s", dc.Name), secs, "s", note+"; target ≤ 10 s")
+		rep.verdict("master failover ≤ 10 s in %s: %s (%.1f s)", dc.Name, met(secs <= 10), secs)
+	}
+
+	// 7. Worker RSS with a backlog: B's workers stopped while A is written,
+	// then started; VmRSS sampled during the catch-up.
+	if _, ok := waitStatus(b, B, 2*time.Minute, "in sync before the backlog", func(s plan.SyncStatus) bool { return s.InSync }); !ok {
+		fail("not in sync before the backlog phase")
+	}
+	base := sampleRSS(B.Workers)
+	tick := time.NewTimer(time.Second)
+	<-tick.C
+	baseRSS, basePer := base.end()
+	for _, w := range B.Workers {
+		if err := w.Stop(15 * time.Second); err != nil {
+			b.Logf("stop %s: %v", w.ID, err)
+		}
+	}
+	rssAB := sampleRSS(A.Workers)
+	ctx, cancel = context.WithTimeout(bg, k.backlogFor)
+	backlog := l.run(ctx, "backlog", 0, int64(k.backlogDocs))
+	cancel()
+	maxRSSAB, perAB := rssAB.end()
+	countA, _ = countDocs(bg, ca)
+	countB0, _ := countDocs(bg, cb)
+	t0 := time.Now()
+	for _, w := range B.Workers {
+		if err := w.RestartWait(time.Minute); err != nil {
+			fail("restart %s: %v", w.ID, err)
+		}
+	}
+	rssB := sampleRSS(B.Workers)
+	caughtUp := false
+	poll := time.NewTicker(time.Second)
+	for time.Since(t0) < k.catchupWait {
+		if n, err := countDocs(bg, cb); err == nil && n >= countA {
+			caughtUp = true
+			break
+		}
+		<-poll.C
+	}
+	poll.Stop()
+	catchup := time.Since(t0)
+	maxRSSB, perB := rssB.end()
+	backlogMB := mb(float64(countA - countB0))
+	rep.add("7. backlog built with B's workers stopped", float64(countA-countB0), "docs", fmt.Sprintf("%.0f MB written in %.1f s (%.0f docs/s, %d failed batches)", backlogMB, backlog.elapsed.Seconds(), backlog.rate(), backlog.errors))
+	if caughtUp {
+		rep.add("7. catch-up", float64(countA-countB0)/catchup.Seconds(), "docs/s", fmt.Sprintf("from the workers' restart until B holds every document of A: %.1f s", catchup.Seconds()))
+	} else {
+		fail("B did not catch up with a backlog of %d documents within %v", countA-countB0, k.catchupWait)
+	}
+	rep.add("7. B workers' RSS during the catch-up (max)", maxRSSB, "MiB", perB+"; VmRSS every 250 ms")
+	rep.add("7. B workers' RSS while tailing before (max)", baseRSS, "MiB", basePer)
+	rep.add("7. A workers' RSS while the backlog was written (max)", maxRSSAB, "MiB", perAB)
+	rep.verdict("worker memory bounded whatever the backlog: %s (B's workers peaked at %.0f MiB catching up with %.0f MB, %.0f MiB while tailing; bounded = below the backlog's size and below 2× the tailing RSS + 64 MiB)",
+		met(caughtUp && maxRSSB < backlogMB && maxRSSB < 2*baseRSS+64), maxRSSB, backlogMB, baseRSS)
+
+	// The end: A quiet, B in sync, check sync and the key-by-key comparison.
+	if _, ok := waitStatus(b, B, 2*time.Minute, "in sync at the end", func(s plan.SyncStatus) bool { return s.InSync }); !ok {
+		fail("not in sync at the end")
+	}
+	check, identical = checkSync(b, B, time.Minute)
+	if !identical {
+		fail("check sync at the end: %+v", check)
+	}
+	vctx, vcancel := context.WithTimeout(bg, 3*time.Minute)
+	vr, err := workload.Verify(vctx, clusterOf(A), clusterOf(B), workload.VerifyOptions{Databases: []string{benchDB}})
+	vcancel()
+	switch {
+	case err != nil:
+		fail("workload.Verify: %v", err)
+	case !vr.OK():
+		fail("workload.Verify: %s", vr)
+	}
+	verdict := "identical"
+	if err != nil || !vr.OK() || !identical {
+		verdict = "DIFFERENT"
+	}
+	docsA := int64(0)
+	if vr != nil {
+		docsA = vr.DocsA
+	}
+	rep.add("end: A and B compared", float64(docsA), "docs", fmt.Sprintf("%s: check sync (%d shards, counts and revision-tree hashes) and tests/workload.Verify key by key (_rev, content hash)", verdict, len(check.Shards)))
+	rep.add("whole benchmark", time.Since(start).Seconds(), "s", "")
+}
+
+func clusterOf(dc *harness.DC) workload.Cluster {
+	return workload.Cluster{Endpoints: dc.Coordinators, Auth: workload.Auth{JWTSecret: dc.JWTSecret}, RequestTimeout: 30 * time.Second}
+}
+
+// resumeAfterKill waits until B is in sync with A quiet, picks a shard and
+// the worker of dc that holds it (A: its send task; B: its partition),
+// kills that worker with SIGKILL (restarting it at once in the
+// background), starts writes at rate documents/s, and returns the seconds
+// from the kill until B's applied position of the shard moves by data or a
+// new epoch.
+func resumeAfterKill(b *testing.B, dc, target *harness.DC, l *loader, rate float64) (float64, string, error) {
+	b.Helper()
+	if _, ok := waitStatus(b, target, 2*time.Minute, "in sync before the kill in "+dc.Name, func(s plan.SyncStatus) bool { return s.InSync }); !ok {
+		return 0, "", fmt.Errorf("B not in sync with A quiet within 2 min")
+	}
+	own, err := syncStatus(dc)
+	if err != nil {
+		return 0, "", err
+	}
+	st, err := syncStatus(target)
+	if err != nil {
+		return 0, "", err
+	}
+	var (
+		shard  string
+		worker *harness.Member
+		p0     events.Position
+	)
+	for _, sh := range own.Shards {
+		id := sh.Target.Worker
+		if dc.Name == "A" {
+			id = sh.Source.Worker
+		}
+		inB, found := shardOf(st, sh.Shard)
+		for _, w := range dc.Workers {
+			if found && w.ID == id && w.Running() {
+				shard, worker, p0 = sh.Shard, w, inB.Target.Applied
+			}
+		}
+		if worker != nil {
+			break
+		}
+	}
+	if worker == nil {
+		return 0, "", fmt.Errorf("no running worker of %s named in its status: %s", dc.Name, summary(own))
+	}
+	t0 := time.Now()
+	worker.Kill9()
+	restarted := make(chan error, 1)
+	go func() { restarted <- worker.RestartWait(time.Minute) }()
+	ctx, cancel := context.WithCancel(context.Background())
+	loadDone := make(chan loadResult, 1)
+	go func() { loadDone <- l.run(ctx, "kill"+dc.Name, rate, 0) }()
+	var p events.Position
+	_, ok := waitStatus(b, target, time.Minute, "shard "+shard+" after the kill in "+dc.Name, func(s plan.SyncStatus) bool {
+		sh, found := shardOf(s, shard)
+		p = sh.Target.Applied
+		return found && moved(p0, p)
+	})
+	took := time.Since(t0)
+	cancel()
+	<-loadDone
+	rerr := <-restarted
+	if !ok {
+		return 0, "", fmt.Errorf("shard %s: applied position still %v a minute after kill -9 of %s", shard, p0, worker.ID)
+	}
+	if rerr != nil {
+		b.Logf("restart %s: %v", worker.ID, rerr)
+	}
+	note := fmt.Sprintf("shard %s, worker %s killed and restarted at once; writes at %.0f docs/s from the kill on; applied %v → %v; "+
+		"B's status polled every 250 ms (workers report every second)", shard, worker.ID, rate, p0, p)
+	return took.Seconds(), note, nil
+}
+
+// failover kills the leader master of dc and returns the seconds until a
+// new leader answers get status (forwarded through any master); the old
+// one is restarted afterwards.
+func failover(b *testing.B, dc *harness.DC) (float64, string, error) {
+	b.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	old, epoch, err := dc.Leader(ctx)
+	cancel()
+	if err != nil {
+		return 0, "", err
+	}
+	t0 := time.Now()
+	old.Kill9()
+	var leader string
+	tk := time.NewTicker(100 * time.Millisecond)
+	defer tk.Stop()
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		st, err := dc.Status(ctx)
+		cancel()
+		if err == nil && st.Leader != "" && st.Leader != old.ID {
+			leader = st.Leader
+			break
+		}
+		if time.Since(t0) > time.Minute {
+			_ = old.RestartWait(time.Minute)
+			return 0, "", fmt.Errorf("no new leader answers get status a minute after kill -9 of %s", old.ID)
+		}
+		<-tk.C
+	}
+	took := time.Since(t0)
+	if err := old.RestartWait(time.Minute); err != nil {
+		b.Logf("restart %s: %v", old.ID, err)
+	}
+	return took.Seconds(), fmt.Sprintf("kill -9 of %s (epoch %d); %s answered GET /_api/status (polled every 100 ms); default election lease", old.ID, epoch, leader), nil
+}

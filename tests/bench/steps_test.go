@@ -1,0 +1,205 @@
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/dc2dc/dc2dc/events"
+	"github.com/dc2dc/dc2dc/handlers/control/plan"
+	"github.com/dc2dc/dc2dc/tests/harness"
+)
+
+// Helpers of BenchmarkReplication: the sync's status, check sync, the
+// RSS sampler and the knobs.
+
+const benchSyncID = "a-to-b"
+
+// envSeconds reads a duration in seconds from the environment, else def.
+func envSeconds(name string, def int) time.Duration {
+	return time.Duration(envInt(name, def)) * time.Second
+}
+
+// syncStatus is the sync's part of a datacenter's status (2 s per try).
+func syncStatus(dc *harness.DC) (plan.SyncStatus, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	return dc.SyncStatus(ctx, benchSyncID)
+}
+
+// summary describes a sync status in one line.
+func summary(s plan.SyncStatus) string {
+	return fmt.Sprintf("state %s, %d shards, phases %v, max lag %.2fs, inSync %v", s.State, len(s.Shards), s.Phases, s.MaxLagSeconds, s.InSync)
+}
+
+// allRunning reports whether at least n shards are listed and every one is
+// running.
+func allRunning(s plan.SyncStatus, n int) bool {
+	if s.State != plan.StateRunning || len(s.Shards) < n {
+		return false
+	}
+	for _, sh := range s.Shards {
+		if sh.Phase != plan.ShardRunning {
+			return false
+		}
+	}
+	return true
+}
+
+// waitStatus polls B's status every 250 ms until cond holds or timeout
+// passes; it returns the time waited and whether cond held.
+func waitStatus(b *testing.B, dc *harness.DC, timeout time.Duration, what string, cond func(plan.SyncStatus) bool) (time.Duration, bool) {
+	b.Helper()
+	start, logged := time.Now(), time.Now()
+	t := time.NewTicker(250 * time.Millisecond)
+	defer t.Stop()
+	var last string
+	for {
+		s, err := syncStatus(dc)
+		if err == nil && cond(s) {
+			return time.Since(start), true
+		}
+		if err != nil {
+			last = err.Error()
+		} else {
+			last = summary(s)
+		}
+		if time.Since(start) > timeout {
+			b.Logf("%s: not within %v: %s", what, timeout, last)
+			return time.Since(start), false
+		}
+		if time.Since(logged) > 15*time.Second {
+			logged = time.Now()
+			b.Logf("%s: waiting %v: %s", what, time.Since(start).Round(time.Second), last)
+		}
+		<-t.C
+	}
+}
+
+// checkSync runs `dc2dc check sync` on B until it says identical or
+// timeout passes; it returns the last report and whether it was identical.
+func checkSync(b *testing.B, dc *harness.DC, timeout time.Duration) (plan.CheckReport, bool) {
+	b.Helper()
+	deadline := time.Now().Add(timeout)
+	var rep plan.CheckReport
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		r := dc.CLI(ctx, "check", "sync", "--sync-id", benchSyncID, "--output", "json")
+		cancel()
+		rep = plan.CheckReport{}
+		if code := r.ExitCode(); code == 0 || code == 1 {
+			if err := json.Unmarshal([]byte(r.Stdout), &rep); err != nil {
+				b.Logf("check sync --output json: %v\n%s", err, r.Stdout)
+			}
+		} else {
+			b.Logf("check sync: %s", r)
+		}
+		ok := rep.InSync && len(rep.Shards) > 0
+		for _, sh := range rep.Shards {
+			ok = ok && sh.Equal
+		}
+		if ok || time.Now().After(deadline) {
+			return rep, ok
+		}
+		time.Sleep(time.Second) // between two full comparisons (a poll, not a synchronisation)
+	}
+}
+
+// rssSampler samples VmRSS of processes every 250 ms and keeps the
+// largest value per process.
+type rssSampler struct {
+	mu   sync.Mutex
+	max  map[string]int64
+	stop chan struct{}
+	done chan struct{}
+}
+
+func sampleRSS(members []*harness.Member) *rssSampler {
+	s := &rssSampler{max: map[string]int64{}, stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(s.done)
+		t := time.NewTicker(250 * time.Millisecond)
+		defer t.Stop()
+		for {
+			for _, m := range members {
+				if !m.Running() {
+					continue
+				}
+				if n, err := vmRSS(m.Pid()); err == nil {
+					s.mu.Lock()
+					s.max[m.ID] = max(s.max[m.ID], n)
+					s.mu.Unlock()
+				}
+			}
+			select {
+			case <-s.stop:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return s
+}
+
+// end stops sampling and returns the largest RSS of any process (MiB) and
+// every process's largest, as "id 123 MiB, …".
+func (s *rssSampler) end() (float64, string) {
+	close(s.stop)
+	<-s.done
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var top int64
+	var parts []string
+	for id, n := range s.max {
+		top = max(top, n)
+		parts = append(parts, fmt.Sprintf("%s %.0f MiB", id, float64(n)/(1<<20)))
+	}
+	slices.Sort(parts)
+	return float64(top) / (1 << 20), strings.Join(parts, ", ")
+}
+
+// moved reports whether position p is past p0 by data or a new epoch
+// (not only by the sub of a heartbeat at the same tick).
+func moved(p0, p events.Position) bool {
+	return p.Epoch > p0.Epoch || (p.Epoch == p0.Epoch && p.Tick > p0.Tick)
+}
+
+// shardOf returns the status of shard id.
+func shardOf(s plan.SyncStatus, id string) (plan.ShardStatus, bool) {
+	for _, sh := range s.Shards {
+		if sh.Shard == id {
+			return sh, true
+		}
+	}
+	return plan.ShardStatus{}, false
+}
+
+// pipelineCeiling reads the transport ceiling (records/s) from the
+// pipeline report of the same `make bench` run, if there is one from the
+// last hour.
+func pipelineCeiling() (float64, string) {
+	raw, err := os.ReadFile(filepath.Join(resultsDir(), "pipeline.json"))
+	if err != nil {
+		return 0, "no pipeline.json (run BenchmarkPipelineVsTransport first, as make bench does)"
+	}
+	var r Report
+	if err := json.Unmarshal(raw, &r); err != nil {
+		return 0, "pipeline.json: " + err.Error()
+	}
+	if time.Since(r.When) > time.Hour {
+		return 0, fmt.Sprintf("pipeline.json is from %s, not this run", r.When.Format(time.RFC3339))
+	}
+	for _, f := range r.Figures {
+		if strings.HasPrefix(f.Name, "transport ceiling (sarama") {
+			return f.Value, fmt.Sprintf("BenchmarkPipelineVsTransport at %s", r.When.Format(time.RFC3339))
+		}
+	}
+	return 0, "pipeline.json has no transport ceiling"
+}
