@@ -199,8 +199,9 @@ func BenchmarkReplication(b *testing.B) {
 		defer close(statusDone)
 		t := time.NewTicker(250 * time.Millisecond)
 		defer t.Stop()
+		warmUntil := time.Now().Add(3 * time.Second) // what the steady phase left in the reports
 		for ctx.Err() == nil {
-			if s, err := syncStatus(B); err == nil {
+			if s, err := syncStatus(B); err == nil && time.Now().After(warmUntil) {
 				statusLags = append(statusLags, s.MaxLagSeconds)
 			}
 			select {
@@ -224,7 +225,7 @@ func BenchmarkReplication(b *testing.B) {
 	slices.Sort(statusLags)
 	if len(statusLags) > 0 {
 		rep.add("4. status maxLagSeconds p50 / p99 at half load", statusLags[len(statusLags)/2]*1000, "ms",
-			fmt.Sprintf("p99 %.0f ms; B's get status sampled every 250 ms (%d samples): the largest per-shard now − SentAt at the last apply, as the workers report it", statusLags[int(.99*float64(len(statusLags)-1))]*1000, len(statusLags)))
+			fmt.Sprintf("p99 %.0f ms; B's get status sampled every 250 ms after a 3 s warm-up (%d samples): the largest per-shard now − SentAt at the last apply, as the workers report it (per second)", statusLags[int(.99*float64(len(statusLags)-1))]*1000, len(statusLags)))
 	}
 	rep.verdict("lag p99 ≤ 1 s at half load: %s (p99 %v, p50 %v over %d probes, %d missed)", met(len(lags) > 0 && missed == 0 && p99 <= time.Second), p99.Round(time.Millisecond), p50.Round(time.Millisecond), len(lags), missed)
 
