@@ -56,11 +56,14 @@ fuzz: ## run every fuzz target for FUZZTIME each (default 20s)
 		done; \
 	done
 
+# BENCH_PKGS: the side-by-side benchmarks (tests/bench doc.go lists their knobs).
+BENCH_PKGS   ?= ./tests/bench
+
 .PHONY: bench
-bench: build ## benchmarks; writes the report to $(RESULTS)/bench-<date>.txt
+bench: build ## benchmarks: pipeline vs Kafka ceiling, then replication through masters and workers; report in $(RESULTS)/bench.md and bench.json
 	@mkdir -p $(RESULTS)
-	DC2DC_BIN=$(BIN)/dc2dc ARANGOSIM_BIN=$(BIN)/arangosim \
-		$(GO) test -run '^$$' -bench . -benchmem -timeout 60m $(PKGS) | tee $(RESULTS)/bench-$$(date -u +%Y%m%dT%H%M%SZ).txt
+	set -o pipefail; DC2DC_BIN=$(BIN)/dc2dc ARANGOSIM_BIN=$(BIN)/arangosim DC2DC_RESULTS=$(RESULTS) \
+		$(GO) test -run '^$$' -bench . -benchtime 1x -benchmem -timeout 60m $(BENCH_PKGS) | tee $(RESULTS)/bench-$$(date -u +%Y%m%dT%H%M%SZ).txt
 
 $(BIN)/golangci-lint:
 	@mkdir -p $(BIN)
