@@ -22,6 +22,10 @@ func newStopCmd(*globalOptions) *cobra.Command {
 
 // stopProgress summarises a stopping sync for the progress lines.
 func stopProgress(s plan.SyncStatus) string {
+	if s.State == plan.StateStopped {
+		// The shards' phases read "stopped" now: counting them says nothing.
+		return fmt.Sprintf("%s: %d shards", s.State, len(s.Shards))
+	}
 	inSync := 0
 	for _, sh := range s.Shards {
 		if sh.Phase == plan.ShardRunning && sh.LagTicks == 0 {
