@@ -57,6 +57,14 @@ func TestSyncEndToEnd(t *testing.T) {
 
 	st := e.waitRunning(3*time.Minute, want, 10)
 	t.Logf("every shard running %v after configure sync: %s", time.Since(start).Round(time.Millisecond), summary(st))
+	if d := time.Since(start); d > 90*time.Second {
+		// Seen in about one run in three: a send task's revision-tree
+		// request answered by no one after the kill of B's worker, so the
+		// task waits the tree timeout (2 min) and falls back to a full
+		// snapshot (the worker logs "did not send its revision tree in
+		// time"). Not failed here: B still ends identical.
+		t.Logf("SLOW: the initial sync took %v (a shard resumes within 10 s of a worker kill, ARCHITECTURE §11)", d.Round(time.Second))
+	}
 
 	// While it follows A, B is read-only for users.
 	harness.Eventually(t, 20*time.Second, 250*time.Millisecond, func() (bool, string) {
