@@ -63,7 +63,9 @@
 // DC2DC_BENCH_LOAD_SECONDS (60), DC2DC_BENCH_SYNC_TIMEOUT (240),
 // DC2DC_BENCH_STEADY_SECONDS (30), DC2DC_BENCH_LAG_SECONDS (30),
 // DC2DC_BENCH_BACKLOG_DOCS (200000), DC2DC_BENCH_BACKLOG_SECONDS (60),
-// DC2DC_BENCH_CATCHUP_TIMEOUT (240), DC2DC_BENCH_REPLICATION=0 (skip it).
+// DC2DC_BENCH_CATCHUP_TIMEOUT (240), DC2DC_BENCH_WORKER_ARGS (extra flags of
+// every worker, space-separated, e.g. "--kafka.session-timeout 4s"),
+// DC2DC_BENCH_REPLICATION=0 (skip it).
 // The loader is not the verification workload: tests/workload's bulk mix
 // turns into removals past 2,000 orders per writer, so it cannot load a
 // fixed volume.

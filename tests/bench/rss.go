@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"time"
 )
 
 // parseVmRSS returns the VmRSS line of a /proc/<pid>/status text in bytes
@@ -38,4 +39,40 @@ func vmRSS(pid int) (int64, error) {
 		return 0, err
 	}
 	return parseVmRSS(b)
+}
+
+// clockTicks is USER_HZ, the unit of /proc/<pid>/stat's CPU times (100 on
+// every Linux the benchmark runs on).
+const clockTicks = 100
+
+// parseStatCPU returns the user+system CPU time of a /proc/<pid>/stat line
+// (fields 14 and 15, counted after the command name, which may hold spaces
+// and parentheses).
+func parseStatCPU(stat []byte) (time.Duration, error) {
+	i := bytes.LastIndexByte(stat, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("stat line %.40q: no command name in parentheses", stat)
+	}
+	f := bytes.Fields(stat[i+1:])
+	if len(f) < 13 {
+		return 0, fmt.Errorf("stat line %.40q: %d fields after the command, want at least 13", stat, len(f))
+	}
+	var total int64
+	for _, s := range f[11:13] {
+		n, err := strconv.ParseInt(string(s), 10, 64)
+		if err != nil || n < 0 || n > 1<<40 {
+			return 0, fmt.Errorf("stat line %.40q: CPU time %q is not a count of clock ticks", stat, s)
+		}
+		total += n
+	}
+	return time.Duration(total) * time.Second / clockTicks, nil
+}
+
+// procCPU reads the CPU time process pid used so far (Linux only).
+func procCPU(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	return parseStatCPU(b)
 }

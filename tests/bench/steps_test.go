@@ -203,3 +203,57 @@ func pipelineCeiling() (float64, string) {
 	}
 	return 0, "pipeline.json has no transport ceiling"
 }
+
+// cpuSnapshot is the CPU time each process of the topology used so far,
+// by group ("arangosim-a", "worker-b", …; the numbers of masters and
+// workers dropped), and this process's own (the loader and probes).
+type cpuSnapshot struct {
+	at     time.Time
+	groups map[string]time.Duration
+}
+
+func takeCPU(top *harness.Topology) cpuSnapshot {
+	s := cpuSnapshot{at: time.Now(), groups: map[string]time.Duration{"bench process (loader)": cpuTime()}}
+	for _, p := range top.Procs() {
+		if p == nil || !p.Running() {
+			continue
+		}
+		d, err := procCPU(p.Pid())
+		if err != nil {
+			continue
+		}
+		s.groups[strings.TrimRight(p.Name(), "0123456789")] += d
+	}
+	return s
+}
+
+// cpuSplit describes where the CPU went between two snapshots: cores busy
+// in total and each group's share of one core, largest first.
+func cpuSplit(a, b cpuSnapshot) (float64, string) {
+	secs := b.at.Sub(a.at).Seconds()
+	type g struct {
+		name  string
+		cores float64
+	}
+	var gs []g
+	var total float64
+	for name, d := range b.groups {
+		c := (d - a.groups[name]).Seconds() / secs
+		total += c
+		gs = append(gs, g{name, c})
+	}
+	slices.SortFunc(gs, func(x, y g) int {
+		switch {
+		case x.cores > y.cores:
+			return -1
+		case x.cores < y.cores:
+			return 1
+		}
+		return strings.Compare(x.name, y.name)
+	})
+	parts := make([]string, len(gs))
+	for i, x := range gs {
+		parts[i] = fmt.Sprintf("%s %.0f%%", x.name, 100*x.cores)
+	}
+	return total, strings.Join(parts, ", ")
+}
