@@ -26,6 +26,8 @@ type Config struct {
 	// it is missing (see Dedupe); the receive task asks for a resync of the
 	// shard. Nil: the gap is only logged by Poison and counted.
 	OnGap func(shard string, applied events.Position, b *events.Batch)
+	// Redeliver names replays the handler must see anyway (Dedupe.Redeliver).
+	Redeliver func(b *events.Batch) bool
 	// Retry configures retries of retryable handler errors.
 	Retry RetryConfig
 	// Locate says where a consumed message came from (default
@@ -93,6 +95,7 @@ func New(cfg Config) (*Chain, error) {
 	}
 	d := NewDedupe(cfg.Applied, m)
 	d.OnGap = cfg.OnGap
+	d.Redeliver = cfg.Redeliver
 	return &Chain{
 		Tracing: NewTracing(cfg.TracerProvider),
 		Poison:  p,

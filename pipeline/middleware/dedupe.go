@@ -30,7 +30,7 @@ func (f AppliedFunc) Applied(shard string) (events.Position, bool, error) { retu
 // applied position of the batch's shard (the zero position when none):
 //
 //   - Pos <= P: a replay; acked without calling the handler (duplicates
-//     metric);
+//     metric), unless Redeliver says it must reach the handler anyway;
 //   - Prev <= P < Pos: the continuation; the handler applies it (records
 //     at or below P inside it are replays, absorbed by the idempotent
 //     apply);
@@ -54,6 +54,11 @@ type Dedupe struct {
 	// OnGap, when set before use, is called for every batch refused as a
 	// gap (from the handling goroutine; keep it short).
 	OnGap func(shard string, applied events.Position, b *events.Batch)
+	// Redeliver, when set before use, names replays (Pos <= P) that still
+	// go to the handler, e.g. a batch carrying a request whose answer may
+	// have been lost with a crash after the batch was applied. The handler
+	// sees them as the replays they are (its own skip rule applies).
+	Redeliver func(b *events.Batch) bool
 
 	mu   sync.Mutex
 	last map[string]events.Position
@@ -107,6 +112,9 @@ func (d *Dedupe) Middleware(h message.HandlerFunc) message.HandlerFunc {
 			return nil, err
 		}
 		switch {
+		case !applied.Less(b.Pos) && d.Redeliver != nil && d.Redeliver(b):
+			d.metrics.duplicate(msg, shard)
+			return h(msg)
 		case !applied.Less(b.Pos):
 			d.metrics.duplicate(msg, shard)
 			return nil, nil

@@ -165,3 +165,27 @@ func TestDedupeStoreError(t *testing.T) {
 		t.Errorf("AppliedFunc: %s %v %v", p, ok, err)
 	}
 }
+
+func TestDedupeRedeliverNamedReplays(t *testing.T) {
+	store := &memApplied{pos: map[string]events.Position{testShard.String(): pos(1, 30, 0)}}
+	d := NewDedupe(store, nil)
+	d.Redeliver = func(b *events.Batch) bool { return b.Pos.Tick == 20 }
+	run := func(b *events.Batch) bool {
+		called := false
+		msg := message.NewMessage("u", nil)
+		msg.SetContext(WithBatch(msg.Context(), b))
+		if _, err := d.Middleware(func(*message.Message) ([]*message.Message, error) { called = true; return nil, nil })(msg); err != nil {
+			t.Fatal(err)
+		}
+		return called
+	}
+	if run(after(batchAt(testShard, 1, 10, 0, 1), batchAt(testShard, 1, 5, 0, 1))) {
+		t.Error("a replay Redeliver does not name reached the handler")
+	}
+	if !run(after(batchAt(testShard, 1, 20, 0, 1), batchAt(testShard, 1, 10, 0, 1))) {
+		t.Error("a replay Redeliver names did not reach the handler")
+	}
+	if p, _, _ := d.Applied(testShard.String()); p != pos(1, 30, 0) {
+		t.Errorf("applied position after a redelivered replay: %s, want 1:30.0", p)
+	}
+}

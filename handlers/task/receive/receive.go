@@ -138,6 +138,16 @@ type shardState struct {
 	lastSent  time.Time
 }
 
+// hasRequest reports whether b carries a tree or revisions request.
+func hasRequest(b *events.Batch) bool {
+	for _, c := range ctl.Controls(b) {
+		if c.Type == ctl.TypeTreeRequest || c.Type == ctl.TypeRevisionsRequest {
+			return true
+		}
+	}
+	return false
+}
+
 // silence reports how long the shard's stream was silent before b when b
 // continues the epoch of the latest batch seen (lastEpoch, lastSent), and
 // whether that exceeds timeout (0 = never).
@@ -215,6 +225,10 @@ func (r *Receiver) Run(ctx context.Context) (err error) {
 		OnGap: func(shard string, applied events.Position, b *events.Batch) {
 			r.requestResync(context.Background(), b, target.ReasonGap, fmt.Sprintf("batch %s follows %s, applied %s", b.Pos, b.Prev, applied))
 		},
+		// A tree or revisions request is answered after its batch was
+		// applied and recorded: a crash in between loses the answer, so
+		// its replay goes to the handler, which answers it again.
+		Redeliver:      hasRequest,
 		Retry:          r.cfg.Retry,
 		TracerProvider: r.cfg.TracerProvider,
 		MeterProvider:  r.cfg.MeterProvider,
