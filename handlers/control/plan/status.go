@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/dc2dc/dc2dc/events"
+	"github.com/dc2dc/dc2dc/pipeline/failure"
 )
 
 // TargetStatus derives a target sync's status: one ShardStatus per shard of
@@ -71,7 +72,11 @@ func shardStatus(sy Sync, ref, coll, name string, src SourceShard, tgt ShardRepo
 	switch {
 	case !sy.State.Active():
 		ss.Phase = ShardStopped
-	case src.Phase == ShardFailed || tgt.ErrorCode != "" && tgt.Phase == "":
+	case src.Phase == ShardFailed || tgt.ErrorCode != "" && tgt.Phase == "",
+		tgt.ErrorCode == string(failure.CodeApplyRejected) || tgt.ErrorCode == string(failure.CodeHandlerPanic):
+		// B refuses the shard's writes (or the handler panics on them): the
+		// resyncs it asks for fail the same way until the cause is fixed,
+		// then `reset failed shard` (or the next resync) brings it back.
 		ss.Phase = ShardFailed
 	case src.Phase == ShardInitialSync || tgt.Phase == "snapshot":
 		ss.Phase = ShardInitialSync

@@ -66,6 +66,13 @@ func TestTargetStatusDerivation(t *testing.T) {
 	if !st.InSync || st.PeerAlive {
 		t.Errorf("in sync: %+v", st)
 	}
+	// B refuses the shard's writes (the resyncs it asks for start a new
+	// snapshot each time): failed, with the target's error.
+	st = plan.TargetStatus(sy, one, map[string]plan.ShardReport{"db/7/0": {Phase: "snapshot", Applied: events.Position{Epoch: 2},
+		Error: "rejected by B: schema", ErrorCode: "DC2DC-E2006"}}, time.Time{}, now, 10*time.Second)
+	if st.Shards[0].Phase != plan.ShardFailed || st.Shards[0].Error != "target: rejected by B: schema" {
+		t.Errorf("rejected by B: %+v", st.Shards[0])
+	}
 	// No inventory yet: no shards, not in sync.
 	if st := plan.TargetStatus(sy, nil, nil, time.Time{}, now, time.Second); st.InSync || len(st.Shards) != 0 || st.Shards == nil {
 		t.Errorf("no inventory: %+v", st)
