@@ -410,7 +410,7 @@ func controlLines(ctx context.Context, stack *devstack.Stack, perShard bool) []s
 	if !perShard {
 		return out
 	}
-	out = append(out, fmt.Sprintf("  %-28s %-6s %-13s %-12s %-12s %-22s %8s %10s  %s", "collection", "shard", "phase", "worker A", "worker B",
+	out = append(out, fmt.Sprintf("  %-28s %-6s %-13s %-19s %-12s %-12s %-22s %8s %10s  %s", "collection", "shard", "phase", "initial sync", "worker A", "worker B",
 		"applied (epoch/tick/sub)", "lag s", "lag ticks", "error"))
 	for _, sh := range st.Shards {
 		errText := sh.Error
@@ -419,7 +419,7 @@ func controlLines(ctx context.Context, stack *devstack.Stack, perShard bool) []s
 		}
 		idx := sh.Shard[strings.LastIndexByte(sh.Shard, '/')+1:]
 		a := sh.Target.Applied
-		out = append(out, fmt.Sprintf("  %-28s %-6s %-13s %-12s %-12s %-22s %8.1f %10d  %s", sh.Collection, "#"+idx, sh.Phase,
+		out = append(out, fmt.Sprintf("  %-28s %-6s %-13s %-19s %-12s %-12s %-22s %8.1f %10d  %s", sh.Collection, "#"+idx, sh.Phase, snapshotProgress(sh),
 			sh.Source.Worker, sh.Target.Worker, fmt.Sprintf("%d/%d/%d", a.Epoch, a.Tick, a.Sub), sh.LagSeconds, sh.LagTicks, errText))
 	}
 	return out
@@ -496,4 +496,28 @@ func countOrErr(c devstack.Counts, err error) string {
 		return "error(" + err.Error() + ")"
 	}
 	return fmt.Sprint(c.Total())
+}
+
+// snapshotProgress is a shard's initial-sync progress bar: documents B
+// received of the count A announced for a full snapshot; a revision
+// snapshot (only the differences travel) shows what it received.
+func snapshotProgress(sh plan.ShardStatus) string {
+	t := sh.Target
+	if sh.Phase != plan.ShardInitialSync {
+		return ""
+	}
+	if t.SnapshotMode != "full" || t.SnapshotTotal <= 0 {
+		if t.SnapshotDocs > 0 {
+			return fmt.Sprintf("%d docs", t.SnapshotDocs)
+		}
+		return ""
+	}
+	return progressBar(t.SnapshotDocs, t.SnapshotTotal, 12)
+}
+
+// progressBar draws done of total in width cells and the percentage.
+func progressBar(done, total int64, width int) string {
+	frac := min(max(float64(done)/float64(total), 0), 1)
+	n := int(frac * float64(width))
+	return "[" + strings.Repeat("#", n) + strings.Repeat(".", width-n) + "] " + fmt.Sprintf("%3.0f%%", frac*100)
 }

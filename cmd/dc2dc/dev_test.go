@@ -5,6 +5,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/dc2dc/dc2dc/handlers/control/plan"
 )
 
 func TestDevOptionsListEveryProblem(t *testing.T) {
@@ -41,5 +43,24 @@ func TestReplicationLinesWhenOff(t *testing.T) {
 	lines := replicationLines(nil, nil, true)
 	if len(lines) != 1 || !strings.Contains(lines[0], "replication: off") {
 		t.Fatalf("lines = %q", lines)
+	}
+}
+
+func TestSnapshotProgressBar(t *testing.T) {
+	sh := plan.ShardStatus{Phase: plan.ShardInitialSync, Target: plan.ShardReport{SnapshotMode: "full", SnapshotDocs: 50, SnapshotTotal: 200}}
+	if got, want := snapshotProgress(sh), "[###.........]  25%"; got != want {
+		t.Errorf("full snapshot a quarter done: %q, want %q", got, want)
+	}
+	sh.Target.SnapshotDocs = 250 // more arrived than announced (writes during the dump)
+	if got, want := snapshotProgress(sh), "[############] 100%"; got != want {
+		t.Errorf("overfull: %q, want %q", got, want)
+	}
+	sh.Target.SnapshotMode, sh.Target.SnapshotDocs = "revisions", 7
+	if got, want := snapshotProgress(sh), "7 docs"; got != want {
+		t.Errorf("revisions: %q, want %q", got, want)
+	}
+	sh.Phase = plan.ShardRunning
+	if got := snapshotProgress(sh); got != "" {
+		t.Errorf("running shard: %q, want no bar", got)
 	}
 }

@@ -94,6 +94,10 @@ func (s *Source) snapshot(ctx context.Context) (uint64, error) {
 	var count int64
 	if aTree != nil {
 		count = int64(aTree.Count())
+	} else if t, terr := s.fetchTree(kctx, b); terr == nil && t != nil {
+		// A full dump needs no tree; its count (O(1) on the leader, at the
+		// snapshot) tells the receive side how far the dump has come.
+		count = int64(t.Count())
 	}
 	pos := Position{Epoch: s.start.Epoch, Leader: s.leader, Phase: PhaseSnapshot, SnapshotTick: b.tick}
 	begin := events.Record{Event: &events.SnapshotBegin{SnapshotTick: b.tick, Leader: s.leader, Mode: mode, Documents: count}}

@@ -149,8 +149,14 @@ type ShardReport struct {
 	LagTicks   uint64          `json:"lagTicks"`
 	// LastApplied is when the worker last applied a batch of the shard.
 	LastApplied time.Time `json:"lastApplied,omitzero"`
-	Error       string    `json:"error,omitempty"`
-	ErrorCode   string    `json:"errorCode,omitempty"`
+	// The last snapshot: its mode (full, revisions), the documents received
+	// and the documents A announced (its count at the snapshot; 0 =
+	// unknown). A full snapshot's progress is SnapshotDocs/SnapshotTotal.
+	SnapshotMode  string `json:"snapshotMode,omitempty"`
+	SnapshotDocs  int64  `json:"snapshotDocs,omitempty"`
+	SnapshotTotal int64  `json:"snapshotTotal,omitempty"`
+	Error         string `json:"error,omitempty"`
+	ErrorCode     string `json:"errorCode,omitempty"`
 	// Worker is filled in by the master.
 	Worker string `json:"worker,omitempty"`
 }

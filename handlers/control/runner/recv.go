@@ -227,7 +227,8 @@ func (r *Runner) ShardReports() []plan.ShardReport {
 // shardReport maps the receive side's status of a shard.
 func shardReport(sync string, s receive.ShardStatus) plan.ShardReport {
 	rep := plan.ShardReport{Sync: sync, Shard: s.Shard, Phase: s.Phase, Applied: s.Applied,
-		LagSeconds: s.LagSeconds, LagTicks: s.LagTicks, LastApplied: s.LastBatchAt}
+		LagSeconds: s.LagSeconds, LagTicks: s.LagTicks, LastApplied: s.LastBatchAt,
+		SnapshotMode: string(s.SnapshotMode), SnapshotDocs: s.SnapshotDocs, SnapshotTotal: s.SnapshotTotal}
 	if s.LastError != "" && time.Since(s.LastErrorAt) < recentError {
 		rep.Error = s.LastError
 	}

@@ -121,6 +121,7 @@ type ShardStatus struct {
 	SnapshotMode  string    // of the last one
 	SnapshotEpoch uint64    // epoch of the last one
 	SnapshotDocs  int64     // documents received in the last snapshot
+	SnapshotTotal int64     // documents the last snapshot announced (A's count; 0 = unknown)
 	SnapshotRems  int64     // removals received in the last snapshot
 	Resyncs       int       // resync requests sent
 	Answers       int       // tree/revisions requests answered
@@ -422,7 +423,7 @@ func (r *Receiver) observe(s *shardState, b *events.Batch, out target.Outcome) {
 		switch e := rec.Event.(type) {
 		case *events.SnapshotBegin:
 			st.Phase, st.Snapshots, st.SnapshotMode, st.SnapshotDocs, st.SnapshotRems = "snapshot", st.Snapshots+1, e.Mode, 0, 0
-			st.SnapshotEpoch = b.Pos.Epoch
+			st.SnapshotEpoch, st.SnapshotTotal = b.Pos.Epoch, e.Documents
 		case *events.SnapshotDocuments:
 			st.SnapshotDocs += int64(len(e.Docs))
 		case *events.SnapshotRemove:
