@@ -120,6 +120,16 @@ func TestStopSyncCommand(t *testing.T) {
 	out, errs, code = runCLI(t, append([]string{"stop", "sync", "--sync-id", "a-to-b", "--ensure-in-sync=false"}, flags...)...)
 	expect(t, "stop a stopped sync", code, 1, out, errs, "nothing to stop")
 
+	// A leader election while the stop runs (the masters answer 503 for a
+	// while): the command waits for the new leader.
+	fakeE, flagsE := operatorMaster(t)
+	fakeE.StopPolls, fakeE.StatusUnavailable = 2, 3
+	out, errs, code = runCLI(t, append([]string{"stop", "sync", "--poll-interval", "10ms"}, flagsE...)...)
+	expect(t, "stop sync through an election", code, 0, out, errs, "sync a-to-b stopped")
+	if !strings.Contains(errs, "masters not answering yet") {
+		t.Errorf("stop sync through an election: no retry note in %q", errs)
+	}
+
 	// A stop that does not finish in time.
 	fake2, flags2 := operatorMaster(t)
 	fake2.StopPolls = 1 << 30

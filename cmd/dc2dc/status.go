@@ -4,11 +4,15 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"net/url"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -156,16 +160,25 @@ authentication).`,
 
 // pollStatus fetches the status until done says so or ctx ends; it returns
 // the last status.
-func pollStatus(ctx context.Context, cl *api.Client, every time.Duration, done func(plan.Status) (bool, error)) (plan.Status, error) {
+func pollStatus(ctx context.Context, cl *api.Client, every time.Duration, warn io.Writer, done func(plan.Status) (bool, error)) (plan.Status, error) {
 	t := time.NewTicker(every)
 	defer t.Stop()
+	var last plan.Status
 	for {
 		st, err := cl.Status(ctx)
-		if err != nil {
+		switch {
+		case err != nil && transientStatusError(err) && ctx.Err() == nil:
+			// A leader election (a master killed, a lost lease) or a master
+			// restarting: the next poll finds the new leader.
+			fmt.Fprintf(warn, "        %s masters not answering yet (%v); retrying\n", time.Now().Format("15:04:05"), err)
+			st = last
+		case err != nil:
 			return st, err
-		}
-		if ok, err := done(st); ok || err != nil {
-			return st, err
+		default:
+			last = st
+			if ok, err := done(st); ok || err != nil {
+				return st, err
+			}
 		}
 		select {
 		case <-ctx.Done():
@@ -173,4 +186,15 @@ func pollStatus(ctx context.Context, cl *api.Client, every time.Duration, done f
 		case <-t.C:
 		}
 	}
+}
+
+// transientStatusError reports an error a poll outlives: a master answering
+// 502/503/504 (no leader right now, forwarding failed) or none reachable.
+func transientStatusError(err error) bool {
+	var ae *api.Error
+	if errors.As(err, &ae) {
+		return ae.Status == http.StatusBadGateway || ae.Status == http.StatusServiceUnavailable || ae.Status == http.StatusGatewayTimeout
+	}
+	var ne net.Error
+	return errors.As(err, &ne) || errors.Is(err, syscall.ECONNREFUSED)
 }

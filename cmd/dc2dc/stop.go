@@ -74,7 +74,7 @@ stop within --timeout (the masters give up the stop at the same deadline; run
 				}
 				last := ""
 				var cur plan.SyncStatus
-				_, err := pollStatus(ctx, cl, every, func(st plan.Status) (bool, error) {
+				_, err := pollStatus(ctx, cl, every, cmd.ErrOrStderr(), func(st plan.Status) (bool, error) {
 					s, err := findSync(st, syncID, plan.RoleTarget)
 					if err != nil {
 						return false, err

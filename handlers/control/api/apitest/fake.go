@@ -40,6 +40,9 @@ type Syncs struct {
 	// StopGivesUp: the stop ends with the sync running again with this
 	// error (as the real manager does past the stop's deadline).
 	StopGivesUp string
+	// StatusUnavailable: after a Stop, this many Status calls answer 503
+	// (no master leads: an election), before the stop goes on.
+	StatusUnavailable int
 }
 
 var _ api.Syncs = (*Syncs)(nil)
@@ -151,6 +154,10 @@ func (f *Syncs) Status(context.Context) (plan.Status, error) {
 	defer f.mu.Unlock()
 	if err := f.errs["Status"]; err != nil {
 		return plan.Status{}, err
+	}
+	if f.StatusUnavailable > 0 && len(f.stopAfter) > 0 {
+		f.StatusUnavailable--
+		return plan.Status{}, &statusErr{503, "no master of the datacenter leads right now; retry in a few seconds"}
 	}
 	for i := range f.status.Syncs {
 		id := f.status.Syncs[i].ID
