@@ -32,7 +32,10 @@ type worker struct {
 	id  int
 	rng *rand.Rand
 	n   int // operations started, for unique keys and ids
-	dbs []colls
+	// round numbers the Runs of one Workload: keys and order sequence
+	// numbers of a second Run never repeat the first one's.
+	round int
+	dbs   []colls
 }
 
 // Run writes the configured mix at the configured rate until ctx ends, then
@@ -46,6 +49,8 @@ type worker struct {
 func (w *Workload) Run(ctx context.Context) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	round := w.rounds
+	w.rounds++
 	start := time.Now()
 	defer func() { w.stats.elapsed.Add(int64(time.Since(start))) }()
 
@@ -67,7 +72,7 @@ func (w *Workload) Run(ctx context.Context) error {
 		w.pace(ctx, tokens)
 	}()
 	for i := range w.cfg.Workers {
-		wk := &worker{w: w, id: i, dbs: handles, rng: rand.New(rand.NewPCG(w.cfg.Seed, uint64(i)+1))}
+		wk := &worker{w: w, id: i, dbs: handles, round: round, rng: rand.New(rand.NewPCG(w.cfg.Seed+uint64(round)<<32, uint64(i)+1))}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -211,7 +216,7 @@ func (wk *worker) attempt(ctx context.Context, op func(context.Context) error) (
 func (wk *worker) newOrder() map[string]any {
 	w := wk.w
 	return map[string]any{
-		"customer": accountKey(wk.rng.IntN(w.cfg.Accounts)), "seq": fmt.Sprintf("%s-%d-%d", w.run, wk.id, wk.n),
+		"customer": accountKey(wk.rng.IntN(w.cfg.Accounts)), "seq": fmt.Sprintf("%s-%d-%d-%d", w.run, wk.round, wk.id, wk.n),
 		"amount": wk.rng.IntN(10000), "status": "new", FieldVersion: 1, "createdAt": time.Now().Unix(),
 		"items": []int{wk.rng.IntN(100), wk.rng.IntN(100)}, "note": w.pad(wk.n*31 + wk.id),
 	}
@@ -398,7 +403,7 @@ func (wk *worker) edge(ctx context.Context, h *colls) error {
 		return wk.insert(ctx, h)
 	}
 	w := wk.w
-	doc := map[string]any{"_key": fmt.Sprintf("l%s-%d-%d", w.run, wk.id, wk.n),
+	doc := map[string]any{"_key": fmt.Sprintf("l%s-%d-%d-%d", w.run, wk.round, wk.id, wk.n),
 		"_from": w.cfg.Collections.Accounts.Name + "/" + o.customer, "_to": w.cfg.Collections.Orders.Name + "/" + o.key,
 		"kind": "placed", "weight": wk.rng.IntN(100), FieldVersion: 1}
 	amb, err := wk.attempt(ctx, func(ctx context.Context) error {
@@ -443,7 +448,7 @@ func (wk *worker) transfer(ctx context.Context, h *colls) error {
 	defer h.st.locks[lo].Unlock()
 	h.st.locks[hi].Lock()
 	defer h.st.locks[hi].Unlock()
-	id := fmt.Sprintf("t%s-%d-%d", w.run, wk.id, wk.n)
+	id := fmt.Sprintf("t%s-%d-%d-%d", w.run, wk.round, wk.id, wk.n)
 
 	var tid driver.TransactionID
 	if _, err := wk.attempt(ctx, func(ctx context.Context) (err error) {

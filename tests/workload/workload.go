@@ -17,8 +17,9 @@ type Workload struct {
 	run   string // distinguishes the keys and transfer ids of this process
 	stats counters
 
-	mu  sync.Mutex // serializes Run
-	dbs []*dbState
+	mu     sync.Mutex // serializes Run
+	rounds int        // Runs started (under mu)
+	dbs    []*dbState
 }
 
 // dbState is what the workload knows about one database: the per-account locks of

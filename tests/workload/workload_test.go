@@ -352,3 +352,19 @@ func TestDBServerFailoverKeepsTheLedger(t *testing.T) {
 		t.Errorf("account versions bumped %d times; %d committed transfers (%d failed operations)", bumps, st.Transferred, st.Failed)
 	}
 }
+
+// TestSecondRunWritesNewKeys: a Workload may Run again; its inserts, edges
+// and transfers never reuse the first Run's keys and sequence numbers (A
+// would refuse them as unique-constraint violations).
+func TestSecondRunWritesNewKeys(t *testing.T) {
+	_, a := startSim(t, arangosim.Config{RootPassword: "pw"})
+	a.Auth.Username = "root"
+	w := newWorkload(t, Config{Cluster: a, Accounts: 10, Rate: 400, Workers: 2, Seed: 5,
+		Mix: Mix{Transfer: 20, Update: 10, Insert: 50, Remove: 0, Edge: 20}})
+	first := runFor(t, w, 500*time.Millisecond)
+	second := runFor(t, w, 500*time.Millisecond)
+	// Stats add up over the Runs.
+	if second.Ops() <= first.Ops() || second.Failed != first.Failed || second.Conflicts != first.Conflicts {
+		t.Fatalf("second Run: %v (after the first: %v): want more operations, no new failures or conflicts", second, first)
+	}
+}
