@@ -170,7 +170,7 @@ func pollStatus(ctx context.Context, cl *api.Client, every time.Duration, warn i
 		case err != nil && transientStatusError(err) && ctx.Err() == nil:
 			// A leader election (a master killed, a lost lease) or a master
 			// restarting: the next poll finds the new leader.
-			fmt.Fprintf(warn, "        %s masters not answering yet (%v); retrying\n", time.Now().Format("15:04:05"), err)
+			_, _ = fmt.Fprintf(warn, "        %s masters not answering yet (%v); retrying\n", time.Now().Format("15:04:05"), err) // a note only
 			st = last
 		case err != nil:
 			return st, err

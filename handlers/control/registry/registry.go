@@ -122,10 +122,10 @@ type Task struct {
 	Acked events.Position `json:"acked"`
 	// LeaderTick is the shard leader's latest tick the worker saw (lag in
 	// ticks = LeaderTick - Acked.Tick within one epoch).
-	LeaderTick uint64 `json:"leaderTick,omitempty"`
-	Error     string          `json:"error,omitempty"`
-	ErrorCode string          `json:"errorCode,omitempty"`
-	UpdatedAt time.Time       `json:"updatedAt"`
+	LeaderTick uint64    `json:"leaderTick,omitempty"`
+	Error      string    `json:"error,omitempty"`
+	ErrorCode  string    `json:"errorCode,omitempty"`
+	UpdatedAt  time.Time `json:"updatedAt"`
 }
 
 // ShardRef parses Shard.

@@ -228,7 +228,7 @@ func (r *Runner) ShardReports() []plan.ShardReport {
 func shardReport(sync string, s receive.ShardStatus) plan.ShardReport {
 	rep := plan.ShardReport{Sync: sync, Shard: s.Shard, Phase: s.Phase, Applied: s.Applied,
 		LagSeconds: s.LagSeconds, LagTicks: s.LagTicks, LastApplied: s.LastBatchAt,
-		SnapshotMode: string(s.SnapshotMode), SnapshotDocs: s.SnapshotDocs, SnapshotTotal: s.SnapshotTotal}
+		SnapshotMode: s.SnapshotMode, SnapshotDocs: s.SnapshotDocs, SnapshotTotal: s.SnapshotTotal}
 	if s.LastError != "" && time.Since(s.LastErrorAt) < recentError {
 		rep.Error = s.LastError
 	}
