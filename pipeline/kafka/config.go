@@ -49,6 +49,7 @@ const (
 	DefaultDialTimeout        = 10 * time.Second
 	DefaultSessionTimeout     = 10 * time.Second
 	DefaultHeartbeatInterval  = 3 * time.Second
+	DefaultChannelBuffer      = 32
 	DefaultRebalanceTimeout   = 60 * time.Second
 	DefaultAutoCommitInterval = time.Second
 	DefaultNackResendDelay    = 100 * time.Millisecond
@@ -172,7 +173,9 @@ func (c *Config) EnsureDefaults() {
 		c.Consumer.SessionTimeout = DefaultSessionTimeout
 	}
 	if c.Consumer.HeartbeatInterval == 0 {
-		c.Consumer.HeartbeatInterval = DefaultHeartbeatInterval
+		// Kafka's rule of thumb: at most a third of the session timeout
+		// (a shorter session, e.g. 3s for B's workers, beats more often).
+		c.Consumer.HeartbeatInterval = min(DefaultHeartbeatInterval, c.Consumer.SessionTimeout/3)
 	}
 	if c.Consumer.RebalanceTimeout == 0 {
 		c.Consumer.RebalanceTimeout = DefaultRebalanceTimeout
@@ -370,6 +373,11 @@ func (c Config) saramaConfig() (*sarama.Config, error) {
 		sc.Net.MaxOpenRequests = 1
 	}
 
+	// Messages buffered per partition (consumer) and in the producer's
+	// input: sarama's 256 times batches of up to MaxMessageBytes let a
+	// worker catching up with a backlog hold hundreds of MiB; 32 keeps the
+	// pipeline full and memory bounded by configuration.
+	sc.ChannelBufferSize = DefaultChannelBuffer
 	cons := &sc.Consumer
 	cons.Return.Errors = true
 	cons.Offsets.Initial = sarama.OffsetOldest

@@ -302,7 +302,10 @@ func (dc *DC) newWorker(t testing.TB, i int) *Member {
 	port := FreePort(t)
 	args := []string{"worker", "--cluster.endpoint", dc.Coordinators[0], "--kafka.brokers", dc.Kafka.Addr,
 		"--server.host", "127.0.0.1", "--server.port", strconv.Itoa(port), "--server.id", id, "--dc", dc.Name,
-		"--data-dir", filepath.Join(t.TempDir(), id), "--log.level", cfg.LogLevel}
+		"--data-dir", filepath.Join(t.TempDir(), id), "--log.level", cfg.LogLevel,
+		// A dead worker's partitions move within the 5 s target
+		// (ARCHITECTURE §12.2); the brokers allow it (GroupMinSessionTimeout).
+		"--kafka.session-timeout", "3s"}
 	if len(dc.DBServers) > 0 {
 		args = append(args, "--dbserver", dc.DBServers[(i-1)%len(dc.DBServers)].ID)
 	}
