@@ -285,28 +285,8 @@ func (s *session) waitRunning(timeout time.Duration, maxLag float64) error {
 	return poll(timeout, 250*time.Millisecond, func() (bool, string) { return s.running(maxLag) })
 }
 
-// summary describes a sync status in one line plus one per odd shard.
-func summary(s plan.SyncStatus) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "state %s, %d shards, phases %v, max lag %.2fs, inSync %v, peer alive %v", s.State, len(s.Shards), s.Phases,
-		s.MaxLagSeconds, s.InSync, s.PeerAlive)
-	if s.Error != "" {
-		fmt.Fprintf(&b, ", error %q", s.Error)
-	}
-	n := 0
-	for _, sh := range s.Shards {
-		if sh.Phase != plan.ShardRunning || sh.Error != "" {
-			if n < 6 {
-				fmt.Fprintf(&b, "\n  %s (%s): %s lag %d ticks %.2fs %s", sh.Shard, sh.Collection, sh.Phase, sh.LagTicks, sh.LagSeconds, sh.Error)
-			}
-			n++
-		}
-	}
-	if n > 6 {
-		fmt.Fprintf(&b, "\n  … %d more", n-6)
-	}
-	return b.String()
-}
+// summary is harness.Summary.
+func summary(s plan.SyncStatus) string { return harness.Summary(s) }
 
 // tasks lists a datacenter's tasks (leader, forwarded).
 func (s *session) tasks(t *testing.T, dc *harness.DC) ([]registry.Task, error) {

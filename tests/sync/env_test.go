@@ -3,9 +3,7 @@ package sync_test
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"sort"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -117,28 +115,8 @@ func (e *env) status(dc *harness.DC) (plan.SyncStatus, error) {
 	return dc.SyncStatus(ctx, syncID)
 }
 
-// summary describes a sync status in one line per problem.
-func summary(s plan.SyncStatus) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "state %s, %d shards, phases %v, max lag %.2fs, inSync %v, peer alive %v", s.State, len(s.Shards), s.Phases,
-		s.MaxLagSeconds, s.InSync, s.PeerAlive)
-	if s.Error != "" {
-		fmt.Fprintf(&b, ", error %q", s.Error)
-	}
-	n := 0
-	for _, sh := range s.Shards {
-		if sh.Phase != plan.ShardRunning || sh.Error != "" {
-			if n < 6 {
-				fmt.Fprintf(&b, "\n  %s (%s): %s lag %d ticks %.2fs %s", sh.Shard, sh.Collection, sh.Phase, sh.LagTicks, sh.LagSeconds, sh.Error)
-			}
-			n++
-		}
-	}
-	if n > 6 {
-		fmt.Fprintf(&b, "\n  … %d more", n-6)
-	}
-	return b.String()
-}
+// summary is harness.Summary.
+func summary(s plan.SyncStatus) string { return harness.Summary(s) }
 
 // shardsOfA counts the user shards of the workload's databases in A (what
 // the sync must cover): every collection's numberOfShards.
