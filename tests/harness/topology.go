@@ -421,26 +421,24 @@ func (dc *DC) Leader(ctx context.Context) (*Member, uint64, error) {
 // WaitLeader polls until one master of the datacenter leads.
 func (dc *DC) WaitLeader(t testing.TB, timeout time.Duration) (*Member, uint64) {
 	t.Helper()
-	var (
-		leader *Member
-		epoch  uint64
-	)
-	Eventually(t, timeout, 100*time.Millisecond, func() (bool, string) {
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		defer cancel()
-		l, e, err := dc.Leader(ctx)
-		if err != nil {
-			return false, err.Error()
-		}
-		leader, epoch = l, e
-		return true, ""
-	})
-	return leader, epoch
+	return dc.waitLeader(t, timeout, func(*Member, uint64) string { return "" })
 }
 
 // WaitNewLeader polls until a master other than old leads with an epoch
 // above oldEpoch.
 func (dc *DC) WaitNewLeader(t testing.TB, old *Member, oldEpoch uint64, timeout time.Duration) (*Member, uint64) {
+	t.Helper()
+	return dc.waitLeader(t, timeout, func(l *Member, e uint64) string {
+		if l == old || e <= oldEpoch {
+			return fmt.Sprintf("%s leads with epoch %d (old: %s, epoch %d)", l.ID, e, old.ID, oldEpoch)
+		}
+		return ""
+	})
+}
+
+// waitLeader polls until one master leads and refuse (the reason it does
+// not count yet, or "") accepts it.
+func (dc *DC) waitLeader(t testing.TB, timeout time.Duration, refuse func(*Member, uint64) string) (*Member, uint64) {
 	t.Helper()
 	var (
 		leader *Member
@@ -453,8 +451,8 @@ func (dc *DC) WaitNewLeader(t testing.TB, old *Member, oldEpoch uint64, timeout 
 		if err != nil {
 			return false, err.Error()
 		}
-		if l == old || e <= oldEpoch {
-			return false, fmt.Sprintf("%s leads with epoch %d (old: %s, epoch %d)", l.ID, e, old.ID, oldEpoch)
+		if why := refuse(l, e); why != "" {
+			return false, why
 		}
 		leader, epoch = l, e
 		return true, ""
