@@ -152,34 +152,17 @@ func BenchmarkReplication(b *testing.B) {
 	}
 
 	// 3. Steady replication: A written at its maximum while replicating; B's
-	// applied rate (documents in B) over the window after a warm-up.
-	const warm = 5 * time.Second
-	ctx, cancel = context.WithTimeout(bg, warm+k.steadyFor)
-	steadyDone := make(chan loadResult, 1)
-	go func() { steadyDone <- l.run(ctx, "steady", 0, 0) }()
-	var a1, b1, a2, b2 int64
-	var w1, w2 time.Time
-	timer := time.NewTimer(warm)
-	<-timer.C
-	a1, _ = countDocs(bg, ca)
-	b1, _ = countDocs(bg, cb)
-	w1 = time.Now()
-	cpu1 := takeCPU(top)
-	<-ctx.Done()
-	cpu2 := takeCPU(top)
-	a2, _ = countDocs(bg, ca)
-	b2, _ = countDocs(bg, cb)
-	w2 = time.Now()
-	cancel()
-	steady := <-steadyDone
-	win := w2.Sub(w1).Seconds()
-	rateA, rateB := float64(a2-a1)/win, float64(b2-b1)/win
+	// applied rate (documents in B) over the window after a warm-up, first
+	// with every process on every CPU, then as two datacenters (each its own
+	// CPUs).
 	ceilingK, ceilingNote := pipelineCeiling()
-	rep.add("3. A ingest rate while replicating", rateA, "docs/s", fmt.Sprintf("documents counted in A over a %.0f s window after a %v warm-up; loader wrote %d (%d failed batches)", win, warm, steady.docs, steady.errors))
+	st := steadyWindow(b, top, l, ca, cb, "steady", k.steadyFor)
+	rateA, rateB := st.rateA, st.rateB
+	rep.add("3. A ingest rate while replicating", rateA, "docs/s", fmt.Sprintf("documents counted in A over a %.0f s window after a %v warm-up; loader wrote %d (%d failed batches)", st.window, steadyWarm, st.load.docs, st.load.errors))
 	rep.add("3. steady replication rate (B applied)", rateB, "docs/s", "documents counted in B over the same window")
 	rep.add("3. steady replication rate (B applied)", mb(rateB), "MB/s", "")
-	cores, split := cpuSplit(cpu1, cpu2)
-	rep.add("3. CPU busy during the steady window", cores, "cores", fmt.Sprintf("of %d; per process group (share of one core, /proc/<pid>/stat user+system): %s", runtime.NumCPU(), split))
+	rep.add("3. CPU busy during the steady window", st.cores, "cores", fmt.Sprintf("of %d; per process group (share of one core, /proc/<pid>/stat user+system): %s", runtime.NumCPU(), st.split))
+	rep.add("3. CPU per replicated document", st.usPerDoc, "µs", "all processes' CPU in the window / documents B applied; per group: "+st.perDoc)
 	rep.add("3. replication / A ingest while replicating", rateB/rateA, "ratio", "target ≥ 1 (replication keeps up with the source)")
 	rep.add("3. replication / A ingest ceiling (1)", rateB/ceilingA, "ratio", "")
 	if ceilingK > 0 {
@@ -187,13 +170,29 @@ func BenchmarkReplication(b *testing.B) {
 	} else {
 		rep.add("3. replication / Kafka transport ceiling", 0, "ratio", "not measured: "+ceilingNote)
 	}
-	rep.verdict("replication rate ≥ source ingest rate: %s (B %.0f docs/s vs A %.0f docs/s in the same window; A alone %.0f docs/s)", met(rateB >= 0.95*rateA), rateB, rateA, ceilingA)
+	rep.verdict("replication rate ≥ source ingest rate, all processes on all CPUs: %s (B %.0f docs/s vs A %.0f docs/s in the same window; A alone %.0f docs/s)", met(rateB >= 0.95*rateA), rateB, rateA, ceilingA)
 	if ceilingK > 0 {
-		rep.verdict("replication rate ≥ 0.5 × Kafka ceiling: %s (%.2f; the ceiling is sarama alone against one in-process broker, the replication rate shares the cores with both clusters, both brokers, the mirror, the masters, the workers and the loader: see the CPU split)", met(rateB >= 0.5*ceilingK), rateB/ceilingK)
+		rep.verdict("replication rate ≥ 0.5 × Kafka ceiling: %s (%.2f; the ceiling is sarama alone against one in-process broker, the replication rate shares the cores with both clusters, both brokers, the mirror, the masters, the workers and the loader: see the CPU split; A alone ingests %.2f of it)", met(rateB >= 0.5*ceilingK), rateB/ceilingK, ceilingA/ceilingK)
 	}
 	// Let B drain before the next phase.
 	if _, ok := waitStatus(b, B, 3*time.Minute, "drain after the steady phase", func(s plan.SyncStatus) bool { return s.InSync }); !ok {
 		fail("B did not drain within 3 min after the steady phase")
+	}
+	if pin, split, err := pinDatacenters(top); err != nil {
+		rep.add("3b. two datacenters: replication / A ingest", 0, "ratio", "not measured: "+err.Error())
+	} else {
+		st2 := steadyWindow(b, top, l, ca, cb, "steady2dc", k.steadyFor)
+		if err := pin.unpin(); err != nil {
+			fail("unpin: %v", err)
+		}
+		rep.add("3b. two datacenters: A ingest rate while replicating", st2.rateA, "docs/s", fmt.Sprintf("as 3, each datacenter's processes pinned to its own CPUs (taskset -a -p): %s; loader wrote %d (%d failed batches)", split, st2.load.docs, st2.load.errors))
+		rep.add("3b. two datacenters: steady replication rate (B applied)", st2.rateB, "docs/s", "")
+		rep.add("3b. two datacenters: CPU per replicated document", st2.usPerDoc, "µs", "per group: "+st2.perDoc)
+		rep.add("3b. two datacenters: replication / A ingest", st2.rateB/st2.rateA, "ratio", "target ≥ 1")
+		rep.verdict("replication rate ≥ source ingest rate, two datacenters (each its own CPUs): %s (B %.0f docs/s vs A %.0f docs/s)", met(st2.rateB >= 0.95*st2.rateA), st2.rateB, st2.rateA)
+		if _, ok := waitStatus(b, B, 3*time.Minute, "drain after the two-datacenter phase", func(s plan.SyncStatus) bool { return s.InSync }); !ok {
+			fail("B did not drain within 3 min after the two-datacenter phase")
+		}
 	}
 
 	// 4. Lag at half of the maximum rate (the smaller of A's ceiling and B's
@@ -412,7 +411,7 @@ func resumeAfterKill(b *testing.B, dc, target *harness.DC, l *loader, rate float
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	loadDone := make(chan loadResult, 1)
-	go func() { loadDone <- l.run(ctx, "kill"+dc.Name, rate, 0) }()
+	go func() { loadDone <- l.run(ctx, fmt.Sprintf("kill%s-%v", dc.Name, restart), rate, 0) }() // a new prefix per run: keys must not repeat
 	var p events.Position
 	_, ok := waitStatus(b, target, time.Minute, "shard "+shard+" after the kill in "+dc.Name, func(s plan.SyncStatus) bool {
 		sh, found := shardOf(s, shard)

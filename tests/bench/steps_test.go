@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/dc2dc/dc2dc/events"
+	"github.com/dc2dc/dc2dc/handlers/arango/client"
 	"github.com/dc2dc/dc2dc/handlers/control/plan"
 	"github.com/dc2dc/dc2dc/tests/harness"
 )
@@ -256,4 +257,79 @@ func cpuSplit(a, b cpuSnapshot) (float64, string) {
 		parts[i] = fmt.Sprintf("%s %.0f%%", x.name, 100*x.cores)
 	}
 	return total, strings.Join(parts, ", ")
+}
+
+// steadyWarm is the warm-up before a steady window is counted.
+const steadyWarm = 5 * time.Second
+
+// steady is one steady-phase window: A written at its maximum while
+// replicating.
+type steady struct {
+	rateA, rateB float64 // documents counted in A and in B per second
+	window       float64 // seconds
+	load         loadResult
+	cores        float64 // CPUs busy in the window
+	split        string  // each process group's share of one core
+	usPerDoc     float64 // all CPU in the window per document B applied, µs
+	perDoc       string  // the same per process group
+}
+
+// steadyWindow writes A at its maximum (keys prefixed with prefix, which
+// must be new) for steadyWarm+window and counts
+// the documents in A and B over the window after the warm-up, with the CPU
+// of every process.
+func steadyWindow(b *testing.B, top *harness.Topology, l *loader, ca, cb *client.Client, prefix string, window time.Duration) steady {
+	b.Helper()
+	bg := context.Background()
+	ctx, cancel := context.WithTimeout(bg, steadyWarm+window)
+	defer cancel()
+	done := make(chan loadResult, 1)
+	go func() { done <- l.run(ctx, prefix, 0, 0) }()
+	timer := time.NewTimer(steadyWarm)
+	<-timer.C
+	a1, _ := countDocs(bg, ca)
+	b1, _ := countDocs(bg, cb)
+	w1 := time.Now()
+	cpu1 := takeCPU(top)
+	<-ctx.Done()
+	cpu2 := takeCPU(top)
+	a2, _ := countDocs(bg, ca)
+	b2, _ := countDocs(bg, cb)
+	win := time.Since(w1).Seconds()
+	cancel()
+	s := steady{load: <-done, window: win}
+	s.rateA, s.rateB = float64(a2-a1)/win, float64(b2-b1)/win
+	s.cores, s.split = cpuSplit(cpu1, cpu2)
+	if applied := float64(b2 - b1); applied > 0 {
+		s.usPerDoc = s.cores * win / applied * 1e6
+		s.perDoc = cpuPerDoc(cpu1, cpu2, applied)
+	}
+	return s
+}
+
+// cpuPerDoc is each process group's CPU between two snapshots per document,
+// in µs, largest first.
+func cpuPerDoc(a, b cpuSnapshot, docs float64) string {
+	type g struct {
+		name string
+		us   float64
+	}
+	var gs []g
+	for name, d := range b.groups {
+		gs = append(gs, g{name, (d - a.groups[name]).Seconds() / docs * 1e6})
+	}
+	slices.SortFunc(gs, func(x, y g) int {
+		switch {
+		case x.us > y.us:
+			return -1
+		case x.us < y.us:
+			return 1
+		}
+		return strings.Compare(x.name, y.name)
+	})
+	parts := make([]string, len(gs))
+	for i, x := range gs {
+		parts[i] = fmt.Sprintf("%s %.1f", x.name, x.us)
+	}
+	return strings.Join(parts, ", ")
 }
