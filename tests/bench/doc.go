@@ -39,7 +39,14 @@
 //  3. the steady rate: A written at its maximum while replicating, documents
 //     counted in A and in B over a window after a 5 s warm-up; ratios to A's
 //     rate, to (1) and to the Kafka ceiling of the pipeline benchmark
-//     (read from pipeline.json of the same run);
+//     (read from pipeline.json of the same run); the CPU of every process
+//     group per document B applied;
+//     3b. the same as two datacenters: each datacenter's processes pinned
+//     to its own half of the CPUs with `taskset -a -p` (A: arangosim A,
+//     Kafka A, A's masters and workers, and the bench process, which is
+//     A's clients; B: the mirror, Kafka B, B's masters and workers,
+//     arangosim B), as they would run on their own machines; unpinned
+//     afterwards;
 //  4. the lag at half of min(A's ceiling, B's steady rate): one probe
 //     document every 200 ms inserted into A and polled in B every 10 ms
 //     (time from A's acknowledgement to the first read that finds it;
