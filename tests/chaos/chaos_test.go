@@ -63,6 +63,10 @@ func TestChaos(t *testing.T) {
 		}
 		res := &result{phase: rc.phase, fault: rc.fault.name}
 		tab.rows = append(tab.rows, res)
+		if why := rc.fault.na[rc.phase]; why != "" {
+			res.status, res.err = statusNA, why
+			continue
+		}
 		if skipWhy != "" {
 			res.status, res.err = statusSkip, skipWhy
 			continue
@@ -77,6 +81,9 @@ func TestChaos(t *testing.T) {
 			s.close()
 			sessions++
 			s = newSession(t, sessions, opts)
+		}
+		if rc.phase == phaseSwitchover {
+			s.startRevMirror()
 		}
 		res.session = s.n
 		r := &run{s: s, phase: rc.phase, fault: rc.fault}
@@ -129,7 +136,8 @@ func matrix(full bool) []runCase {
 	var out []runCase
 	for _, p := range phases {
 		for _, f := range faults() {
-			if full || containsPhase(f.bounded, p) {
+			// The full matrix lists every cell, an inapplicable one as n/a.
+			if full || containsPhase(f.bounded, p) && f.na[p] == "" {
 				out = append(out, runCase{phase: p, fault: f})
 			}
 		}

@@ -24,23 +24,32 @@ type fault struct {
 	// bounded lists the phases in which the bounded matrix (go test
 	// without DC2DC_CHAOS=full) runs the fault.
 	bounded []phase
-	inject  func(r *run) (restore func() error, err error)
+	// na names the phases where the fault does not apply, with the reason
+	// the table shows ("n/a: reason").
+	na     map[phase]string
+	inject func(r *run) (restore func() error, err error)
 }
 
-// faults is the catalogue, in the order of the table.
+// faults is the catalogue, in the order of the table. Faults named after a
+// datacenter hit that datacenter whatever its role: in the switchover phase
+// B is the source and A the target; the mirror faults hit the mirror of
+// the direction that carries the data (the reverse one, B → A, in the
+// switchover).
 func faults() []fault {
 	return []fault{
 		{name: "kill-leader-master-a", what: "kill -9 of A's leader master; restarted once a new leader is elected",
 			bounded: []phase{phaseTailing}, inject: killLeaderMaster("A")},
 		{name: "kill-leader-master-b", what: "kill -9 of B's leader master; restarted once a new leader is elected",
-			inject: killLeaderMaster("B")},
+			bounded: []phase{phaseSwitchover}, inject: killLeaderMaster("B")},
+		{name: "kill-follower-master-a", what: "kill -9 of a follower master of A; restarted at once",
+			inject: killFollowerMaster("A")},
 		{name: "kill-follower-master-b", what: "kill -9 of a follower master of B; restarted at once",
 			inject: killFollowerMaster("B")},
 		{name: "kill-worker-a", what: "kill -9 of the worker of A with the most (initial-sync) tasks; restarted once the master saw it die",
 			bounded: []phase{phaseInitial}, inject: killWorker("A")},
 		{name: "kill-worker-b", what: "kill -9 of a worker of B that applies shards; restarted once the master saw it die",
 			bounded: []phase{phaseStop}, inject: killWorker("B")},
-		{name: "kill-mirror", what: "kill -9 of the mirror; restarted at once",
+		{name: "kill-mirror", what: "kill -9 of the mirror (the reverse one in the switchover); restarted at once",
 			bounded: []phase{phaseTailing}, inject: killMirror},
 		{name: "kill-kafka-a", what: "kill -9 of Kafka A's broker; restarted on the same port and data directory",
 			inject: killKafka("A")},
@@ -50,12 +59,23 @@ func faults() []fault {
 			bounded: []phase{phaseTailing}, inject: dbserverFailover},
 		{name: "leader-move-a", what: "moveShard of a written shard of A from its leader to its follower",
 			bounded: []phase{phaseTailing}, inject: leaderMove},
-		{name: "mirror-down", what: "the mirror stopped for the outage (60 s; 10 s bounded), then started again",
+		{name: "mirror-down", what: "the mirror (the reverse one in the switchover) stopped for the outage (60 s; 10 s bounded), then started again",
 			bounded: []phase{phaseTailing}, inject: mirrorDown},
 		{name: "wal-pruned-a", what: "the WAL of a shard leader in A pruned past its tailers (tail requests held 2 s, pruned to the last tick)",
-			bounded: []phase{phaseTailing}, inject: walPruned},
+			bounded: []phase{phaseTailing}, inject: walPruned,
+			na: map[phase]string{phaseSwitchover: "A is the target in the switchover: no task tails A's WAL, so pruning it reaches nothing"}},
 		{name: "b-503-latency", what: "B's Coordinator answers 503 to document and transaction requests and delays the rest by 250 ms for the hold",
 			bounded: []phase{phaseTailing}, inject: b503Latency},
+		{name: "pause-leader-master-a", what: "SIGSTOP of A's leader master until another leads and twice its lease passed (split brain: it wakes believing it leads), then SIGCONT; one leader afterwards",
+			bounded: []phase{phaseTailing}, inject: pauseLeaderMaster("A")},
+		{name: "pause-leader-master-b", what: "SIGSTOP of B's leader master until another leads and twice its lease passed, then SIGCONT; one leader afterwards",
+			inject: pauseLeaderMaster("B")},
+		{name: "pause-worker-a", what: "SIGSTOP of the worker of A with the most tasks until its master saw it die (its tasks move; at least the pause), then SIGCONT",
+			inject: pauseWorker("A")},
+		{name: "pause-worker-b", what: "SIGSTOP of a worker of B that applies shards, longer than its Kafka session (3 s) and until its master saw it die, then SIGCONT: its partitions moved, it must not apply stale batches",
+			inject: pauseWorker("B")},
+		{name: "pause-mirror", what: "SIGSTOP of the mirror (the reverse one in the switchover) for the pause, longer than its session timeout (3 s), then SIGCONT",
+			inject: pauseMirror},
 	}
 }
 
@@ -133,14 +153,14 @@ func killFollowerMaster(dcName string) func(r *run) (func() error, error) {
 }
 
 // victimWorker picks the worker of dc with the most tasks of the sync (in
-// the initial-sync phase: in initial sync); in B, the worker the status
-// names for the most shards.
+// the initial-sync phase: in initial sync) in the source; in the target,
+// the worker the status names for the most shards.
 func (r *run) victimWorker(dc *harness.DC) *harness.Member {
 	count := map[string]int{}
-	if dc.Name == "A" {
+	if dc != r.s.target() {
 		if ts, err := r.s.tasks(r.t, dc); err == nil {
 			for _, tk := range ts {
-				if tk.Worker == "" || tk.Sync != syncID {
+				if tk.Worker == "" || tk.Sync != r.s.curSync() {
 					continue
 				}
 				w := 1
@@ -218,8 +238,17 @@ func killWorker(dcName string) func(r *run) (func() error, error) {
 	}
 }
 
+// mirror is the mirror of the direction the phase replicates: the reverse
+// one (B → A) in the switchover.
+func (r *run) mirror() *harness.Proc {
+	if r.phase == phaseSwitchover && r.s.rev != nil {
+		return r.s.rev
+	}
+	return r.s.top.Mirror
+}
+
 func killMirror(r *run) (func() error, error) {
-	m := r.s.top.Mirror
+	m := r.mirror()
 	r.involve(m)
 	m.Kill9()
 	return func() error { return m.RestartWait(60 * time.Second) }, nil
@@ -228,14 +257,14 @@ func killMirror(r *run) (func() error, error) {
 func killKafka(dcName string) func(r *run) (func() error, error) {
 	return func(r *run) (func() error, error) {
 		k := r.dc(dcName).Kafka
-		r.involve(k.Proc, r.s.top.Mirror)
+		r.involve(k.Proc, r.mirror())
 		k.Kill9()
 		return func() error { return k.RestartWait(60 * time.Second) }, nil
 	}
 }
 
 func mirrorDown(r *run) (func() error, error) {
-	m := r.s.top.Mirror
+	m := r.mirror()
 	r.involve(m)
 	if err := m.Stop(10 * time.Second); err != nil {
 		r.notef("mirror stop: %v", err)
@@ -381,6 +410,16 @@ func b503Latency(r *run) (func() error, error) {
 // It returns what it had to repair and what it could not.
 func (s *session) restoreAll() (repaired []string, err error) {
 	var errs []error
+	// A paused process first: a pause fault that failed half-way must not
+	// leave a process stopped for the next run (or for a restart below,
+	// which would find it running).
+	resumed, e := harness.ResumeAll(append(s.top.Procs(), s.rev)...)
+	for _, name := range resumed {
+		repaired = append(repaired, "resumed "+name)
+	}
+	if e != nil {
+		errs = append(errs, e)
+	}
 	for _, dc := range []*harness.DC{s.top.A, s.top.B} {
 		for _, m := range slices.Concat(dc.Masters, dc.Workers) {
 			if !m.Running() {
@@ -404,6 +443,12 @@ func (s *session) restoreAll() (repaired []string, err error) {
 	if !s.top.Mirror.Running() {
 		repaired = append(repaired, "restarted the mirror")
 		if e := s.top.Mirror.RestartWait(60 * time.Second); e != nil {
+			errs = append(errs, e)
+		}
+	}
+	if s.rev != nil && !s.rev.Running() {
+		repaired = append(repaired, "restarted the reverse mirror")
+		if e := s.rev.RestartWait(60 * time.Second); e != nil {
 			errs = append(errs, e)
 		}
 	}

@@ -14,6 +14,8 @@ const (
 	statusPass runStatus = "PASS"
 	statusFail runStatus = "FAIL"
 	statusSkip runStatus = "SKIP"
+	// statusNA: the fault does not apply at the phase (err says why).
+	statusNA runStatus = "n/a"
 )
 
 // result is one row of the table.
@@ -106,14 +108,17 @@ func (t *table) markdown() string {
 		counts[r.status]++
 	}
 	fmt.Fprintf(&b, "# dc2dc chaos suite (%s)\n\n", form)
-	fmt.Fprintf(&b, "%d runs: %d passed, %d failed, %d skipped, %d not run; %v in all.\n\n", len(t.rows), counts[statusPass],
-		counts[statusFail], counts[statusSkip], counts[""], t.total.Round(time.Second))
+	fmt.Fprintf(&b, "%d cells: %d passed, %d failed, %d skipped, %d not run, %d not applicable; %v in all.\n\n", len(t.rows),
+		counts[statusPass], counts[statusFail], counts[statusSkip], counts[""], counts[statusNA], t.total.Round(time.Second))
 	b.WriteString("| phase | fault | result | lost | dup-effect | mismatched | extra | ledger | docs | converge | check sync | fault lasted | run | writes | epochs/resyncs/poisoned/full | session |\n")
 	b.WriteString("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|\n")
 	for _, r := range t.rows {
 		st := string(r.status)
-		if st == "" {
+		switch r.status {
+		case "":
 			st = "not run"
+		case statusNA:
+			st = "n/a: " + r.err
 		}
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %d | %s | %d |\n", r.phase, r.fault, st,
 			r.count(workload.Lost), r.count(workload.DuplicatedEffect), r.count(workload.Mismatched), r.count(workload.Extra),
@@ -131,7 +136,7 @@ func (t *table) markdown() string {
 	}
 	var failed []*result
 	for _, r := range t.rows {
-		if r.status == statusFail || (r.status == statusSkip && r.err != "") || len(r.notes) > 0 {
+		if r.status == statusFail || (r.status == statusSkip && r.err != "") || (r.status != statusNA && len(r.notes) > 0) {
 			failed = append(failed, r)
 		}
 	}

@@ -24,9 +24,13 @@ const (
 	phaseTailing phase = "tailing"
 	// phaseStop: while `stop sync --ensure-in-sync` runs.
 	phaseStop phase = "stop"
+	// phaseSwitchover: while B takes over (switchover_test.go): after stop
+	// sync --ensure-in-sync, with B written and A configured as B's target,
+	// A catching up from B; the run ends with the switch back.
+	phaseSwitchover phase = "switchover"
 )
 
-var phases = []phase{phaseInitial, phaseTailing, phaseStop}
+var phases = []phase{phaseInitial, phaseTailing, phaseStop, phaseSwitchover}
 
 // options shape the matrix (bounded or full).
 type options struct {
@@ -35,6 +39,9 @@ type options struct {
 	bulkBytes int           // padding of each
 	rate      float64       // workload operations per second
 	hold      time.Duration // how long a lasting fault (503s, a stopped DB-Server) lasts
+	// pause is how long a paused worker or mirror stays stopped at least
+	// (longer than the Kafka session timeouts of 3 s).
+	pause time.Duration
 	// mirrorDown is the mirror outage of the mirror-down fault.
 	mirrorDown time.Duration
 	// converge bounds the wait for B to equal A after a run.
@@ -45,10 +52,11 @@ type options struct {
 }
 
 func optionsFor(full bool) options {
-	o := options{full: full, bulkDocs: 15000, bulkBytes: 512, rate: 60, hold: 4 * time.Second,
+	o := options{full: full, bulkDocs: 15000, bulkBytes: 512, rate: 60, hold: 4 * time.Second, pause: 8 * time.Second,
 		mirrorDown: 10 * time.Second, converge: 2 * time.Minute, stopTimeout: 3 * time.Minute, logLevel: "info"}
 	if full {
 		o.bulkDocs, o.hold, o.mirrorDown, o.converge, o.stopTimeout = 30000, 8*time.Second, 60*time.Second, 3*time.Minute, 4*time.Minute
+		o.pause = 12 * time.Second
 	}
 	if lv := os.Getenv("DC2DC_CHAOS_LOG"); lv != "" {
 		o.logLevel = lv
@@ -135,7 +143,7 @@ func (r *run) exec(res *result) error {
 		} else {
 			r.notef("the fault hits in the initial sync (%s)", seen)
 		}
-	case phaseTailing, phaseStop:
+	case phaseTailing, phaseStop, phaseSwitchover:
 		if !s.configured {
 			if err := s.configure(); err != nil {
 				return fmt.Errorf("%w: %w", errSkip, err)
@@ -147,6 +155,15 @@ func (r *run) exec(res *result) error {
 		}
 		s.startLoad()
 		s.waitOps(r.t, int64(2*s.opts.rate), 30*time.Second)
+	}
+	if r.phase == phaseSwitchover {
+		// The fault hits while A catches up from the promoted, written B.
+		if err := r.switchover(res); err != nil {
+			if s.broken == "" {
+				s.broken = "the switchover failed"
+			}
+			return fmt.Errorf("switchover: %w", err)
+		}
 	}
 	res.ready = time.Since(runStart)
 
@@ -204,8 +221,9 @@ func (r *run) exec(res *result) error {
 	}
 
 	switch r.phase {
-	case phaseInitial, phaseTailing:
-		// The load goes on a little after the repair, then A goes quiet.
+	case phaseInitial, phaseTailing, phaseSwitchover:
+		// The load goes on a little after the repair, then the source
+		// (B in the switchover) goes quiet.
 		s.waitOps(r.t, int64(s.opts.rate), 30*time.Second)
 		if err := s.stopLoad(); err != nil {
 			r.notef("workload: %v", err)
@@ -241,13 +259,15 @@ func (r *run) exec(res *result) error {
 	res.ops = st.ops - before.ops
 	res.failedOps = st.failed - before.failed
 
-	// B converges to the quiet A, key by key.
+	// The target converges to the quiet source, key by key (A to B in the
+	// switchover: B is the truth there).
 	ctx, cancel := ctxFor(s.opts.converge + time.Minute)
 	defer cancel()
-	rep, err := workload.WaitConverged(ctx, clusterOf(s.top.A), clusterOf(s.top.B), time.Now().Add(s.opts.converge), s.verifyOptions())
+	src, dst := s.source(), s.target()
+	rep, err := workload.WaitConverged(ctx, clusterOf(src), clusterOf(dst), time.Now().Add(s.opts.converge), s.verifyOptions())
 	res.report = rep
 	if err != nil {
-		return fmt.Errorf("B did not converge to A: %w", err)
+		return fmt.Errorf("%s did not converge to %s: %w", dst.Name, src.Name, err)
 	}
 	res.converge = time.Since(quiet)
 	if r.phase != phaseStop {
@@ -268,6 +288,12 @@ func (r *run) exec(res *result) error {
 		return fmt.Errorf("check sync: %w\n%s", err, out)
 	}
 	res.check = "identical"
+	if r.phase == phaseSwitchover {
+		if err := r.switchBack(); err != nil {
+			s.broken = "the switch back failed"
+			return fmt.Errorf("switch back: %w", err)
+		}
+	}
 	return nil
 }
 

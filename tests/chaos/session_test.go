@@ -43,6 +43,12 @@ type session struct {
 	// initialSynced: the sync's first initial sync happened in this session
 	// (a fresh session for the next initial-sync run).
 	initialSynced bool
+	// reversed: a switchover run made B the source and A the target of
+	// revSyncID; the switch back clears it.
+	reversed bool
+	// rev is the mirror of the reverse direction (Kafka B → Kafka A),
+	// started before the session's first switchover run and kept running.
+	rev *harness.Proc
 
 	wcfg workload.Config
 	// done counts the operations of the workloads replaced by startLoad.
@@ -150,17 +156,24 @@ func bulkLoad(ctx context.Context, s *sim, db, coll string, shards, n, size int)
 	return nil
 }
 
-// startLoad runs the workload on A in the background until stopLoad. Each
-// load is a new Workload (a new run id): a second Run of the same Workload
-// would insert the [customer, seq] values of the first again, which A
-// refuses (1210) and the workload counts as failed operations.
-func (s *session) startLoad() {
+// startLoad runs the workload on A in the background until stopLoad.
+func (s *session) startLoad() { s.startLoadIn(s.top.A) }
+
+// startLoadIn runs the workload on dc (A, or B promoted by a switchover)
+// in the background until stopLoad. Each load is a new Workload (a new run
+// id): a second Run of the same Workload would insert the [customer, seq]
+// values of the first again, which A refuses (1210) and the workload
+// counts as failed operations. The workload's structure exists in B once
+// replicated, so a load in B needs no Setup.
+func (s *session) startLoadIn(dc *harness.DC) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.cancel != nil {
 		return
 	}
-	if wl, err := workload.New(s.wcfg); err == nil {
+	cfg := s.wcfg
+	cfg.Cluster = clusterOf(dc)
+	if wl, err := workload.New(cfg); err == nil {
 		st := s.wl.Stats()
 		s.done.ops += st.Ops()
 		s.done.failed += st.Failed
@@ -247,11 +260,35 @@ func (s *session) verifyOptions() workload.VerifyOptions {
 	return o
 }
 
-// status is the sync's part of GET /_api/status of a datacenter.
+// status is the current sync's part of GET /_api/status of a datacenter.
 func (s *session) status(dc *harness.DC) (plan.SyncStatus, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	return dc.SyncStatus(ctx, syncID)
+	return dc.SyncStatus(ctx, s.curSync())
+}
+
+// curSync is the sync the session runs: syncID (A → B), or revSyncID
+// (B → A) between a switchover and its switch back.
+func (s *session) curSync() string {
+	if s.reversed {
+		return revSyncID
+	}
+	return syncID
+}
+
+// source and target are the datacenters of the current sync.
+func (s *session) source() *harness.DC {
+	if s.reversed {
+		return s.top.B
+	}
+	return s.top.A
+}
+
+func (s *session) target() *harness.DC {
+	if s.reversed {
+		return s.top.A
+	}
+	return s.top.B
 }
 
 // expectedShards is the number of shards the sync covers: the workload's
@@ -262,10 +299,10 @@ func (s *session) expectedShards() int {
 	return len(cfg.Databases)*(c.Accounts.NumberOfShards+c.Orders.NumberOfShards+c.Links.NumberOfShards) + 3
 }
 
-// running reports whether B's status shows every shard running with a lag
-// at most maxLag seconds, with a summary for the failure message.
+// running reports whether the target's status shows every shard running
+// with a lag at most maxLag seconds, with a summary for the failure message.
 func (s *session) running(maxLag float64) (bool, string) {
-	st, err := s.status(s.top.B)
+	st, err := s.status(s.target())
 	if err != nil {
 		return false, err.Error()
 	}
@@ -306,7 +343,7 @@ func (s *session) tasks(t *testing.T, dc *harness.DC) ([]registry.Task, error) {
 func (s *session) inInitialSync(t *testing.T) (bool, string) {
 	if ts, err := s.tasks(t, s.top.A); err == nil {
 		for _, tk := range ts {
-			if tk.Sync == syncID && tk.Phase == registry.PhaseInitialSync {
+			if tk.Sync == s.curSync() && tk.Phase == registry.PhaseInitialSync {
 				return true, "A: task " + tk.ID + " in initial sync"
 			}
 		}
@@ -323,15 +360,16 @@ func (s *session) inInitialSync(t *testing.T) (bool, string) {
 	return false, summary(st)
 }
 
-// checkSync runs `dc2dc check sync` on B until it finds every shard equal
-// or timeout passes; it returns the last report and the CLI output.
+// checkSync runs `dc2dc check sync` on the target until it finds every
+// shard equal or timeout passes; it returns the last report and the CLI
+// output.
 func (s *session) checkSync(timeout time.Duration) (plan.CheckReport, string, error) {
 	var (
 		rep plan.CheckReport
 		out string
 	)
 	err := poll(timeout, 500*time.Millisecond, func() (bool, string) {
-		r := s.cli(s.top.B, time.Minute, "check", "sync", "--sync-id", syncID, "--output", "json")
+		r := s.cli(s.target(), time.Minute, "check", "sync", "--sync-id", s.curSync(), "--output", "json")
 		out = r.String()
 		if r.Err != nil {
 			return false, out
