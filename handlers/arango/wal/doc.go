@@ -15,6 +15,14 @@
 // Ticks must be strictly ascending within a body. The parser never panics
 // (fuzzed).
 //
+// Speed: a marker is validated once by a JSON validator equal to json.Valid
+// (fuzzed against it) and then read by a byte scanner that never decodes the
+// document; anything unusual (escapes in names or in tick/db/cuid, a
+// non-integer type, names matching only case-insensitively) goes through
+// encoding/json, so both paths accept and refuse the same input
+// (FuzzDecodeMarker). A Document's Doc (and a marker's TID/Data) shares the
+// response body's bytes (capped slices): the body must not be reused.
+//
 // # Tailing
 //
 // A Tailer holds the position of one shard's stream on one DB-Server (from,

@@ -6,7 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strconv"
+	"math"
 
 	"github.com/dc2dc/dc2dc/events"
 )
@@ -42,6 +42,18 @@ func (e *UnknownMarkerError) Is(target error) bool { return target == ErrMalform
 
 // marker is the union of the marker layouts of spec §1.5.
 type marker struct {
+	tick    []byte
+	hasTick bool
+	typ     int
+	hasType bool
+	db      []byte
+	cuid    []byte
+	TID     json.RawMessage
+	Data    json.RawMessage
+}
+
+// jsonMarker is marker as encoding/json decodes it (the slow path).
+type jsonMarker struct {
 	Tick *string         `json:"tick"`
 	Type *int            `json:"type"`
 	DB   string          `json:"db"`
@@ -54,6 +66,9 @@ type marker struct {
 // sequence of JSON objects (one per line as arangod writes it; any JSON
 // whitespace between them is accepted). Ticks must ascend strictly.
 func Parse(body []byte, dst []events.Record) ([]events.Record, error) {
+	if dst == nil {
+		dst = make([]events.Record, 0, min(bytes.Count(body, []byte{'\n'})+1, DefaultMaxRecords))
+	}
 	if out, ok, err := parseLines(body, dst); ok {
 		return out, err
 	}
@@ -133,39 +148,46 @@ func parseStream(body []byte, dst []events.Record) ([]events.Record, error) {
 	}
 }
 
-// ParseMarker parses one marker object.
+// ParseMarker parses one marker object. The TID and Data of the returned
+// event may share raw's bytes (capped, so appending to them never writes into
+// raw): raw must not be changed afterwards.
 func ParseMarker(raw []byte) (events.Record, error) {
 	var m marker
-	if err := json.Unmarshal(raw, &m); err != nil {
+	if err := decodeMarker(raw, &m); err != nil {
 		return events.Record{}, &MalformedError{Reason: err.Error()}
 	}
 	bad := func(format string, args ...any) (events.Record, error) {
 		return events.Record{}, &MalformedError{Reason: fmt.Sprintf(format, args...)}
 	}
-	if m.Tick == nil {
+	if !m.hasTick {
 		return bad("no tick")
 	}
-	tick, err := strconv.ParseUint(*m.Tick, 10, 64)
-	if err != nil || tick == 0 {
-		return bad("tick %q is not a positive integer", *m.Tick)
+	tick, ok := parseTick(m.tick)
+	if !ok {
+		return bad("tick %q is not a positive integer", m.tick)
 	}
-	if m.Type == nil {
+	if !m.hasType {
 		return bad("tick %d: no type", tick)
 	}
-	typ := events.Kind(*m.Type)
-	if *m.Type < 0 || *m.Type > 0xffff || !typ.IsWALMarker() {
-		return events.Record{}, &UnknownMarkerError{Type: *m.Type, Tick: tick}
+	typ := events.Kind(m.typ)
+	if m.typ < 0 || m.typ > 0xffff || !typ.IsWALMarker() {
+		return events.Record{}, &UnknownMarkerError{Type: m.typ, Tick: tick}
 	}
 	rec := events.Record{Tick: tick}
+	// Documents and removals carry neither: no strings for them.
+	var dbName, cuid string
+	if typ != events.KindDocument && typ != events.KindRemove {
+		dbName, cuid = string(m.db), string(m.cuid)
+	}
 	needCUID := func() error {
-		if m.CUID == "" {
-			return &MalformedError{Reason: fmt.Sprintf("tick %d type %d: no cuid", tick, *m.Type)}
+		if len(m.cuid) == 0 {
+			return &MalformedError{Reason: fmt.Sprintf("tick %d type %d: no cuid", tick, m.typ)}
 		}
 		return nil
 	}
 	needData := func() error {
 		if len(m.Data) == 0 || string(m.Data) == "null" {
-			return &MalformedError{Reason: fmt.Sprintf("tick %d type %d: no data", tick, *m.Type)}
+			return &MalformedError{Reason: fmt.Sprintf("tick %d type %d: no data", tick, m.typ)}
 		}
 		return nil
 	}
@@ -175,9 +197,9 @@ func ParseMarker(raw []byte) (events.Record, error) {
 	}
 	switch typ {
 	case events.KindDatabaseCreate:
-		rec.Event = &events.DatabaseCreate{Database: m.DB, Data: m.Data}
+		rec.Event = &events.DatabaseCreate{Database: dbName, Data: m.Data}
 	case events.KindDatabaseDrop:
-		rec.Event = &events.DatabaseDrop{Database: m.DB}
+		rec.Event = &events.DatabaseDrop{Database: dbName}
 	case events.KindCollectionCreate, events.KindCollectionChange, events.KindIndexCreate,
 		events.KindViewCreate, events.KindViewChange:
 		if err := errors.Join(needCUID(), needData()); err != nil {
@@ -185,15 +207,15 @@ func ParseMarker(raw []byte) (events.Record, error) {
 		}
 		switch typ {
 		case events.KindCollectionCreate:
-			rec.Event = &events.CollectionCreate{Database: m.DB, CUID: m.CUID, Data: m.Data}
+			rec.Event = &events.CollectionCreate{Database: dbName, CUID: cuid, Data: m.Data}
 		case events.KindCollectionChange:
-			rec.Event = &events.CollectionChange{Database: m.DB, CUID: m.CUID, Data: m.Data}
+			rec.Event = &events.CollectionChange{Database: dbName, CUID: cuid, Data: m.Data}
 		case events.KindIndexCreate:
-			rec.Event = &events.IndexCreate{Database: m.DB, CUID: m.CUID, Data: m.Data}
+			rec.Event = &events.IndexCreate{Database: dbName, CUID: cuid, Data: m.Data}
 		case events.KindViewCreate:
-			rec.Event = &events.ViewCreate{Database: m.DB, CUID: m.CUID, Data: m.Data}
+			rec.Event = &events.ViewCreate{Database: dbName, CUID: cuid, Data: m.Data}
 		default:
-			rec.Event = &events.ViewChange{Database: m.DB, CUID: m.CUID, Data: m.Data}
+			rec.Event = &events.ViewChange{Database: dbName, CUID: cuid, Data: m.Data}
 		}
 	case events.KindCollectionDrop, events.KindCollectionTruncate, events.KindViewDrop:
 		if err := needCUID(); err != nil {
@@ -201,11 +223,11 @@ func ParseMarker(raw []byte) (events.Record, error) {
 		}
 		switch typ {
 		case events.KindCollectionDrop:
-			rec.Event = &events.CollectionDrop{Database: m.DB, CUID: m.CUID}
+			rec.Event = &events.CollectionDrop{Database: dbName, CUID: cuid}
 		case events.KindCollectionTruncate:
-			rec.Event = &events.CollectionTruncate{Database: m.DB, CUID: m.CUID}
+			rec.Event = &events.CollectionTruncate{Database: dbName, CUID: cuid}
 		default:
-			rec.Event = &events.ViewDrop{Database: m.DB, CUID: m.CUID}
+			rec.Event = &events.ViewDrop{Database: dbName, CUID: cuid}
 		}
 	case events.KindCollectionRename:
 		if err := errors.Join(needCUID(), needData()); err != nil {
@@ -217,7 +239,7 @@ func ParseMarker(raw []byte) (events.Record, error) {
 		if err := json.Unmarshal(m.Data, &d); err != nil || d.Name == "" {
 			return bad("tick %d: rename without data.name", tick)
 		}
-		rec.Event = &events.CollectionRename{Database: m.DB, CUID: m.CUID, NewName: d.Name}
+		rec.Event = &events.CollectionRename{Database: dbName, CUID: cuid, NewName: d.Name}
 	case events.KindIndexDrop:
 		if err := errors.Join(needCUID(), needData()); err != nil {
 			return events.Record{}, err
@@ -232,18 +254,18 @@ func ParseMarker(raw []byte) (events.Record, error) {
 		if err != nil || id == "" {
 			return bad("tick %d: index drop without data.id", tick)
 		}
-		rec.Event = &events.IndexDrop{Database: m.DB, CUID: m.CUID, IndexID: id}
+		rec.Event = &events.IndexDrop{Database: dbName, CUID: cuid, IndexID: id}
 	case events.KindTransactionStart, events.KindTransactionCommit, events.KindTransactionAbort:
 		if tid == "" || tid == "0" {
-			return bad("tick %d: transaction marker %d without tid", tick, *m.Type)
+			return bad("tick %d: transaction marker %d without tid", tick, m.typ)
 		}
 		switch typ {
 		case events.KindTransactionStart:
-			rec.Event = &events.TransactionStart{Database: m.DB, TID: tid}
+			rec.Event = &events.TransactionStart{Database: dbName, TID: tid}
 		case events.KindTransactionCommit:
-			rec.Event = &events.TransactionCommit{Database: m.DB, TID: tid}
+			rec.Event = &events.TransactionCommit{Database: dbName, TID: tid}
 		default:
-			rec.Event = &events.TransactionAbort{Database: m.DB, TID: tid}
+			rec.Event = &events.TransactionAbort{Database: dbName, TID: tid}
 		}
 	case events.KindDocument, events.KindRemove:
 		if err := errors.Join(needCUID(), needData()); err != nil {
@@ -259,14 +281,36 @@ func ParseMarker(raw []byte) (events.Record, error) {
 			rec.Event = &events.Remove{TID: tid, Key: key, Rev: rev}
 		}
 	default:
-		return events.Record{}, &UnknownMarkerError{Type: *m.Type, Tick: tick}
+		return events.Record{}, &UnknownMarkerError{Type: m.typ, Tick: tick}
 	}
 	return rec, nil
+}
+
+// parseTick parses a tick: decimal digits only, positive, in uint64.
+func parseTick(b []byte) (uint64, bool) {
+	if len(b) == 0 || len(b) > 20 {
+		return 0, false
+	}
+	var n uint64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		d := uint64(c - '0')
+		if n > (math.MaxUint64-d)/10 {
+			return 0, false
+		}
+		n = n*10 + d
+	}
+	return n, n > 0
 }
 
 func parseTID(raw json.RawMessage) (string, error) {
 	if len(raw) == 0 || string(raw) == "null" {
 		return "", nil
+	}
+	if s, ok := plainString(raw); ok {
+		return s, nil
 	}
 	return stringOrNumber(raw)
 }
@@ -322,12 +366,16 @@ func keyRevValid(data []byte) (key, rev string, err error) {
 		i = valEnd
 		switch string(name) {
 		case `"_key"`:
-			if err := json.Unmarshal(val, &key); err != nil {
+			if s, ok := plainString(val); ok {
+				key = s
+			} else if err := json.Unmarshal(val, &key); err != nil {
 				return "", "", fmt.Errorf("data: _key: %w", err)
 			}
 			haveKey = true
 		case `"_rev"`:
-			if err := json.Unmarshal(val, &rev); err != nil {
+			if s, ok := plainString(val); ok {
+				rev = s
+			} else if err := json.Unmarshal(val, &rev); err != nil {
 				return "", "", fmt.Errorf("data: _rev: %w", err)
 			}
 			haveRev = true
