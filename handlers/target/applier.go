@@ -278,40 +278,112 @@ func (a *Applier) flush(ctx context.Context) error {
 	}
 	w := writer{do: a.do, cfg: &a.cfg, db: a.shard.Database, coll: coll}
 	for len(a.units) > 0 {
-		u := &a.units[0]
-		if u.tid != "" && !u.done {
+		n := a.ready()
+		if n == 0 {
 			break
 		}
-		switch {
-		case len(u.ops) == 0: // a transaction without writes to this shard
-		case u.tid == "":
-			err = w.apply(ctx, "", u.ops)
-		default:
-			if err = w.transaction(ctx, u.ops); err == nil {
-				a.cfg.Metrics.transaction("committed")
-			} else {
-				a.cfg.Metrics.transaction("failed")
-			}
-		}
+		err = a.applyUnits(ctx, &w, a.units[:n])
 		if err != nil {
 			var sm *structureMissing
 			if errors.As(err, &sm) {
 				return a.missing(sm.coll, sm.err)
 			}
-			if u.tid != "" && ErrorNum(err) == numResourceLimit {
-				a.units = nil
-				a.cfg.Metrics.resync(ReasonTxnTooLarge)
-				return resyncErr(a.shard, ReasonTxnTooLarge, "cluster B refused transaction %s of %d writes for its size (raise --transaction.streaming-max-transaction-size on B or lower MaxTxnBytes): %v", u.tid, len(u.ops), err)
-			}
 			return err
 		}
-		a.units = a.units[1:]
+		a.units = a.units[n:]
 	}
 	if len(a.units) == 0 {
 		a.units = nil
 	}
 	a.missingSince = time.Time{}
 	return nil
+}
+
+// ready returns how many units at the head of the queue are applied together:
+// 0 when the head is an open transaction; otherwise the run of ready units
+// (plain writes and committed transactions) up to the next open transaction,
+// bounded by Config.MaxMergeBytes (a larger unit goes alone).
+func (a *Applier) ready() int {
+	n := 0
+	var size int64
+	for n < len(a.units) {
+		u := &a.units[n]
+		if u.tid != "" && !u.done {
+			break
+		}
+		b := u.bytes()
+		if n > 0 && size+b > a.cfg.MaxMergeBytes {
+			break
+		}
+		size += b
+		n++
+	}
+	return n
+}
+
+// applyUnits applies a run of ready units. Plain writes alone go without a
+// transaction. A run that holds a committed transaction is applied as ONE
+// stream transaction on B: every transaction of the run stays all or
+// nothing (the run is), and the writes keep their stream order, so B
+// passes from the state before the run to the state after it, as it does
+// for a batch of plain writes; what changes is the number of requests:
+// begin, the writes and commit once per run instead of once per
+// transaction (a WAL of small multi-document transactions cost three
+// requests per transaction and shard). If B refuses the merged
+// transaction for its size, its units are applied one by one.
+func (a *Applier) applyUnits(ctx context.Context, w *writer, units []unit) error {
+	txns, ops := 0, 0
+	for i := range units {
+		if units[i].tid != "" {
+			txns++
+		}
+		ops += len(units[i].ops)
+	}
+	if ops == 0 {
+		return nil // transactions without writes to this shard
+	}
+	if txns == 0 {
+		var all []op
+		if len(units) == 1 {
+			all = units[0].ops
+		} else {
+			all = make([]op, 0, ops)
+			for i := range units {
+				all = append(all, units[i].ops...)
+			}
+		}
+		return w.apply(ctx, "", all)
+	}
+	all := units[0].ops
+	if len(units) > 1 {
+		all = make([]op, 0, ops)
+		for i := range units {
+			all = append(all, units[i].ops...)
+		}
+	}
+	err := w.transaction(ctx, all)
+	if err == nil {
+		for range txns {
+			a.cfg.Metrics.transaction("committed")
+		}
+		return nil
+	}
+	if ErrorNum(err) == numResourceLimit && len(units) > 1 {
+		// Too large merged: one transaction at a time.
+		for i := range units {
+			if err := a.applyUnits(ctx, w, units[i:i+1]); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	a.cfg.Metrics.transaction("failed")
+	if ErrorNum(err) == numResourceLimit {
+		a.units = nil
+		a.cfg.Metrics.resync(ReasonTxnTooLarge)
+		return resyncErr(a.shard, ReasonTxnTooLarge, "cluster B refused transaction %s of %d writes for its size (raise --transaction.streaming-max-transaction-size on B or lower MaxTxnBytes): %v", units[0].tid, len(units[0].ops), err)
+	}
+	return err
 }
 
 // missing builds the StructureMissingError: retryable until StructureWait

@@ -28,6 +28,12 @@ type Config struct {
 	// by default per DB-Server), which bounds the stream transaction it
 	// becomes; B refusing it for size (errorNum 32) also asks for a resync.
 	MaxTxnBytes int64
+	// MaxMergeBytes bounds the writes of consecutive committed transactions
+	// (and plain writes between them) applied together as one stream
+	// transaction on B (default 8 MiB; a larger transaction goes alone).
+	// Every transaction stays all or nothing; merging saves the begin and
+	// commit requests of each.
+	MaxMergeBytes int64
 	// StructureWait is how long a missing collection or database stays a
 	// retryable error before it becomes permanent (default 10 minutes).
 	StructureWait time.Duration
@@ -60,6 +66,9 @@ func (c Config) WithDefaults() Config {
 	if c.MaxTxnBytes == 0 {
 		c.MaxTxnBytes = 96 << 20
 	}
+	if c.MaxMergeBytes == 0 {
+		c.MaxMergeBytes = min(8<<20, c.MaxTxnBytes)
+	}
 	if c.StructureWait == 0 {
 		c.StructureWait = 10 * time.Minute
 	}
@@ -89,6 +98,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxTxnBytes < int64(c.MaxRequestBytes) {
 		errs = append(errs, fmt.Errorf("target: MaxTxnBytes = %d is below MaxRequestBytes = %d: raise it (default 96 MiB)", c.MaxTxnBytes, c.MaxRequestBytes))
+	}
+	if c.MaxMergeBytes < 0 || c.MaxMergeBytes > c.MaxTxnBytes {
+		errs = append(errs, fmt.Errorf("target: MaxMergeBytes = %d: use 0 to MaxTxnBytes = %d (default 8 MiB)", c.MaxMergeBytes, c.MaxTxnBytes))
 	}
 	if c.StructureWait < 0 {
 		errs = append(errs, fmt.Errorf("target: StructureWait = %v: must not be negative (default 10m)", c.StructureWait))

@@ -30,6 +30,14 @@
 //     an open transaction in the stream wait behind it, so B sees the stream's
 //     order. At most Config.MaxTxnBytes are held; beyond it the shard needs a
 //     resync (*ResyncError, ReasonTxnTooLarge).
+//   - The ready units at the head of the queue (committed transactions and
+//     the plain writes between them, up to Config.MaxMergeBytes) are applied
+//     together: as one stream transaction when they hold a transaction. Each
+//     transaction stays all or nothing (the merged run is), writes keep their
+//     stream order, and a WAL of small multi-document transactions costs
+//     begin, writes and commit once per batch instead of once per
+//     transaction. B refusing a merged run for its size (errorNum 32)
+//     applies its transactions one by one.
 //   - CollectionTruncate → *ResyncError (ReasonTruncate): B's Coordinator API
 //     has no per-shard truncate (ARCHITECTURE §4). CollectionDrop and
 //     DatabaseDrop → *StreamEndError (errors.Is ErrStreamEnded) after the

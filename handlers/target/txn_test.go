@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -286,5 +287,93 @@ func TestFailureInsideTransactionLeavesNothing(t *testing.T) {
 	}
 	if n := count(t, conn, "shop", "single"); n != 1000 {
 		t.Fatalf("after the retry B holds %d documents", n)
+	}
+}
+
+// countingDoer counts the requests by method and path prefix.
+type countingDoer struct {
+	Doer
+	mu    sync.Mutex
+	begin int
+	reqs  int
+}
+
+func (d *countingDoer) Do(ctx context.Context, req Request) (*Response, error) {
+	d.mu.Lock()
+	d.reqs++
+	if strings.HasSuffix(req.Path, "/_api/transaction/begin") {
+		d.begin++
+	}
+	d.mu.Unlock()
+	return d.Doer.Do(ctx, req)
+}
+
+// TestCommittedTransactionsOfABatchShareOneStreamTransaction: a batch of
+// small committed transactions with plain writes between them (a WAL of
+// multi-document inserts) is applied as one stream transaction (one begin,
+// one commit) in stream order; a transaction still open stays buffered and
+// is applied when its commit comes; MaxMergeBytes bounds a merge.
+func TestCommittedTransactionsOfABatchShareOneStreamTransaction(t *testing.T) {
+	c, conn := setupShop(t)
+	ctx := context.Background()
+	cd := &countingDoer{Doer: conn}
+	a := newTestApplier(t, cd, Config{})
+	s := newStream(shopShard, 1)
+	var evs []events.Event
+	n, lastK0 := uint64(1), uint64(0)
+	for tx := 1; tx <= 10; tx++ {
+		tid := fmt.Sprint(tx)
+		evs = append(evs, &events.TransactionStart{TID: tid})
+		for i := 0; i < 5; i++ {
+			// "k<i>" is written by every transaction: the last one wins.
+			evs = append(evs, tdoc(tid, fmt.Sprintf("k%d", i), n))
+			if i == 0 {
+				lastK0 = n
+			}
+			n++
+		}
+		evs = append(evs, &events.TransactionCommit{TID: tid})
+		if tx == 5 {
+			evs = append(evs, docEvent("plain", n, ""), &events.Remove{Key: "k4", Rev: rev(n + 1)})
+			n += 2
+		}
+	}
+	// An open transaction at the end waits for its commit.
+	evs = append(evs, &events.TransactionStart{TID: "99"}, tdoc("99", "open", n))
+	if err := a.Apply(ctx, s.batch(evs...)); err != nil {
+		t.Fatal(err)
+	}
+	if cd.begin != 1 {
+		t.Fatalf("%d stream transactions for 10 committed transactions of one batch, want 1", cd.begin)
+	}
+	got := contents(t, c, "shop", "orders")
+	// k4 was removed after transaction 5 and written again by 6..10.
+	want := []string{"k0", "k1", "k2", "k3", "k4", "plain"}
+	if keys := sortedKeys(got); fmt.Sprint(keys) != fmt.Sprint(want) {
+		t.Fatalf("B holds %v, want %v", keys, want)
+	}
+	if !strings.Contains(got["k0"], rev(lastK0)) {
+		t.Fatalf("k0 = %s, want the last transaction's revision %s", got["k0"], rev(lastK0))
+	}
+	if !a.Pending() {
+		t.Fatal("the open transaction is not pending")
+	}
+	if err := a.Apply(ctx, s.batch(&events.TransactionCommit{TID: "99"})); err != nil {
+		t.Fatal(err)
+	}
+	if got := contents(t, c, "shop", "orders"); got["open"] == "" {
+		t.Fatal("the committed transaction 99 is not in B")
+	}
+
+	// A merge bound below two transactions' writes: one stream transaction each.
+	cd2 := &countingDoer{Doer: conn}
+	a2 := newTestApplier(t, cd2, Config{MaxMergeBytes: 1})
+	s2 := newStream(shopShard, 2)
+	if err := a2.Apply(ctx, s2.batch(&events.TransactionStart{TID: "1"}, tdoc("1", "m1", 500), &events.TransactionCommit{TID: "1"},
+		&events.TransactionStart{TID: "2"}, tdoc("2", "m2", 501), &events.TransactionCommit{TID: "2"})); err != nil {
+		t.Fatal(err)
+	}
+	if cd2.begin != 2 {
+		t.Fatalf("MaxMergeBytes 1: %d stream transactions, want 2", cd2.begin)
 	}
 }
