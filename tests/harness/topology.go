@@ -218,16 +218,6 @@ func StartTopology(t testing.TB, cfg TopologyConfig) *Topology {
 	return top
 }
 
-func lower(s string) string {
-	if s == "A" {
-		return "a"
-	}
-	if s == "B" {
-		return "b"
-	}
-	return s
-}
-
 func (dc *DC) readSim(t testing.TB, timeout time.Duration) {
 	t.Helper()
 	r := dc.Sim.MustReady(timeout)

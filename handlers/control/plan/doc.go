@@ -80,7 +80,11 @@
 // with the superuser JWT go on. When the last target sync stopped or was
 // aborted (the replica is promoted) the leader makes the cluster writable,
 // once per leadership. A cluster that is no target of any sync is left
-// alone.
+// alone. In a chain (A → B → C) B is both: the end of a stop barrier of
+// B → C leaves B read-only while B still follows A, and the end of A → B
+// leaves it read-only while a barrier of B → C holds (keepReadOnly); found
+// by tests/sync TestSyncChainAndFanOut, where B took users' writes after
+// C's stop sync until the next 10 s re-assertion.
 //
 // # Source side (A)
 //

@@ -15,7 +15,7 @@ func (r *sourceRun) release() {
 	r.mu.Lock()
 	ro := r.readOnly
 	r.mu.Unlock()
-	if ro {
+	if ro && !r.s.keepReadOnly(r) {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		if err := r.setMode(ctx, false); err != nil {
@@ -41,15 +41,60 @@ func (r *sourceRun) setMode(ctx context.Context, readOnly bool) error {
 	return err
 }
 
+// writable ends this source sync's stop barrier: the cluster is writable
+// again, unless it must stay read-only for another reason (keepReadOnly:
+// it follows another datacenter, or another source sync's barrier holds).
 func (r *sourceRun) writable(ctx context.Context) {
-	if err := r.setMode(ctx, false); err != nil {
-		r.log().Warn("cannot make the cluster writable again; retrying", "err", err)
-		return
+	keep := r.s.keepReadOnly(r)
+	if !keep {
+		if err := r.setMode(ctx, false); err != nil {
+			r.log().Warn("cannot make the cluster writable again; retrying", "err", err)
+			return
+		}
 	}
 	r.mu.Lock()
 	r.readOnly, r.stop, r.releaseAt = false, nil, time.Time{}
 	r.mu.Unlock()
+	if keep {
+		r.log().Info("the stop barrier ended; the cluster stays read-only (it follows another datacenter, or another sync's stop barrier holds)")
+		return
+	}
 	r.log().Info("the cluster is writable again")
+}
+
+// keepReadOnly reports whether the cluster must stay read-only although
+// except's stop barrier ends: a target sync of this datacenter is active
+// (it is a replica: a chain's middle datacenter), or another source sync's
+// stop barrier holds it.
+func (s *session) keepReadOnly(except *sourceRun) bool {
+	if s.followsAnother() {
+		return true
+	}
+	s.mu.Lock()
+	runs := make([]*sourceRun, 0, len(s.sources))
+	for _, r := range s.sources {
+		if r != except {
+			runs = append(runs, r)
+		}
+	}
+	s.mu.Unlock()
+	for _, r := range runs {
+		if r.isReadOnly() {
+			return true
+		}
+	}
+	return false
+}
+
+// followsAnother reports whether a target sync of this datacenter is
+// running or stopping.
+func (s *session) followsAnother() bool {
+	for _, sy := range s.syncList() {
+		if sy.Role == RoleTarget && sy.State.Active() {
+			return true
+		}
+	}
+	return false
 }
 
 // drain: read-only, then each shard's count and root hash at a snapshot

@@ -18,8 +18,9 @@ const targetModeRecheck = 10 * time.Second
 // aborted (the replica is promoted). Read-only mode caps users' access
 // levels only: dc2dc's own writes (receive side, structure, records) use
 // the superuser JWT and go on. A cluster that is no target of any sync is
-// left alone. A source-side stop barrier may make the cluster writable in
-// between (a chain's middle datacenter): the next pass puts it back.
+// left alone. In a chain's middle datacenter, a source-side stop barrier
+// ending does not make it writable while it follows (keepReadOnly), and a
+// target sync ending does not while a source-side barrier holds.
 func (s *session) targetMode() {
 	active, anyTarget := false, false
 	for _, sy := range s.syncList() {
@@ -30,6 +31,9 @@ func (s *session) targetMode() {
 	}
 	if !anyTarget {
 		return
+	}
+	if !active && s.keepReadOnly(nil) {
+		return // a source sync's stop barrier holds: it releases the cluster
 	}
 	s.mu.Lock()
 	same := s.modeSet && s.modeRO == active && time.Since(s.modeAt) < targetModeRecheck
