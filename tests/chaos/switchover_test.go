@@ -80,8 +80,11 @@ func (r *run) switchover(res *result) error {
 		return fmt.Errorf("configure sync on A: %s", out)
 	}
 	var sy plan.Sync
-	if err := json.Unmarshal([]byte(out.Stdout), &sy); err != nil || sy.ID != revSyncID || sy.Role != plan.RoleTarget {
-		return fmt.Errorf("configure sync on A answered %q (%v): want target sync %s", out.Stdout, err, revSyncID)
+	if err := json.Unmarshal([]byte(out.Stdout), &sy); err != nil {
+		return fmt.Errorf("configure sync on A answered %q: %w", out.Stdout, err)
+	}
+	if sy.ID != revSyncID || sy.Role != plan.RoleTarget {
+		return fmt.Errorf("configure sync on A answered %q: want target sync %s", out.Stdout, revSyncID)
 	}
 	s.reversed = true
 	// A is catching up once B's send tasks exist (a worker fault has a
