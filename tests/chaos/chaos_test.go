@@ -117,6 +117,9 @@ func TestChaos(t *testing.T) {
 			// on the CLI's exit status, left a verified sync.)
 			s.broken = "the run failed"
 		}
+		if s.reversed && s.broken == "" {
+			s.broken = "a switchover run ended without its switch back"
+		}
 	}
 	if skipWhy != "" {
 		t.Skip("the sync could not be configured: see the skipped runs")
