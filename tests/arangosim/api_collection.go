@@ -415,7 +415,7 @@ func handleCollectionPutSub(w http.ResponseWriter, r *Request) {
 			WriteError(w, http.StatusBadRequest, errNumNotAllShardingAttrs, "not all sharding attributes given")
 			return
 		}
-		sh := col.shardFor(op.key, op.fields)
+		sh := col.shardFor(op.key, op.userFields(col))
 		writeRaw(w, http.StatusOK, obj("error", false, "code", 200, "shardId", sh.Name))
 	default:
 		WriteError(w, http.StatusBadRequest, errNumHTTPBadParameter,

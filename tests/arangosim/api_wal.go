@@ -149,7 +149,9 @@ func handleWalTail(w http.ResponseWriter, r *Request) {
 	}
 	s.mu.RUnlock()
 
-	body := make([]byte, 0, 4096)
+	// The answer is collected as markers first and rendered once at its exact size.
+	out := make([]*Marker, 0, 64)
+	size := 0
 	var lastIncluded uint64
 	lastScanned := uint64(0)
 	if from > 0 {
@@ -162,8 +164,8 @@ func handleWalTail(w http.ResponseWriter, r *Request) {
 		if m.Tick <= from {
 			return
 		}
-		body = append(body, m.JSON...)
-		body = append(body, '\n')
+		out = append(out, m)
+		size += m.Len() + 1
 		lastIncluded = m.Tick
 	}
 	for i := 0; i < len(ms); {
@@ -186,7 +188,7 @@ func handleWalTail(w http.ResponseWriter, r *Request) {
 				stopped = true
 				break
 			}
-			if splitAllowed && start != nil && uint64(len(body)) > chunk {
+			if splitAllowed && start != nil && uint64(size) > chunk {
 				stopOnNext = true
 			}
 			m := &ms[j]
@@ -215,7 +217,7 @@ func handleWalTail(w http.ResponseWriter, r *Request) {
 			lastScanned = batchStart
 			break
 		}
-		if uint64(len(body)) >= chunk {
+		if uint64(size) >= chunk {
 			// RocksDBWalAccess::tail breaks before recording the batch's end:
 			// lastScanned is the start of the batch at which the limit hit.
 			lastScanned = max(lastScanned, batchStart)
@@ -233,10 +235,15 @@ func handleWalTail(w http.ResponseWriter, r *Request) {
 	h.Set("X-Arango-Replication-Lasttick", strconv.FormatUint(lastTick, 10))
 	h.Set("X-Arango-Replication-Frompresent", strconv.FormatBool(fromPresent))
 	h.Set("X-Arango-Replication-Checkmore", strconv.FormatBool(lastIncluded > 0 && lastIncluded < lastTick))
-	if len(body) == 0 {
+	if size == 0 {
 		h.Set("Content-Length", "0")
 		w.WriteHeader(http.StatusNoContent)
 		return
+	}
+	body := make([]byte, 0, size)
+	for _, m := range out {
+		body = m.AppendJSON(body)
+		body = append(body, '\n')
 	}
 	h.Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(http.StatusOK)

@@ -18,6 +18,8 @@
 //     change is logged as a transaction (2200 … 2201); a stream transaction commits as one
 //     transaction per DB-Server. Uncommitted stream-transaction writes are invisible.
 //   - Stored documents are immutable values; snapshots share them (copy-on-snapshot maps).
+//     A written document is rendered once: its JSON is shared by the WAL marker of every
+//     replica and by answers (never copied until it is written out).
 //   - No lock is held across network I/O; the Coordinator reaches DB-Servers in process.
 //   - Sharding hashes the shard-key values (FNV-1a) modulo numberOfShards; it is consistent
 //     within arangosim but not bit-identical to arangod's hash.

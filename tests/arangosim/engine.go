@@ -35,15 +35,21 @@ type writeOptions struct {
 type docOp struct {
 	kind   opKind
 	key    string
-	fields []field // user attributes (system attributes removed)
-	from   string
-	to     string
-	hasRev bool
-	rev    uint64 // _rev from the body (precondition, or verbatim with isRestore)
-	ifRev  uint64 // If-Match precondition (0 = none)
-	edgeIn bool   // _from/_to were given (update may change them)
-	err    *ArangoError
-	shard  *Shard
+	obj    []byte  // the operation's JSON object (nil: none, or fields were given)
+	fields []field // user attributes (system attributes removed): userFields
+	// attrs are the user attributes as Doc.Attrs holds them, a slice of obj, when
+	// attrsOK (parseDocOp found them verbatim in obj): userAttrs
+	attrs    []byte
+	attrsOK  bool
+	fieldsOK bool
+	from     string
+	to       string
+	hasRev   bool
+	rev      uint64 // _rev from the body (precondition, or verbatim with isRestore)
+	ifRev    uint64 // If-Match precondition (0 = none)
+	edgeIn   bool   // _from/_to were given (update may change them)
+	err      *ArangoError
+	shard    *Shard
 }
 
 // opResult is the outcome of one docOp.
@@ -122,50 +128,127 @@ func (col *Collection) parseDocOp(kind opKind, raw []byte, keyHint string, o wri
 		op.err = newErr(http.StatusBadRequest, errNumDocumentTypeInvalid, "invalid document type")
 		return op
 	}
-	fs, err := objectFields(raw)
+	op.obj = raw
+	// One pass over the members: the system attributes are decoded, the user
+	// attributes only located. When they form one run of `"key":value` members that
+	// appendFields would render the same (plain keys, no whitespace), that run of
+	// raw bytes is the document's Attrs; otherwise they are rendered from the fields.
+	runStart, runEnd := -1, -1
+	verbatim, sysInside, failed := true, false, false
+	err := scanObject(raw, func(rk []byte, start, vs, ve int) error {
+		if failed {
+			return nil // as objectFields did first: a syntax error still wins
+		}
+		name := rk[1 : len(rk)-1]
+		plain := plainBytes(name)
+		var sys string
+		if plain {
+			sys = systemAttrName(string(name), col.Type == 3)
+		} else {
+			key, err := unquote(rk)
+			if err != nil {
+				return err
+			}
+			sys = systemAttrName(key, col.Type == 3)
+		}
+		if sys == "" {
+			if !plain || vs != start+len(rk)+1 || (runStart >= 0 && (sysInside || start != runEnd+1)) {
+				verbatim = false
+			}
+			if runStart < 0 {
+				runStart = start
+			}
+			runEnd = ve
+			return nil
+		}
+		op.err = op.systemAttr(sys, raw[vs:ve], keyHint, o)
+		failed = op.err != nil
+		sysInside = runStart >= 0
+		return nil
+	})
 	if err != nil {
 		op.err = newErr(http.StatusBadRequest, errNumCorruptedJSON, "invalid JSON object")
 		return op
 	}
-	attrs := fs[:0:0]
+	if op.err != nil {
+		return op
+	}
+	if verbatim {
+		op.attrsOK = true
+		if runStart >= 0 {
+			op.attrs = raw[runStart:runEnd:runEnd]
+		}
+	}
+	if col.Type == 3 && kind != opRemove && kind != opUpdate && (op.from == "" || op.to == "") {
+		op.err = newErr(http.StatusBadRequest, errNumInvalidEdgeAttr, "edge attribute missing or invalid")
+	}
+	return op
+}
+
+// systemAttrName returns name if it is a system attribute parseDocOp decodes (_key,
+// _id, _rev; _from and _to of an edge), else "".
+func systemAttrName(name string, edge bool) string {
+	switch name {
+	case "_key", "_id", "_rev":
+		return name
+	case "_from", "_to":
+		if edge {
+			return name
+		}
+	}
+	return ""
+}
+
+// systemAttr applies one system attribute of the op's object.
+func (op *docOp) systemAttr(name string, val []byte, keyHint string, o writeOptions) *ArangoError {
+	switch name {
+	case "_key":
+		s, err := unquote(val)
+		if err != nil || jsonKind(val) != 's' {
+			return errIllegalKey()
+		}
+		if keyHint == "" {
+			op.key = s
+		}
+	case "_rev":
+		if s, err := unquote(val); err == nil && s != "" {
+			v, ok := DecodeRev(s)
+			if !ok {
+				if o.IsRestore {
+					return newErr(http.StatusBadRequest, errNumDocumentRevBad, "illegal document revision")
+				}
+				v = ^uint64(0) // matches no stored revision
+			}
+			op.hasRev, op.rev = true, v
+		}
+	case "_from", "_to":
+		s, err := unquote(val)
+		if err != nil || !validHandle(s) {
+			return newErr(http.StatusBadRequest, errNumInvalidEdgeAttr, "edge attribute missing or invalid")
+		}
+		if name == "_from" {
+			op.from = s
+		} else {
+			op.to = s
+		}
+		op.edgeIn = true
+	}
+	return nil
+}
+
+// userFields returns the op's user attributes as members (parsed on first use).
+func (op *docOp) userFields(col *Collection) []field {
+	if op.fieldsOK || op.obj == nil {
+		return op.fields
+	}
+	op.fieldsOK = true
+	fs, _ := objectFields(op.obj)
+	attrs := fs[:0]
 	for _, f := range fs {
 		switch f.Key {
-		case "_key":
-			s, err := unquote(f.Val)
-			if err != nil || jsonKind(f.Val) != 's' {
-				op.err = errIllegalKey()
-				return op
-			}
-			if keyHint == "" {
-				op.key = s
-			}
-		case "_id":
-		case "_rev":
-			if s, err := unquote(f.Val); err == nil && s != "" {
-				v, ok := DecodeRev(s)
-				if !ok {
-					if o.IsRestore {
-						op.err = newErr(http.StatusBadRequest, errNumDocumentRevBad, "illegal document revision")
-						return op
-					}
-					v = ^uint64(0) // matches no stored revision
-				}
-				op.hasRev, op.rev = true, v
-			}
+		case "_key", "_id", "_rev":
 		case "_from", "_to":
-			if col.Type == 3 {
-				s, err := unquote(f.Val)
-				if err != nil || !validHandle(s) {
-					op.err = newErr(http.StatusBadRequest, errNumInvalidEdgeAttr, "edge attribute missing or invalid")
-					return op
-				}
-				if f.Key == "_from" {
-					op.from = s
-				} else {
-					op.to = s
-				}
-				op.edgeIn = true
-			} else {
+			if col.Type != 3 {
 				attrs = append(attrs, f)
 			}
 		default:
@@ -173,10 +256,15 @@ func (col *Collection) parseDocOp(kind opKind, raw []byte, keyHint string, o wri
 		}
 	}
 	op.fields = attrs
-	if col.Type == 3 && kind != opRemove && kind != opUpdate && (op.from == "" || op.to == "") {
-		op.err = newErr(http.StatusBadRequest, errNumInvalidEdgeAttr, "edge attribute missing or invalid")
+	return attrs
+}
+
+// userAttrs returns the op's user attributes as Doc.Attrs holds them.
+func (op *docOp) userAttrs(col *Collection) []byte {
+	if op.attrsOK {
+		return op.attrs
 	}
-	return op
+	return appendFields(nil, op.userFields(col))
 }
 
 func validHandle(s string) bool {
@@ -286,7 +374,7 @@ func (col *Collection) prepare(c *Cluster, ops []*docOp, o writeOptions) {
 			continue
 		}
 		if op.kind == opInsert || op.kind == opReplace {
-			op.shard = col.shardFor(op.key, op.fields)
+			op.shard = col.shardFor(op.key, op.userFields(col))
 			continue
 		}
 		// update/remove by key on a collection sharded by other attributes: find the shard
@@ -312,13 +400,74 @@ func (col *Collection) locate(key string) *Shard {
 
 // leaderReplica returns the replica on the shard's current leader (nil if none is up).
 func (sh *Shard) leaderReplica() *Replica {
-	for _, s := range sh.Servers() {
+	c := sh.Coll.DB.c
+	var leader *Server
+	c.mu.RLock()
+	for _, s := range sh.servers {
 		if s.up.Load() || !s.everStarted() {
-			r, _ := s.replica(sh.Name)
-			return r
+			leader = s
+			break
 		}
 	}
-	return nil
+	c.mu.RUnlock()
+	if leader == nil {
+		return nil
+	}
+	r, _ := leader.replica(sh.Name)
+	return r
+}
+
+// reqMemo holds, for the ops of one request, what each of them would otherwise look
+// up again under the catalog lock: the collection's name, every shard's leader replica
+// and write-concern state, the unique indexes. A nil *reqMemo looks everything up.
+type reqMemo struct {
+	col    *Collection
+	coll   string
+	shards []shardMemo
+	uniq   []*Index
+	uniqOK bool
+}
+
+type shardMemo struct {
+	sh     *Shard
+	leader *Replica
+	wc     *ArangoError
+}
+
+func newReqMemo(col *Collection) *reqMemo { return &reqMemo{col: col, coll: col.CurrentName()} }
+
+// name is the collection's name (what _id shows).
+func (m *reqMemo) name(col *Collection) string {
+	if m == nil || m.col != col {
+		return col.CurrentName()
+	}
+	return m.coll
+}
+
+// shard returns the shard's leader replica (nil if none is up) and its write-concern error.
+func (m *reqMemo) shard(sh *Shard) (*Replica, *ArangoError) {
+	if m == nil {
+		return sh.leaderReplica(), sh.writeConcernError()
+	}
+	for i := range m.shards {
+		if m.shards[i].sh == sh {
+			return m.shards[i].leader, m.shards[i].wc
+		}
+	}
+	sm := shardMemo{sh: sh, leader: sh.leaderReplica(), wc: sh.writeConcernError()}
+	m.shards = append(m.shards, sm)
+	return sm.leader, sm.wc
+}
+
+// uniqueIndexes returns col.uniqueIndexes().
+func (m *reqMemo) uniqueIndexes(col *Collection) []*Index {
+	if m == nil || m.col != col {
+		return col.uniqueIndexes()
+	}
+	if !m.uniqOK {
+		m.uniq, m.uniqOK = col.uniqueIndexes(), true
+	}
+	return m.uniq
 }
 
 // execute runs ops against the collection: every involved shard is locked (in id order),
@@ -347,13 +496,14 @@ func (c *Cluster) executeAtomic(col *Collection, ops []*docOp, o writeOptions, a
 		}
 	}()
 	ov := newOverlay()
-	var changes []change
+	memo := newReqMemo(col)
+	changes := make([]change, 0, len(ops))
 	for i, op := range ops {
 		if op.err != nil {
 			results[i] = opResult{err: op.err}
 			continue
 		}
-		res, ch := c.decide(col, op, o, ov)
+		res, ch := c.decide(col, op, o, ov, memo)
 		results[i] = res
 		if ch != nil {
 			changes = append(changes, *ch)
@@ -403,10 +553,14 @@ func (ov *overlay) get(sh *Shard, key string) (*Doc, bool, bool) {
 
 // current returns the document as the op sees it: overlay first, then the leader.
 func current(sh *Shard, key string, ov *overlay) (*Doc, bool) {
+	return currentIn(sh.leaderReplica(), sh, key, ov)
+}
+
+// currentIn is current with the shard's leader replica r already looked up.
+func currentIn(r *Replica, sh *Shard, key string, ov *overlay) (*Doc, bool) {
 	if d, ok, hit := ov.get(sh, key); hit {
 		return d, ok
 	}
-	r := sh.leaderReplica()
 	if r == nil {
 		return nil, false
 	}
@@ -424,15 +578,17 @@ func notFoundErr() *ArangoError {
 }
 
 // decide computes the result and the change of one op. Callers hold the shard's lock.
-func (c *Cluster) decide(col *Collection, op *docOp, o writeOptions, ov *overlay) (opResult, *change) {
+// m (nil: none) remembers lookups for the other ops of the same request.
+func (c *Cluster) decide(col *Collection, op *docOp, o writeOptions, ov *overlay, m *reqMemo) (opResult, *change) {
 	sh := op.shard
-	if sh.leaderReplica() == nil {
+	leader, wcErr := m.shard(sh)
+	if leader == nil {
 		return opResult{err: newErr(http.StatusServiceUnavailable, errNumNotLeader, "not a leader")}, nil
 	}
-	if e := sh.writeConcernError(); e != nil {
-		return opResult{err: e}, nil
+	if wcErr != nil {
+		return opResult{err: wcErr}, nil
 	}
-	cur, exists := current(sh, op.key, ov)
+	cur, exists := currentIn(leader, sh, op.key, ov)
 	kind := op.kind
 	if kind == opInsert && exists {
 		mode := o.OverwriteMode
@@ -473,24 +629,25 @@ func (c *Cluster) decide(col *Collection, op *docOp, o writeOptions, ov *overlay
 	case opRemove:
 		return opResult{key: cur.Key, rev: cur.Rev, oldDoc: cur}, &change{sh: sh, key: cur.Key, doc: nil, old: cur}
 	case opInsert, opReplace:
-		nd = &Doc{Key: op.key, Rev: rev, From: op.from, To: op.to, Attrs: appendFields(nil, op.fields)}
+		nd = newDoc(m.name(col), op.key, rev, op.from, op.to, op.userAttrs(col))
 		if kind == opReplace && col.Type == 3 && (op.from == "" || op.to == "") {
 			return opResult{err: newErr(http.StatusBadRequest, errNumInvalidEdgeAttr, "edge attribute missing or invalid")}, nil
 		}
 	case opUpdate:
-		merged, err := mergePatch(cur.Fields(), op.fields, o.KeepNull, o.MergeObjects)
+		merged, err := mergePatch(cur.Fields(), op.userFields(col), o.KeepNull, o.MergeObjects)
 		if err != nil {
 			return opResult{err: newErr(http.StatusBadRequest, errNumCorruptedJSON, "invalid JSON object")}, nil
 		}
-		nd = &Doc{Key: cur.Key, Rev: rev, From: cur.From, To: cur.To, Attrs: appendFields(nil, merged)}
+		from, to := cur.From, cur.To
 		if op.edgeIn {
 			if op.from != "" {
-				nd.From = op.from
+				from = op.from
 			}
 			if op.to != "" {
-				nd.To = op.to
+				to = op.to
 			}
 		}
+		nd = newDoc(m.name(col), cur.Key, rev, from, to, appendFields(nil, merged))
 	}
 	if cur != nil && !col.shardKeyOnlyKey() && len(col.Shards) > 1 {
 		for _, sk := range col.Props.ShardKeys {
@@ -502,7 +659,7 @@ func (c *Cluster) decide(col *Collection, op *docOp, o writeOptions, ov *overlay
 			}
 		}
 	}
-	if e := c.checkUnique(col, sh, nd, cur, ov); e != nil {
+	if e := c.checkUnique(col, sh, leader, m.uniqueIndexes(col), nd, ov); e != nil {
 		return opResult{err: e}, nil
 	}
 	res := opResult{key: nd.Key, rev: nd.Rev, newDoc: nd}

@@ -404,12 +404,10 @@ func (r *Replica) unindex(d *Doc, ixs []*Index) {
 }
 
 // checkUnique verifies nd against the leader's unique indexes and the request overlay.
-func (c *Cluster) checkUnique(col *Collection, sh *Shard, nd, cur *Doc, ov *overlay) *ArangoError {
-	ixs := col.uniqueIndexes()
+func (c *Cluster) checkUnique(col *Collection, sh *Shard, r *Replica, ixs []*Index, nd *Doc, ov *overlay) *ArangoError {
 	if len(ixs) == 0 {
 		return nil
 	}
-	r := sh.leaderReplica()
 	if r == nil {
 		return nil
 	}

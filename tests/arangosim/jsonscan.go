@@ -75,6 +75,10 @@ func skipValue(b []byte, i int) (int, error) {
 
 func skipString(b []byte, i int) (int, error) {
 	i++
+	// Fast path: the closing quote with no backslash before it.
+	if q := bytes.IndexByte(b[i:], '"'); q >= 0 && bytes.IndexByte(b[i:i+q], '\\') < 0 {
+		return i + q + 1, nil
+	}
 	for i < len(b) {
 		switch b[i] {
 		case '\\':
@@ -151,6 +155,54 @@ func objectFields(b []byte) ([]field, error) {
 	return nil, errBadJSON
 }
 
+// scanObject calls fn for every member of the JSON object b, in order, with the raw key
+// (quotes included), the index of the key's opening quote and the value's span
+// b[vs:ve]. It accepts and refuses what objectFields does; fn's error stops the scan.
+func scanObject(b []byte, fn func(rawKey []byte, start, vs, ve int) error) error {
+	i := skipWS(b, 0)
+	if i >= len(b) || b[i] != '{' {
+		return errBadJSON
+	}
+	i = skipWS(b, i+1)
+	if i < len(b) && b[i] == '}' {
+		return nil
+	}
+	for i < len(b) {
+		if b[i] != '"' {
+			return errBadJSON
+		}
+		j, err := skipString(b, i)
+		if err != nil {
+			return err
+		}
+		k := i
+		i = skipWS(b, j)
+		if i >= len(b) || b[i] != ':' {
+			return errBadJSON
+		}
+		vs := skipWS(b, i+1)
+		ve, err := skipValue(b, vs)
+		if err != nil {
+			return err
+		}
+		if err := fn(b[k:j], k, vs, ve); err != nil {
+			return err
+		}
+		i = skipWS(b, ve)
+		if i >= len(b) {
+			return errBadJSON
+		}
+		if b[i] == '}' {
+			return nil
+		}
+		if b[i] != ',' {
+			return errBadJSON
+		}
+		i = skipWS(b, i+1)
+	}
+	return errBadJSON
+}
+
 // arrayElems splits a JSON array into its raw elements.
 func arrayElems(b []byte) ([][]byte, error) {
 	i := skipWS(b, 0)
@@ -209,11 +261,12 @@ func jsonKind(v []byte) byte {
 
 // compactJSON validates and compacts a request body.
 func compactJSON(b []byte) ([]byte, error) {
-	if !bytes.ContainsAny(b, " \t\r\n") {
-		// Already compact (what JSON encoders send): validating is enough.
-		if !json.Valid(b) {
-			return nil, errBadJSON
-		}
+	valid, compact := validateJSON(b)
+	if !valid {
+		return nil, errBadJSON
+	}
+	if compact {
+		// What JSON encoders send: nothing to do.
 		return b, nil
 	}
 	var buf bytes.Buffer
@@ -225,16 +278,46 @@ func compactJSON(b []byte) ([]byte, error) {
 }
 
 func appendQuoted(dst []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c < 0x20 || c == '"' || c == '\\' || c >= 0x80 {
-			b, _ := json.Marshal(s)
-			return append(dst, b...)
-		}
+	if !plainString(s) {
+		b, _ := json.Marshal(s)
+		return append(dst, b...)
 	}
 	dst = append(dst, '"')
 	dst = append(dst, s...)
 	return append(dst, '"')
+}
+
+// appendQuotedID appends the quoted handle coll + "/" + key (appendQuoted of it,
+// without building the string first).
+func appendQuotedID(dst []byte, coll, key string) []byte {
+	if !plainString(coll) || !plainString(key) {
+		return appendQuoted(dst, coll+"/"+key)
+	}
+	dst = append(dst, '"')
+	dst = append(dst, coll...)
+	dst = append(dst, '/')
+	dst = append(dst, key...)
+	return append(dst, '"')
+}
+
+// plainBytes is plainString for a byte slice.
+func plainBytes(b []byte) bool {
+	for _, c := range b {
+		if c < 0x20 || c == '"' || c == '\\' || c >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+// plainString reports whether appendQuoted writes s between quotes as it is.
+func plainString(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 func appendQuotedUint(dst []byte, v uint64) []byte {

@@ -110,22 +110,10 @@ func trxMarker(typ int, db *Database, tid uint64) pendingMarker {
 }
 
 // documentMarker renders 2300 (data = full document) or 2302 (data = {_key,_rev}):
-// tick,type,db,cuid,tid,data.
+// tick,type,db,cuid,tid,data. data is shared by the marker, never copied.
 func documentMarker(typ int, sh *Shard, tid uint64, data []byte) pendingMarker {
-	db, cuid := sh.Coll.DB.Name, sh.GUID()
-	return pendingMarker{Type: typ, DB: db, DBID: sh.Coll.DB.ID, Shard: sh.Name, PlanID: sh.Coll.ID,
-		System: sh.Coll.IsSystem, TID: tid, render: func(_ []byte, tick uint64) []byte {
-			dst := make([]byte, 0, len(data)+len(db)+len(cuid)+80)
-			dst = appendTick(dst, tick)
-			dst = appendType(dst, typ)
-			dst = appendKV(dst, "db", db)
-			dst = appendKV(dst, "cuid", cuid)
-			dst = append(dst, `,"tid":`...)
-			dst = appendQuotedUint(dst, tid)
-			dst = append(dst, `,"data":`...)
-			dst = append(dst, data...)
-			return append(dst, '}')
-		}}
+	return pendingMarker{Type: typ, DB: sh.Coll.DB.Name, DBID: sh.Coll.DB.ID, Shard: sh.Name, PlanID: sh.Coll.ID,
+		System: sh.Coll.IsSystem, TID: tid, cuid: sh.GUID(), data: data}
 }
 
 func removeData(key string, rev uint64) []byte {

@@ -1,8 +1,10 @@
 package arangosim
 
 import (
+	"bytes"
 	"encoding/json"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -123,6 +125,42 @@ func TestMergePatch(t *testing.T) {
 		got, err := mergePatch(old, patch, tc.keepNull, tc.merge)
 		if err != nil || string(fieldsToObject(got)) != tc.want {
 			t.Errorf("keepNull=%v mergeObjects=%v: %s, want %s (%v)", tc.keepNull, tc.merge, fieldsToObject(got), tc.want, err)
+		}
+	}
+}
+
+func FuzzValidateJSON(f *testing.F) {
+	for _, s := range []string{`{}`, `[]`, `{"a":1}`, ` [1, 2.5e-3, -0, "x\"y\\u00e9", true, false, null] `, `{"a":`, `[01]`, `"\u12G4"`,
+		"\"a\tb\"", `1.`, `-`, `1e+`, `{"a" : {"b":[{}]}}`, `tru`, `nulls`, "\"\xff\xfe\"", `"abcdefghijklmnop\"qrstuvwx"`, `"abcdefgh\\"`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		valid, compact := validateJSON(b)
+		if want := json.Valid(b); valid != want {
+			t.Fatalf("validateJSON(%q) = %v, json.Valid = %v", b, valid, want)
+		}
+		if !valid {
+			return
+		}
+		var buf bytes.Buffer
+		if err := json.Compact(&buf, b); err != nil {
+			t.Fatalf("json.Compact(%q): %v", b, err)
+		}
+		if isCompact := bytes.Equal(buf.Bytes(), b); compact != isCompact {
+			t.Fatalf("validateJSON(%q) compact = %v, json.Compact changes it: %v", b, compact, !isCompact)
+		}
+	})
+}
+
+func TestValidateJSONDepth(t *testing.T) {
+	for _, n := range []int{maxJSONDepth - 1, maxJSONDepth, maxJSONDepth + 1} {
+		b := []byte(strings.Repeat("[", n) + strings.Repeat("]", n))
+		if got, want := func() bool { v, _ := validateJSON(b); return v }(), json.Valid(b); got != want {
+			t.Errorf("depth %d: validateJSON %v, json.Valid %v", n, got, want)
+		}
+		o := []byte(strings.Repeat(`{"a":`, n) + "1" + strings.Repeat("}", n))
+		if got, want := func() bool { v, _ := validateJSON(o); return v }(), json.Valid(o); got != want {
+			t.Errorf("object depth %d: validateJSON %v, json.Valid %v", n, got, want)
 		}
 	}
 }

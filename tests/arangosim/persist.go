@@ -216,7 +216,7 @@ func (p *persister) saveMarkers(si int, ms []Marker) {
 	defer func() { _ = b.Close() }() // only releases the batch: commit reports (logs) the write's error
 	for _, m := range ms {
 		v, _ := json.Marshal(pMarker{BatchStart: m.BatchStart, BatchEnd: m.BatchEnd, Type: m.Type, DB: m.DB, DBID: m.DBID,
-			Shard: m.Shard, PlanID: m.PlanID, System: m.System, TID: m.TID, JSON: string(m.JSON)})
+			Shard: m.Shard, PlanID: m.PlanID, System: m.System, TID: m.TID, JSON: string(m.JSON())})
 		_ = b.Set(walKey(si, m.Tick), v, nil)
 	}
 	last := ms[len(ms)-1].Tick
@@ -512,7 +512,7 @@ func (p *persister) load() (bool, error) {
 				c.tids.Store(pm.TID + 1)
 			}
 			ms = append(ms, Marker{Tick: tick, BatchStart: pm.BatchStart, BatchEnd: pm.BatchEnd, Type: pm.Type, DB: pm.DB,
-				DBID: pm.DBID, Shard: pm.Shard, PlanID: pm.PlanID, System: pm.System, TID: pm.TID, JSON: []byte(pm.JSON)})
+				DBID: pm.DBID, Shard: pm.Shard, PlanID: pm.PlanID, System: pm.System, TID: pm.TID, head: []byte(pm.JSON)})
 			last = max(last, tick)
 		}
 		if err := it.Close(); err != nil {

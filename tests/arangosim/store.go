@@ -16,18 +16,43 @@ type Doc struct {
 	// Attrs holds the user attributes as compact JSON members without the braces,
 	// e.g. `"a":1,"b":{"c":2}`, in insertion order. Empty for a document without any.
 	Attrs []byte
+
+	// json is the document rendered for collection jsonColl (AppendJSON's output),
+	// made with the document by newDoc and shared read-only by the WAL markers and
+	// answers; Attrs then points into it. nil: rendered on demand.
+	json     []byte
+	jsonColl string
+}
+
+// newDoc makes a document and renders it once for collection coll; attrs are
+// copied (the document never shares the caller's buffer).
+func newDoc(coll, key string, rev uint64, from, to string, attrs []byte) *Doc {
+	d := &Doc{Key: key, Rev: rev, From: from, To: to}
+	b := make([]byte, 0, 2*len(key)+len(coll)+len(from)+len(to)+len(attrs)+48)
+	b = d.appendHead(b, coll)
+	start := len(b) + 1
+	if len(attrs) > 0 {
+		b = append(b, ',')
+		b = append(b, attrs...)
+	}
+	end := len(b)
+	b = append(b, '}')
+	if len(attrs) > 0 {
+		d.Attrs = b[start:end:end]
+	}
+	d.json, d.jsonColl = b[:len(b):len(b)], coll
+	return d
 }
 
 // RevString is the encoded `_rev`.
 func (d *Doc) RevString() string { return EncodeRev(d.Rev) }
 
-// AppendJSON renders the document as arangod prints it: _key, _id, _from, _to, _rev,
-// then the user attributes. coll is the cluster collection name (not the shard name).
-func (d *Doc) AppendJSON(dst []byte, coll string) []byte {
+// appendHead renders the system attributes: `{"_key":…,"_id":…[,"_from":…,"_to":…],"_rev":"…"`.
+func (d *Doc) appendHead(dst []byte, coll string) []byte {
 	dst = append(dst, `{"_key":`...)
 	dst = appendQuoted(dst, d.Key)
 	dst = append(dst, `,"_id":`...)
-	dst = appendQuoted(dst, coll+"/"+d.Key)
+	dst = appendQuotedID(dst, coll, d.Key)
 	if d.From != "" || d.To != "" {
 		dst = append(dst, `,"_from":`...)
 		dst = appendQuoted(dst, d.From)
@@ -36,7 +61,16 @@ func (d *Doc) AppendJSON(dst []byte, coll string) []byte {
 	}
 	dst = append(dst, `,"_rev":"`...)
 	dst = appendRev(dst, d.Rev)
-	dst = append(dst, '"')
+	return append(dst, '"')
+}
+
+// AppendJSON renders the document as arangod prints it: _key, _id, _from, _to, _rev,
+// then the user attributes. coll is the cluster collection name (not the shard name).
+func (d *Doc) AppendJSON(dst []byte, coll string) []byte {
+	if d.json != nil && coll == d.jsonColl {
+		return append(dst, d.json...)
+	}
+	dst = d.appendHead(dst, coll)
 	if len(d.Attrs) > 0 {
 		dst = append(dst, ',')
 		dst = append(dst, d.Attrs...)
@@ -44,8 +78,13 @@ func (d *Doc) AppendJSON(dst []byte, coll string) []byte {
 	return append(dst, '}')
 }
 
-// JSON renders the document (see AppendJSON).
-func (d *Doc) JSON(coll string) []byte { return d.AppendJSON(make([]byte, 0, len(d.Attrs)+96), coll) }
+// JSON renders the document (see AppendJSON). The result may be shared: read only.
+func (d *Doc) JSON(coll string) []byte {
+	if d.json != nil && coll == d.jsonColl {
+		return d.json
+	}
+	return d.AppendJSON(make([]byte, 0, len(d.Attrs)+96), coll)
+}
 
 // Fields returns the user attributes as members.
 func (d *Doc) Fields() []field {

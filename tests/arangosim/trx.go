@@ -85,7 +85,7 @@ func (t *trxManager) execute(db, id string, col *Collection, ops []*docOp, o wri
 			continue
 		}
 		op.shard.mu.Lock()
-		res, ch := t.c.decide(col, op, o, tx.ov)
+		res, ch := t.c.decide(col, op, o, tx.ov, nil)
 		op.shard.mu.Unlock()
 		results[i] = res
 		if ch != nil {

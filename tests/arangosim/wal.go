@@ -37,10 +37,35 @@ type Marker struct {
 	PlanID     uint64 // cluster collection id (0 for database/view/transaction markers)
 	System     bool   // marker of a system collection
 	TID        uint64
-	JSON       []byte // the marker object, without the trailing newline
+	// The marker object (without the trailing newline) is head, then, for a document
+	// marker, data (the document's JSON, shared with the stored *Doc) and "}".
+	head []byte
+	data []byte
 }
 
-// pendingMarker is a marker before its tick is assigned: render gets the tick.
+// Len is the length of the marker object.
+func (m *Marker) Len() int {
+	if m.data != nil {
+		return len(m.head) + len(m.data) + 1
+	}
+	return len(m.head)
+}
+
+// AppendJSON appends the marker object (without the trailing newline).
+func (m *Marker) AppendJSON(dst []byte) []byte {
+	dst = append(dst, m.head...)
+	if m.data != nil {
+		dst = append(dst, m.data...)
+		dst = append(dst, '}')
+	}
+	return dst
+}
+
+// JSON returns the marker object (without the trailing newline).
+func (m *Marker) JSON() []byte { return m.AppendJSON(make([]byte, 0, m.Len())) }
+
+// pendingMarker is a marker before its tick is assigned: render appends the object
+// (for a document marker: its head, up to `"data":`) for the tick.
 type pendingMarker struct {
 	Type   int
 	DB     string
@@ -50,6 +75,25 @@ type pendingMarker struct {
 	System bool
 	TID    uint64
 	render func(dst []byte, tick uint64) []byte
+	// document markers: render is nil; the head is rendered from cuid and the
+	// object ends with data (shared, never copied).
+	cuid string
+	data []byte
+}
+
+// appendHead renders the marker's head for tick.
+func (pm *pendingMarker) appendHead(dst []byte, tick uint64) []byte {
+	if pm.render != nil {
+		return pm.render(dst, tick)
+	}
+	// 2300/2302: tick,type,db,cuid,tid,data
+	dst = appendTick(dst, tick)
+	dst = appendType(dst, pm.Type)
+	dst = appendKV(dst, "db", pm.DB)
+	dst = appendKV(dst, "cuid", pm.cuid)
+	dst = append(dst, `,"tid":`...)
+	dst = appendQuotedUint(dst, pm.TID)
+	return append(dst, `,"data":`...)
 }
 
 // WAL is the write-ahead log of one DB-Server. Ticks are that server's own sequence.
@@ -112,16 +156,22 @@ func (w *WAL) append(ms []pendingMarker) (first, last uint64) {
 	w.mu.Lock()
 	start := w.last + 1
 	end := w.last + uint64(len(ms))
-	out := make([]Marker, len(ms))
-	for i, pm := range ms {
+	// The heads of the whole batch share one buffer; a marker's slice of it is
+	// never appended to (cap = len).
+	buf := make([]byte, 0, 112*len(ms))
+	at := len(w.entries)
+	for i := range ms {
+		pm := &ms[i]
 		t := start + uint64(i)
-		out[i] = Marker{
+		n := len(buf)
+		buf = pm.appendHead(buf, t)
+		w.entries = append(w.entries, Marker{
 			Tick: t, BatchStart: start, BatchEnd: end, Type: pm.Type, DB: pm.DB, DBID: pm.DBID,
 			Shard: pm.Shard, PlanID: pm.PlanID, System: pm.System, TID: pm.TID,
-			JSON: pm.render(nil, t),
-		}
+			head: buf[n:len(buf):len(buf)], data: pm.data,
+		})
 	}
-	w.entries = append(w.entries, out...)
+	out := w.entries[at:len(w.entries):len(w.entries)]
 	w.last = end
 	var prunedTo uint64
 	if w.max > 0 && len(w.entries) > w.max+w.max/4 {
