@@ -53,12 +53,13 @@
 // For each target sync: its four topics in Kafka B; sync-state every
 // StateInterval (also for a stopped or aborted sync during
 // InactiveStateFor, so A learns); each new inventory structure is applied
-// with target.Structure exactly as the standalone planner of `dc2dc dev`
-// does (databases, collections with A's parameters, indexes, analyzers,
-// views; renames; drops of the databases, collections and views dc2dc
-// created and A no longer has, and of indexes A's definition no longer
-// names). Not followed yet: dropped analyzers, database options (sharding,
-// replication factor).
+// with target.Structure (databases with A's properties: sharding,
+// replication factor bounded by B's DB-Servers, write concern; collections
+// with A's parameters, indexes, analyzers, views; renames; drops of the
+// databases, collections, views and analyzers dc2dc created and A no
+// longer has, and of indexes A's definition no longer names). A database
+// is never altered once created: a new one is read at once (knowsAll), so
+// B creates it with A's properties.
 //
 // # Users (Config.ReplicateUsers, off by default; set on A's masters)
 //

@@ -13,9 +13,9 @@ import (
 )
 
 // inventory builds A's structure for the inventory message from the
-// watched topology, plus each database's analyzers (its own, not the
-// built-in ones) and views, read through a Coordinator at most every
-// InventoryInterval.
+// watched topology, plus each database's properties, analyzers (its own,
+// not the built-in ones) and views, read through a Coordinator at most
+// every InventoryInterval.
 func (r *sourceRun) inventory(ctx context.Context, topo *client.Topology) ([]InvDatabase, error) {
 	search, err := r.searchObjects(ctx, topo)
 	if err != nil {
@@ -40,6 +40,7 @@ func (r *sourceRun) inventory(ctx context.Context, topo *client.Topology) ([]Inv
 		if so, ok := search[name]; ok {
 			_ = json.Unmarshal(so.analyzers, &d.Analyzers)
 			_ = json.Unmarshal(so.views, &d.Views)
+			d.Options = so.options
 		}
 		out = append(out, d)
 	}
@@ -76,12 +77,13 @@ func hashOf(dbs []InvDatabase) string {
 	}
 	type db struct {
 		Name             string
+		Options          *InvDatabaseOptions
 		Collections      []coll
 		Analyzers, Views []json.RawMessage
 	}
 	var in []db
 	for _, d := range dbs {
-		x := db{Name: d.Name, Analyzers: d.Analyzers, Views: d.Views}
+		x := db{Name: d.Name, Options: d.Options, Analyzers: d.Analyzers, Views: d.Views}
 		for _, c := range d.Collections {
 			x.Collections = append(x.Collections, coll{c.ID, c.Name, c.Parameters, c.Indexes, len(c.Shards)})
 		}
@@ -96,7 +98,7 @@ func (r *sourceRun) searchObjects(ctx context.Context, topo *client.Topology) (m
 	r.mu.Lock()
 	cached, at := r.search, r.searchAt
 	r.mu.Unlock()
-	if cached != nil && time.Since(at) < r.s.m.cfg.InventoryInterval {
+	if cached != nil && time.Since(at) < r.s.m.cfg.InventoryInterval && knowsAll(cached, topo) {
 		return cached, nil
 	}
 	coord := r.s.deps.Cluster.Coordinator()
@@ -142,12 +144,50 @@ func (r *sourceRun) searchObjects(ctx context.Context, topo *client.Topology) (m
 			}
 			defs = append(defs, def)
 		}
+		opts, err := databaseOptions(ctx, coord, db)
+		if err != nil {
+			if client.IsErrorNum(err, client.ErrNumDatabaseNotFound) {
+				continue
+			}
+			return nil, err
+		}
 		a, _ := json.Marshal(own)
 		v, _ := json.Marshal(defs)
-		out[db] = searchObjects{analyzers: a, views: v}
+		out[db] = searchObjects{analyzers: a, views: v, options: opts}
 	}
 	r.mu.Lock()
 	r.search, r.searchAt = out, time.Now()
 	r.mu.Unlock()
 	return out, nil
+}
+
+// databaseOptions reads a database's properties (GET
+// /_api/database/current). replicationFactor "satellite" (Enterprise
+// only) is left to B's default.
+func databaseOptions(ctx context.Context, coord *client.Conn, db string) (*InvDatabaseOptions, error) {
+	var cur struct {
+		Result struct {
+			Sharding          string          `json:"sharding"`
+			ReplicationFactor json.RawMessage `json:"replicationFactor"`
+			WriteConcern      int             `json:"writeConcern"`
+		} `json:"result"`
+	}
+	if err := coord.GetJSON(ctx, client.DBPath(db, "_api/database/current"), nil, &cur); err != nil {
+		return nil, err
+	}
+	o := &InvDatabaseOptions{Sharding: cur.Result.Sharding, WriteConcern: cur.Result.WriteConcern}
+	_ = json.Unmarshal(cur.Result.ReplicationFactor, &o.ReplicationFactor) // a number, or "satellite"
+	return o, nil
+}
+
+// knowsAll reports whether the cached search objects cover every database
+// of the topology: a new database is read at once, so B creates it with
+// A's properties (a database is never altered once created).
+func knowsAll(cached map[string]searchObjects, topo *client.Topology) bool {
+	for _, db := range topo.DatabaseNames() {
+		if _, ok := cached[db]; !ok && db != "_system" {
+			return false
+		}
+	}
+	return true
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 
 	"github.com/dc2dc/dc2dc/events"
+	"github.com/dc2dc/dc2dc/handlers/target"
 	"github.com/dc2dc/dc2dc/pipeline/kafka"
 )
 
@@ -112,10 +113,29 @@ type Inventory struct {
 
 // InvDatabase is one database of A (not _system).
 type InvDatabase struct {
-	Name        string            `json:"name"`
-	Collections []InvCollection   `json:"collections"`
-	Analyzers   []json.RawMessage `json:"analyzers,omitempty"`
-	Views       []json.RawMessage `json:"views,omitempty"`
+	Name string `json:"name"`
+	// Options are A's database properties (absent from older senders:
+	// B then creates the database with its defaults).
+	Options     *InvDatabaseOptions `json:"options,omitempty"`
+	Collections []InvCollection     `json:"collections"`
+	Analyzers   []json.RawMessage   `json:"analyzers,omitempty"`
+	Views       []json.RawMessage   `json:"views,omitempty"`
+}
+
+// InvDatabaseOptions are the properties a database is created with (GET
+// /_api/database/current of A).
+type InvDatabaseOptions struct {
+	Sharding          string `json:"sharding,omitempty"`
+	ReplicationFactor int    `json:"replicationFactor,omitempty"`
+	WriteConcern      int    `json:"writeConcern,omitempty"`
+}
+
+// target is B's CreateDatabase options (zero: B's defaults).
+func (o *InvDatabaseOptions) target() target.DatabaseOptions {
+	if o == nil {
+		return target.DatabaseOptions{}
+	}
+	return target.DatabaseOptions{Sharding: o.Sharding, ReplicationFactor: o.ReplicationFactor, WriteConcern: o.WriteConcern}
 }
 
 // InvCollection is one collection of A with its definition as A's

@@ -131,6 +131,37 @@ func TestSyncEndToEnd(t *testing.T) {
 		return !i && !v, fmt.Sprintf("index %v view %v", i, v)
 	})
 
+	// So does an analyzer; a database keeps A's properties.
+	an, _, err := db.EnsureCreatedAnalyzer(ctx, &driver.ArangoSearchAnalyzerDefinition{Name: "ident", Type: driver.ArangoSearchAnalyzerTypeIdentity})
+	must(t, err)
+	_, err = w.a.drv.CreateDatabase(ctx, "props", &driver.CreateDatabaseOptions{Options: driver.CreateDatabaseDefaultOptions{
+		ReplicationFactor: 2, WriteConcern: 2, Sharding: driver.DatabaseShardingSingle}})
+	must(t, err)
+	hasAnalyzer := func() bool {
+		bdb, err := w.b.drv.Database(ctx, "shop")
+		if err != nil {
+			return false
+		}
+		_, err = bdb.Analyzer(ctx, "ident")
+		return err == nil
+	}
+	eventually(t, 30*time.Second, "analyzer and database props in B", func() (bool, string) {
+		pdb, err := w.b.drv.Database(ctx, "props")
+		if err != nil {
+			return false, err.Error()
+		}
+		info, err := pdb.Info(ctx)
+		if err != nil {
+			return false, err.Error()
+		}
+		ok := info.ReplicationFactor == 2 && info.WriteConcern == 2 && info.Sharding == driver.DatabaseShardingSingle
+		return hasAnalyzer() && ok, fmt.Sprintf("analyzer %v, props %+v", hasAnalyzer(), info)
+	})
+	must(t, an.Remove(ctx, false))
+	eventually(t, 30*time.Second, "analyzer gone in B", func() (bool, string) {
+		return !hasAnalyzer(), "analyzer ident still in B"
+	})
+
 	// A rename in A: renamed in B, the tasks carry the new name.
 	orders, err := db.Collection(ctx, "orders")
 	must(t, err)

@@ -42,6 +42,7 @@ type sourceRun struct {
 
 type searchObjects struct {
 	analyzers, views []byte // JSON arrays
+	options          *InvDatabaseOptions
 }
 
 func newSourceRun(s *session, id, prefix string) *sourceRun {

@@ -24,7 +24,10 @@ import (
 func (t *targetRun) applyStructure(ctx context.Context, inv *Inventory, stamp Stamp) {
 	t.mu.Lock()
 	rec := targetRecord{Databases: maps.Clone(t.rec.Databases), Collections: maps.Clone(t.rec.Collections),
-		Views: maps.Clone(t.rec.Views), Ready: slices.Clone(t.rec.Ready), Applied: t.rec.Applied}
+		Views: maps.Clone(t.rec.Views), Analyzers: maps.Clone(t.rec.Analyzers), Ready: slices.Clone(t.rec.Ready), Applied: t.rec.Applied}
+	if rec.Analyzers == nil {
+		rec.Analyzers = map[string]bool{}
+	}
 	t.mu.Unlock()
 	if stamp.Less(rec.Applied) {
 		return // a replayed older inventory
@@ -76,15 +79,20 @@ func (t *targetRun) applyStructure(ctx context.Context, inv *Inventory, stamp St
 		}
 	}
 	for _, d := range inv.Databases {
-		if err := st.CreateDatabase(ctx, d.Name, target.DatabaseOptions{}); err != nil {
+		if err := st.CreateDatabase(ctx, d.Name, d.Options.target()); err != nil {
 			errs = append(errs, fmt.Errorf("database %s in B: %w", d.Name, err))
 			continue
 		}
 		rec.Databases[d.Name] = true
+		analyzers := map[string]bool{}
 		for _, a := range d.Analyzers {
+			name := shortName(nameOf(a))
+			analyzers[name] = true
 			if err := st.EnsureAnalyzer(ctx, d.Name, a); err != nil {
 				errs = append(errs, fmt.Errorf("analyzer in %s in B: %w", d.Name, err))
+				continue
 			}
+			rec.Analyzers[d.Name+"/"+name] = true
 		}
 		for _, c := range prototypesFirst(d.Collections) {
 			key := d.Name + "/" + c.ID
@@ -131,6 +139,24 @@ func (t *targetRun) applyStructure(ctx context.Context, inv *Inventory, stamp St
 			t.log().Info("view dropped in B (gone in A)", "view", key)
 			delete(rec.Views, key)
 		}
+		// Analyzers after views (a view may use one).
+		for _, key := range slices.Sorted(maps.Keys(rec.Analyzers)) {
+			db, name, _ := strings.Cut(key, "/")
+			if db != d.Name || analyzers[name] {
+				continue
+			}
+			if err := st.DropAnalyzer(ctx, db, name); err != nil {
+				errs = append(errs, fmt.Errorf("drop analyzer %s in %s in B: %w", name, db, err))
+				continue
+			}
+			t.log().Info("analyzer dropped in B (gone in A)", "analyzer", key)
+			delete(rec.Analyzers, key)
+		}
+	}
+	for key := range rec.Analyzers {
+		if db, _, _ := strings.Cut(key, "/"); !wantDB[db] {
+			delete(rec.Analyzers, key)
+		}
 	}
 	for key := range rec.Views {
 		if db, _, _ := strings.Cut(key, "/"); !wantDB[db] {
@@ -171,6 +197,14 @@ func structureKey(inv *Inventory) string {
 		return inv.Hash + "+users:" + inv.Users.ID
 	}
 	return inv.Hash
+}
+
+// shortName is an analyzer's name without its "db::" prefix.
+func shortName(name string) string {
+	if i := strings.LastIndex(name, "::"); i >= 0 {
+		return name[i+2:]
+	}
+	return name
 }
 
 // nameOf returns the "name" of a JSON definition.

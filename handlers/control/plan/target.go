@@ -28,6 +28,8 @@ type targetRecord struct {
 	Collections map[string]string `json:"collections"`
 	// Views ("db/name") dc2dc created.
 	Views map[string]bool `json:"views,omitempty"`
+	// Analyzers ("db/name", name without the "db::" prefix) dc2dc created.
+	Analyzers map[string]bool `json:"analyzers,omitempty"`
 	// Ready: collections whose structure (collection and indexes) exists.
 	Ready []string `json:"ready"`
 	// Applied is the stamp of the last inventory applied with a change: an
@@ -131,6 +133,9 @@ func (t *targetRun) load(ctx context.Context) bool {
 	}
 	if rec.Views == nil {
 		rec.Views = map[string]bool{}
+	}
+	if rec.Analyzers == nil {
+		rec.Analyzers = map[string]bool{}
 	}
 	t.mu.Lock()
 	t.rec, t.recRev, t.loaded = rec, ver.Rev, true
