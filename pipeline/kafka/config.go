@@ -13,6 +13,8 @@ import (
 
 	"github.com/IBM/sarama"
 	"go.opentelemetry.io/otel/metric"
+
+	"github.com/dc2dc/dc2dc/pipeline/kafka/nometrics"
 )
 
 // SASL mechanisms accepted in SASLConfig.Mechanism.
@@ -320,6 +322,9 @@ func (t TLSConfig) tlsConfig() (*tls.Config, error) {
 // called EnsureDefaults and Validate.
 func (c Config) saramaConfig() (*sarama.Config, error) {
 	sc := sarama.NewConfig()
+	// sarama's go-metrics cost a lock and a histogram update per request;
+	// nobody reads them (dc2dc's metrics are OpenTelemetry's).
+	sc.MetricRegistry = nometrics.Registry()
 	v, err := sarama.ParseKafkaVersion(c.Version)
 	if err != nil {
 		return nil, err

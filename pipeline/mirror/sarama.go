@@ -19,12 +19,17 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+
+	"github.com/dc2dc/dc2dc/pipeline/kafka/nometrics"
 )
 
 // clientConfig builds the sarama configuration shared by every client of one
 // cluster: version, client id, TLS and SASL.
 func clientConfig(cl ClusterConfig) (*sarama.Config, error) {
 	sc := sarama.NewConfig()
+	// sarama's go-metrics cost a lock and a histogram update per request;
+	// nobody reads them (the mirror's metrics are its own, metrics.go).
+	sc.MetricRegistry = nometrics.Registry()
 	sc.ClientID = cl.ClientID
 	v, err := sarama.ParseKafkaVersion(cl.KafkaVersion)
 	if err != nil {
