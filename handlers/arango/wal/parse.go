@@ -335,7 +335,7 @@ func stringOrNumber(raw json.RawMessage) (string, error) {
 // arangod writes _key, _id, _from, _to and _rev first, so it stops reading as
 // soon as it has both and never walks the user attributes of a large document.
 func KeyRev(data json.RawMessage) (key, rev string, err error) {
-	if !json.Valid(data) {
+	if !valid(data) {
 		return "", "", errors.New("data is not valid JSON")
 	}
 	return keyRevValid(data)

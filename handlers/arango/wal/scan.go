@@ -13,11 +13,11 @@ import (
 // integer type) is read by a byte scanner that never decodes the document
 // bytes; anything else goes through encoding/json, so both paths accept and
 // refuse exactly the same input (FuzzDecodeMarker). The document bytes are
-// walked twice on the fast path (validation, then skipping the value)
+// walked once on the fast path (validation, which finds the value's end)
 // instead of three times by encoding/json (validation, the decoder's
 // scanner, the RawMessage copy).
 func decodeMarker(raw []byte, m *marker) error {
-	if valid(raw) && scanMarker(raw, m) {
+	if scanMarker(raw, m) {
 		return nil
 	}
 	*m = marker{}
@@ -40,32 +40,29 @@ func decodeMarker(raw []byte, m *marker) error {
 // path).
 var markerFields = [...]string{"tick", "type", "db", "cuid", "tid", "data"}
 
-// scanMarker reads a marker from valid JSON. It reports false, with m
-// partly filled, when the input needs encoding/json: not an object, escapes
-// in a member name or in tick/db/cuid, a non-string tick/db/cuid, a type
-// that is not an integer in int's range, a member name matching a field
-// only case-insensitively.
+// scanMarker reads a marker and validates it in the same pass (every member
+// value is checked by validValue, which also finds its end). It reports
+// false, with m partly filled, when the input is not valid JSON or needs
+// encoding/json: not an object, escapes in a member name or in
+// tick/db/cuid, a non-string tick/db/cuid, a type that is not an integer in
+// int's range, a member name matching a field only case-insensitively.
 func scanMarker(raw []byte, m *marker) bool {
 	i := skipWS(raw, 0)
 	if i >= len(raw) || raw[i] != '{' {
 		return false
 	}
-	i++
+	i = skipWS(raw, i+1)
+	if i < len(raw) && raw[i] == '}' {
+		return skipWS(raw, i+1) == len(raw)
+	}
 	for {
-		i = skipWS(raw, i)
-		if i >= len(raw) {
-			return false
-		}
-		switch raw[i] {
-		case '}':
-			return true
-		case ',':
-			i = skipWS(raw, i+1)
-		}
 		if i >= len(raw) || raw[i] != '"' {
 			return false
 		}
-		nameEnd := skipString(raw, i)
+		nameEnd, ok := validString(raw, i)
+		if !ok {
+			return false
+		}
 		name := raw[i+1 : nameEnd-1]
 		if bytes.IndexByte(name, '\\') >= 0 {
 			return false
@@ -75,49 +72,70 @@ func scanMarker(raw []byte, m *marker) bool {
 			return false
 		}
 		i = skipWS(raw, i+1)
-		valEnd := skipValue(raw, i)
+		valEnd, ok := validValue(raw, i, 1)
+		if !ok {
+			return false
+		}
 		val := raw[i:valEnd:valEnd]
-		i = valEnd
-		switch string(name) {
-		case "tick":
-			s, ok := plainBytes(val)
-			if !ok {
+		if !m.set(name, val) {
+			return false
+		}
+		i = skipWS(raw, valEnd)
+		if i >= len(raw) {
+			return false
+		}
+		if raw[i] == '}' {
+			return skipWS(raw, i+1) == len(raw)
+		}
+		if raw[i] != ',' {
+			return false
+		}
+		i = skipWS(raw, i+1)
+	}
+}
+
+// set stores one member; false when encoding/json must decide.
+func (m *marker) set(name, val []byte) bool {
+	switch string(name) {
+	case "tick":
+		s, ok := plainBytes(val)
+		if !ok {
+			return false
+		}
+		m.tick, m.hasTick = s, true
+	case "type":
+		if len(val) == 0 || (val[0] != '-' && (val[0] < '0' || val[0] > '9')) {
+			return false
+		}
+		n, err := strconv.ParseInt(string(val), 10, strconv.IntSize)
+		if err != nil {
+			return false
+		}
+		m.typ, m.hasType = int(n), true
+	case "db":
+		s, ok := plainBytes(val)
+		if !ok {
+			return false
+		}
+		m.db = s
+	case "cuid":
+		s, ok := plainBytes(val)
+		if !ok {
+			return false
+		}
+		m.cuid = s
+	case "tid":
+		m.TID = val
+	case "data":
+		m.Data = val
+	default:
+		for _, f := range markerFields {
+			if strings.EqualFold(string(name), f) {
 				return false
-			}
-			m.tick, m.hasTick = s, true
-		case "type":
-			if len(val) == 0 || (val[0] != '-' && (val[0] < '0' || val[0] > '9')) {
-				return false
-			}
-			n, err := strconv.ParseInt(string(val), 10, strconv.IntSize)
-			if err != nil {
-				return false
-			}
-			m.typ, m.hasType = int(n), true
-		case "db":
-			s, ok := plainBytes(val)
-			if !ok {
-				return false
-			}
-			m.db = s
-		case "cuid":
-			s, ok := plainBytes(val)
-			if !ok {
-				return false
-			}
-			m.cuid = s
-		case "tid":
-			m.TID = val
-		case "data":
-			m.Data = val
-		default:
-			for _, f := range markerFields {
-				if strings.EqualFold(string(name), f) {
-					return false
-				}
 			}
 		}
 	}
+	return true
 }
 
 // plainBytes is plainString without the copy.
