@@ -203,7 +203,11 @@ func (w *writer) send(ctx context.Context, req Request, ok ...int) (*Response, e
 // at most UniqueRetries times.
 func (w *writer) insert(ctx context.Context, trx string, ops []op, attempt int, repair bool) ([]op, error) {
 	var body bytes.Buffer
-	body.Grow(len(ops) * 64)
+	size := len(ops) + 2
+	for _, o := range ops {
+		size += len(o.doc)
+	}
+	body.Grow(size) // one allocation, no regrowth copies
 	body.WriteByte('[')
 	for i, o := range ops {
 		if i > 0 {
