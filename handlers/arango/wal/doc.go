@@ -20,8 +20,9 @@
 // document; anything unusual (escapes in names or in tick/db/cuid, a
 // non-integer type, names matching only case-insensitively) goes through
 // encoding/json, so both paths accept and refuse the same input
-// (FuzzDecodeMarker). A Document's Doc (and a marker's TID/Data) shares the
-// response body's bytes (capped slices): the body must not be reused.
+// (FuzzDecodeMarker). Parse then copies the documents of a body into one
+// buffer, so records never hold the response itself (ParseMarker's event may
+// share raw's bytes).
 //
 // # Tailing
 //

@@ -65,14 +65,55 @@ type jsonMarker struct {
 // Parse appends the records of a /_api/wal/tail body to dst. The body is a
 // sequence of JSON objects (one per line as arangod writes it; any JSON
 // whitespace between them is accepted). Ticks must ascend strictly.
+//
+// The records never share body's bytes: the documents of one body are copied
+// into one new buffer (one allocation instead of one per document), so a
+// record kept while it waits to be published holds its own bytes, not the
+// whole response (which the HTTP client may have allocated at twice its
+// size).
 func Parse(body []byte, dst []events.Record) ([]events.Record, error) {
 	if dst == nil {
 		dst = make([]events.Record, 0, min(bytes.Count(body, []byte{'\n'})+1, DefaultMaxRecords))
 	}
-	if out, ok, err := parseLines(body, dst); ok {
-		return out, err
+	start := len(dst)
+	out, ok, err := parseLines(body, dst)
+	if !ok {
+		out, err = parseStream(body, dst)
 	}
-	return parseStream(body, dst)
+	detach(out[start:])
+	return out, err
+}
+
+// detach copies the bytes records share with a body: the documents into one
+// buffer, any other raw field on its own.
+func detach(recs []events.Record) {
+	n := 0
+	for _, r := range recs {
+		if d, ok := r.Event.(*events.Document); ok {
+			n += len(d.Doc)
+		}
+	}
+	arena := make([]byte, 0, n)
+	for _, r := range recs {
+		switch e := r.Event.(type) {
+		case *events.Document:
+			at := len(arena)
+			arena = append(arena, e.Doc...)
+			e.Doc = arena[at:len(arena):len(arena)]
+		case *events.DatabaseCreate:
+			e.Data = bytes.Clone(e.Data)
+		case *events.CollectionCreate:
+			e.Data = bytes.Clone(e.Data)
+		case *events.CollectionChange:
+			e.Data = bytes.Clone(e.Data)
+		case *events.IndexCreate:
+			e.Data = bytes.Clone(e.Data)
+		case *events.ViewCreate:
+			e.Data = bytes.Clone(e.Data)
+		case *events.ViewChange:
+			e.Data = bytes.Clone(e.Data)
+		}
+	}
 }
 
 // parseLines is the fast path for arangod's one-object-per-line output. It

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"testing"
+
+	"github.com/dc2dc/dc2dc/events"
 )
 
 // slowMarker is decodeMarker's reference: encoding/json alone.
@@ -123,5 +125,27 @@ func TestValidMatchesEncodingJSON(t *testing.T) {
 		if got, want := valid([]byte(s)), json.Valid([]byte(s)); got != want {
 			t.Errorf("valid(%.40q…) = %v, json.Valid = %v", s, got, want)
 		}
+	}
+}
+
+// TestParseDetachesFromBody: changing the body after Parse changes no record.
+func TestParseDetachesFromBody(t *testing.T) {
+	body := []byte(`{"tick":"1","type":2300,"db":"shop","cuid":"c1/s2","tid":"0","data":{"_key":"k1","_rev":"r","a":1}}` + "\n" +
+		`{"tick":"2","type":2000,"db":"shop","cuid":"c1/s2","data":{"name":"s2"}}` + "\n" +
+		`{"tick":"3","type":2300,"db":"shop","cuid":"c1/s2","tid":"0","data":{"_key":"k2","_rev":"r","b":2}}` + "\n")
+	recs, err := Parse(body, nil)
+	if err != nil || len(recs) != 3 {
+		t.Fatal(len(recs), err)
+	}
+	for i := range body {
+		body[i] = 'X'
+	}
+	d1, d2 := recs[0].Event.(*events.Document), recs[2].Event.(*events.Document)
+	c := recs[1].Event.(*events.CollectionCreate)
+	if string(d1.Doc) != `{"_key":"k1","_rev":"r","a":1}` || string(d2.Doc) != `{"_key":"k2","_rev":"r","b":2}` || string(c.Data) != `{"name":"s2"}` {
+		t.Fatalf("records changed with the body: %s %s %s", d1.Doc, d2.Doc, c.Data)
+	}
+	if cap(d1.Doc) != len(d1.Doc) {
+		t.Fatal("a document's slice reaches into the next one")
 	}
 }
