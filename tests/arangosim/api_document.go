@@ -204,6 +204,9 @@ func readBody(w http.ResponseWriter, r *Request) ([]byte, bool) {
 
 // handleWrite runs a document write for a body that is an object (single) or an array.
 func handleWrite(w http.ResponseWriter, r *Request, kind opKind, urlKey string) {
+	// Nothing made here keeps a slice of the body: documents, keys and messages are
+	// copies (newDoc, unquote), so its buffer is reused once the answer is written.
+	defer r.releaseBody()
 	if refuseReadOnly(w, r) {
 		return
 	}

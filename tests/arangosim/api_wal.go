@@ -191,7 +191,7 @@ func handleWalTail(w http.ResponseWriter, r *Request) {
 			if splitAllowed && start != nil && uint64(size) > chunk {
 				stopOnNext = true
 			}
-			m := &ms[j]
+			m := ms[j]
 			j++
 			if !markerVisible(m, r.DBName, global, includeSystem, collFilter, liveDBs, liveShards) {
 				continue
@@ -240,7 +240,9 @@ func handleWalTail(w http.ResponseWriter, r *Request) {
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
-	body := make([]byte, 0, size)
+	bp := getBuf(size)
+	defer putBuf(bp) // the writer has copied or sent the body when Write returns
+	body := (*bp)[:0]
 	for _, m := range out {
 		body = m.AppendJSON(body)
 		body = append(body, '\n')

@@ -126,6 +126,33 @@ func (c *Cluster) userToken(user string, ttl time.Duration) (string, time.Time, 
 	return s, exp, err
 }
 
+// tokenCache remembers the JWTs that verified and carry no time limit (exp, nbf), such
+// as the superuser tokens every dc2dc request carries: a token's signature is checked
+// once, not per request. It maps the token to its preferred_username ("" = none).
+type tokenCache struct {
+	mu sync.RWMutex
+	m  map[string]string
+}
+
+// maxCachedTokens bounds the cache; it starts over when full.
+const maxCachedTokens = 1024
+
+func (tc *tokenCache) get(tok string) (string, bool) {
+	tc.mu.RLock()
+	name, ok := tc.m[tok]
+	tc.mu.RUnlock()
+	return name, ok
+}
+
+func (tc *tokenCache) put(tok, name string) {
+	tc.mu.Lock()
+	if tc.m == nil || len(tc.m) >= maxCachedTokens {
+		tc.m = make(map[string]string)
+	}
+	tc.m[tok] = name
+	tc.mu.Unlock()
+}
+
 // authenticate identifies the caller from the Authorization header. With auth off every
 // caller is a superuser. A bad credential is an error; a missing one is not (the route decides).
 func (s *Server) authenticate(r *Request, hr *http.Request) error {
@@ -143,17 +170,26 @@ func (s *Server) authenticate(r *Request, hr *http.Request) error {
 	cred = strings.TrimSpace(cred)
 	switch strings.ToLower(scheme) {
 	case "bearer":
-		tok, err := jwt.Parse(cred, func(t *jwt.Token) (any, error) {
-			if typ, _ := t.Header["typ"].(string); typ != "" && typ != "JWT" {
-				return nil, errors.New("typ")
+		name, ok := c.tokens.get(cred)
+		if !ok {
+			tok, err := jwt.Parse(cred, func(t *jwt.Token) (any, error) {
+				if typ, _ := t.Header["typ"].(string); typ != "" && typ != "JWT" {
+					return nil, errors.New("typ")
+				}
+				return c.jwtSecret(), nil
+			}, jwt.WithValidMethods([]string{"HS256"}), jwt.WithIssuer("arangodb"))
+			if err != nil || !tok.Valid {
+				return errUnauthorized
 			}
-			return c.jwtSecret(), nil
-		}, jwt.WithValidMethods([]string{"HS256"}), jwt.WithIssuer("arangodb"))
-		if err != nil || !tok.Valid {
-			return errUnauthorized
+			claims, _ := tok.Claims.(jwt.MapClaims)
+			name, _ = claims["preferred_username"].(string)
+			_, exp := claims["exp"]
+			_, nbf := claims["nbf"]
+			if !exp && !nbf {
+				c.tokens.put(cred, name) // valid whenever it comes again
+			}
 		}
-		claims, _ := tok.Claims.(jwt.MapClaims)
-		if name, ok := claims["preferred_username"].(string); ok && name != "" {
+		if name != "" {
 			u, ok := c.users.get(name)
 			if !ok || !u.Active {
 				return errUnauthorized

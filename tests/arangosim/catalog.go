@@ -333,6 +333,7 @@ func (c *Cluster) CreateCollection(db *Database, spec CollectionSpec) (*Collecti
 	for i := 0; i < p.NumberOfShards; i++ {
 		sh := &Shard{Coll: col, ID: c.nextID()}
 		sh.Name = "s" + strconv.FormatUint(sh.ID, 10)
+		sh.guid = shardGUID(col.ID, sh.Name)
 		if proto != nil && i < len(proto.Shards) {
 			sh.servers = slices.Clone(proto.Shards[i].servers)
 		} else {

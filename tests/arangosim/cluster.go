@@ -65,6 +65,7 @@ type Cluster struct {
 	readOnly atomic.Bool
 	trx      *trxManager
 	users    *userCache
+	tokens   tokenCache
 	persist  *persister
 
 	closeOnce sync.Once
@@ -153,6 +154,7 @@ type Shard struct {
 	Coll *Collection
 	ID   uint64
 	Name string     // "s<id>"
+	guid string     // GUID(), set when the shard is made ("" = compute)
 	mu   sync.Mutex // serializes writes to this shard across its replicas
 	// servers is the placement, leader first. Guarded by Cluster.mu.
 	servers []*Server
@@ -472,7 +474,16 @@ func (sh *Shard) Leader() *Server {
 }
 
 // GUID is the shard's globallyUniqueId on a DB-Server: c<planId>/<shard>.
-func (sh *Shard) GUID() string { return "c" + strconv.FormatUint(sh.Coll.ID, 10) + "/" + sh.Name }
+func (sh *Shard) GUID() string {
+	if sh.guid != "" {
+		return sh.guid
+	}
+	return shardGUID(sh.Coll.ID, sh.Name)
+}
+
+func shardGUID(planID uint64, name string) string {
+	return "c" + strconv.FormatUint(planID, 10) + "/" + name
+}
 
 func cmpUint(a, b uint64) int {
 	switch {

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 type opKind int
@@ -679,35 +680,53 @@ func (c *Cluster) commitChanges(changes []change, oneTrx bool) {
 	}
 	type group struct {
 		s   *Server
+		sh  *Shard // nil with oneTrx
 		chs []change
 	}
-	var groups []*group
-	idx := map[[2]any]*group{}
+	type placement struct {
+		sh      *Shard
+		servers []*Server
+	}
+	var (
+		groups []*group
+		places []placement
+	)
 	for i := range changes {
 		ch := &changes[i]
 		if ch.doc != nil {
 			ch.data = ch.doc.JSON(ch.sh.Coll.Name)
 		}
 	}
-	placement := map[*Shard][]*Server{}
 	for _, ch := range changes {
-		servers, ok := placement[ch.sh]
-		if !ok {
+		var servers []*Server
+		found := false
+		for _, p := range places {
+			if p.sh == ch.sh {
+				servers, found = p.servers, true
+				break
+			}
+		}
+		if !found {
 			servers = ch.sh.Servers()
-			placement[ch.sh] = servers
+			places = append(places, placement{ch.sh, servers})
+		}
+		gsh := ch.sh
+		if oneTrx {
+			gsh = nil
 		}
 		for _, s := range servers {
 			if !s.up.Load() && s.everStarted() {
 				continue
 			}
-			gk := [2]any{s, ch.sh}
-			if oneTrx {
-				gk[1] = nil
+			var g *group
+			for _, x := range groups {
+				if x.s == s && x.sh == gsh {
+					g = x
+					break
+				}
 			}
-			g := idx[gk]
 			if g == nil {
-				g = &group{s: s}
-				idx[gk] = g
+				g = &group{s: s, sh: gsh}
 				groups = append(groups, g)
 			}
 			g.chs = append(g.chs, ch)
@@ -718,41 +737,70 @@ func (c *Cluster) commitChanges(changes []change, oneTrx bool) {
 	}
 }
 
+// pendingPool recycles applyChanges' marker lists.
+var pendingPool = sync.Pool{New: func() any { return new([]pendingMarker) }}
+
 // applyChanges applies changes to this server's replicas and logs them as one write batch.
 func (s *Server) applyChanges(chs []change, forceTrx bool) {
 	db := chs[0].sh.Coll.DB
 	var tid uint64
-	ms := make([]pendingMarker, 0, len(chs)+2)
+	pms := pendingPool.Get().(*[]pendingMarker)
+	ms := (*pms)[:0]
+	defer func() {
+		clear(ms)
+		*pms = ms[:0]
+		pendingPool.Put(pms)
+	}()
 	if len(chs) > 1 || forceTrx {
 		tid = s.c.tids.Add(1)
 		ms = append(ms, trxMarker(MarkerTrxStart, db, tid))
 	}
 	// Unique index definitions are read from the catalog before any data lock is taken
 	// (the catalog lock is never acquired while holding commitMu or a replica lock).
-	uniq := map[*Collection][]*Index{}
+	type collIndexes struct {
+		col *Collection
+		ixs []*Index
+	}
+	var uniq []collIndexes
+	indexesOf := func(col *Collection) []*Index {
+		for _, u := range uniq {
+			if u.col == col {
+				return u.ixs
+			}
+		}
+		return nil
+	}
 	for _, ch := range chs {
-		if _, ok := uniq[ch.sh.Coll]; !ok {
-			uniq[ch.sh.Coll] = ch.sh.Coll.uniqueIndexes()
+		if !slices.ContainsFunc(uniq, func(u collIndexes) bool { return u.col == ch.sh.Coll }) {
+			uniq = append(uniq, collIndexes{ch.sh.Coll, ch.sh.Coll.uniqueIndexes()})
 		}
 	}
 	s.commitMu.RLock()
 	defer s.commitMu.RUnlock()
-	var cur *Replica
+	var (
+		cur   *Replica
+		curSh *Shard
+		ixs   []*Index
+		m     map[string]*Doc
+	)
 	for _, ch := range chs {
-		r, ok := s.replica(ch.sh.Name)
-		if !ok {
-			continue
-		}
-		if r != cur {
-			if cur != nil {
-				cur.mu.Unlock()
+		if ch.sh != curSh {
+			r, ok := s.replica(ch.sh.Name)
+			if !ok {
+				continue
 			}
-			r.mu.Lock()
-			cur = r
+			curSh, ixs = ch.sh, indexesOf(ch.sh.Coll)
+			if r != cur {
+				if cur != nil {
+					cur.mu.Unlock()
+				}
+				r.mu.Lock()
+				cur = r
+				m = r.mutable()
+			}
 		}
-		m := r.mutable()
+		r := cur
 		old := m[ch.key]
-		ixs := uniq[ch.sh.Coll]
 		if ch.doc == nil {
 			delete(m, ch.key)
 			r.unindex(old, ixs)

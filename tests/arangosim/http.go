@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 )
 
 // Access is what a route requires of the caller.
@@ -45,7 +46,43 @@ type Request struct {
 	body    []byte
 	bodyErr error
 	bodyOK  bool
+	bodyBuf *[]byte // the pooled buffer holding body (see releaseBody)
 	query   url.Values
+}
+
+// bufPool recycles large transient buffers: request bodies of the handlers that
+// release them and WAL tail answers.
+var bufPool sync.Pool // of *[]byte
+
+// maxPooledBuf bounds the buffers kept for reuse.
+const maxPooledBuf = 16 << 20
+
+// getBuf returns a pooled buffer of length n.
+func getBuf(n int) *[]byte {
+	if bp, _ := bufPool.Get().(*[]byte); bp != nil {
+		if cap(*bp) >= n {
+			*bp = (*bp)[:n]
+			return bp
+		}
+		bufPool.Put(bp)
+	}
+	b := make([]byte, n)
+	return &b
+}
+
+func putBuf(bp *[]byte) {
+	if bp != nil && cap(*bp) <= maxPooledBuf {
+		bufPool.Put(bp)
+	}
+}
+
+// releaseBody hands the body's buffer back for reuse. Only a handler that keeps no
+// slice of the body (and nothing that refers to one) beyond its answer may call it.
+func (r *Request) releaseBody() {
+	if r.bodyBuf != nil {
+		putBuf(r.bodyBuf)
+		r.bodyBuf, r.body = nil, nil
+	}
 }
 
 // q returns the parsed query (parsed once).
@@ -65,9 +102,9 @@ type reqKey struct{}
 func (r *Request) Body() ([]byte, error) {
 	if !r.bodyOK {
 		if n := r.ContentLength; n > 0 && n < 1<<30 {
-			buf := make([]byte, n)
-			_, r.bodyErr = io.ReadFull(r.Request.Body, buf)
-			r.body = buf
+			r.bodyBuf = getBuf(int(n))
+			_, r.bodyErr = io.ReadFull(r.Request.Body, *r.bodyBuf)
+			r.body = *r.bodyBuf
 		} else {
 			r.body, r.bodyErr = io.ReadAll(r.Request.Body)
 		}

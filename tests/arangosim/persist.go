@@ -389,7 +389,7 @@ func (p *persister) load() (bool, error) {
 			col := &Collection{DB: db, ID: pc.ID, Name: pc.Name, Type: pc.Type, IsSystem: pc.IsSystem, Props: pc.Props}
 			col.keySeq.Store(pc.KeySeq)
 			for _, ps := range pc.Shards {
-				sh := &Shard{Coll: col, ID: ps.ID, Name: ps.Name}
+				sh := &Shard{Coll: col, ID: ps.ID, Name: ps.Name, guid: shardGUID(col.ID, ps.Name)}
 				for _, si := range ps.Servers {
 					if si < 0 || si >= len(c.servers) {
 						return false, errors.New("arangosim: corrupt shard placement in data dir")

@@ -98,8 +98,10 @@ func (pm *pendingMarker) appendHead(dst []byte, tick uint64) []byte {
 
 // WAL is the write-ahead log of one DB-Server. Ticks are that server's own sequence.
 type WAL struct {
-	mu      sync.RWMutex
-	entries []Marker
+	mu sync.RWMutex
+	// entries point into the markers of each write batch (one allocation per batch):
+	// growing the log copies pointers, not markers.
+	entries []*Marker
 	last    uint64 // latest tick handed out
 	pruned  uint64 // every tick <= pruned was removed
 	notify  chan struct{}
@@ -158,20 +160,20 @@ func (w *WAL) append(ms []pendingMarker) (first, last uint64) {
 	end := w.last + uint64(len(ms))
 	// The heads of the whole batch share one buffer; a marker's slice of it is
 	// never appended to (cap = len).
+	out := make([]Marker, len(ms))
 	buf := make([]byte, 0, 112*len(ms))
-	at := len(w.entries)
 	for i := range ms {
 		pm := &ms[i]
 		t := start + uint64(i)
 		n := len(buf)
 		buf = pm.appendHead(buf, t)
-		w.entries = append(w.entries, Marker{
+		out[i] = Marker{
 			Tick: t, BatchStart: start, BatchEnd: end, Type: pm.Type, DB: pm.DB, DBID: pm.DBID,
 			Shard: pm.Shard, PlanID: pm.PlanID, System: pm.System, TID: pm.TID,
 			head: buf[n:len(buf):len(buf)], data: pm.data,
-		})
+		}
+		w.entries = append(w.entries, &out[i])
 	}
-	out := w.entries[at:len(w.entries):len(w.entries)]
 	w.last = end
 	var prunedTo uint64
 	if w.max > 0 && len(w.entries) > w.max+w.max/4 {
@@ -196,7 +198,10 @@ func (w *WAL) append(ms []pendingMarker) (first, last uint64) {
 func (w *WAL) restore(ms []Marker, last, pruned uint64) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.entries = ms
+	w.entries = make([]*Marker, len(ms))
+	for i := range ms {
+		w.entries[i] = &ms[i]
+	}
 	if last > w.last {
 		w.last = last
 	}
@@ -219,13 +224,13 @@ func (w *WAL) pruneLocked(upTo uint64) int {
 		return 0
 	}
 	n := sort.Search(len(w.entries), func(i int) bool { return w.entries[i].Tick > upTo })
-	w.entries = append([]Marker(nil), w.entries[n:]...)
+	w.entries = append([]*Marker(nil), w.entries[n:]...)
 	w.pruned = upTo
 	return n
 }
 
-// from returns the markers with Tick > tick (shared slice, read-only) and the WAL state.
-func (w *WAL) since(tick uint64) (ms []Marker, last, pruned uint64) {
+// since returns the markers with Tick > tick (shared slice, read-only) and the WAL state.
+func (w *WAL) since(tick uint64) (ms []*Marker, last, pruned uint64) {
 	w.mu.RLock()
 	defer w.mu.RUnlock()
 	n := sort.Search(len(w.entries), func(i int) bool { return w.entries[i].Tick > tick })
