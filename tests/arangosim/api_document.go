@@ -63,9 +63,13 @@ func (col *Collection) syncStatus(o writeOptions) int {
 
 // renderResult renders one successful operation.
 func renderResult(name string, res *opResult, kind opKind, o writeOptions) []byte {
-	b := make([]byte, 0, 128)
+	return appendResult(make([]byte, 0, 128), name, res, kind, o)
+}
+
+// appendResult appends renderResult's object to b.
+func appendResult(b []byte, name string, res *opResult, kind opKind, o writeOptions) []byte {
 	b = append(b, `{"_id":`...)
-	b = appendQuoted(b, name+"/"+res.key)
+	b = appendQuotedID(b, name, res.key)
 	b = append(b, `,"_key":`...)
 	b = appendQuoted(b, res.key)
 	b = append(b, `,"_rev":"`...)
@@ -125,7 +129,7 @@ func writeMulti(w http.ResponseWriter, col *Collection, results []opResult, kind
 	codes := map[int]int{}
 	var order []int
 	name := col.CurrentName()
-	b := make([]byte, 0, 64*len(results)+2)
+	b := make([]byte, 0, (80+len(name))*len(results)+2)
 	b = append(b, '[')
 	first := true
 	for i := range results {
@@ -145,7 +149,7 @@ func writeMulti(w http.ResponseWriter, col *Collection, results []opResult, kind
 			b = append(b, renderItemError(res.err)...)
 			continue
 		}
-		b = append(b, renderResult(name, res, kind, o)...)
+		b = appendResult(b, name, res, kind, o)
 	}
 	b = append(b, ']')
 	if len(codes) > 0 {

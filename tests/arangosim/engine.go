@@ -778,10 +778,12 @@ func (s *Server) applyChanges(chs []change, forceTrx bool) {
 	s.commitMu.RLock()
 	defer s.commitMu.RUnlock()
 	var (
-		cur   *Replica
-		curSh *Shard
-		ixs   []*Index
-		m     map[string]*Doc
+		cur        *Replica
+		curSh      *Shard
+		ixs        []*Index
+		m          map[string]*Doc
+		docHead    []byte // documentHead of curSh's 2300 and 2302 markers
+		removeHead []byte
 	)
 	for _, ch := range chs {
 		if ch.sh != curSh {
@@ -790,6 +792,7 @@ func (s *Server) applyChanges(chs []change, forceTrx bool) {
 				continue
 			}
 			curSh, ixs = ch.sh, indexesOf(ch.sh.Coll)
+			docHead, removeHead = nil, nil
 			if r != cur {
 				if cur != nil {
 					cur.mu.Unlock()
@@ -800,23 +803,34 @@ func (s *Server) applyChanges(chs []change, forceTrx bool) {
 			}
 		}
 		r := cur
-		old := m[ch.key]
-		if ch.doc == nil {
-			delete(m, ch.key)
-			r.unindex(old, ixs)
-			if old != nil {
-				ms = append(ms, documentMarker(MarkerRemove, ch.sh, tid, removeData(old.Key, old.Rev)))
+		if ch.doc != nil && (len(r.unique) == 0 || len(ixs) == 0) {
+			// Nothing to unindex: the previous version is not needed.
+			m[ch.key] = ch.doc
+		} else {
+			old := m[ch.key]
+			if ch.doc == nil {
+				delete(m, ch.key)
+				r.unindex(old, ixs)
+				if old != nil {
+					if removeHead == nil {
+						removeHead = documentHead(MarkerRemove, ch.sh, tid)
+					}
+					ms = append(ms, documentMarker(MarkerRemove, ch.sh, tid, removeHead, removeData(old.Key, old.Rev)))
+				}
+				continue
 			}
-			continue
+			m[ch.key] = ch.doc
+			r.unindex(old, ixs)
+			r.index(ch.doc, ixs)
 		}
-		m[ch.key] = ch.doc
-		r.unindex(old, ixs)
-		r.index(ch.doc, ixs)
 		data := ch.data
 		if data == nil {
 			data = ch.doc.JSON(ch.sh.Coll.Name)
 		}
-		ms = append(ms, documentMarker(MarkerDocument, ch.sh, tid, data))
+		if docHead == nil {
+			docHead = documentHead(MarkerDocument, ch.sh, tid)
+		}
+		ms = append(ms, documentMarker(MarkerDocument, ch.sh, tid, docHead, data))
 	}
 	if cur != nil {
 		cur.mu.Unlock()

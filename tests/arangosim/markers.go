@@ -109,11 +109,25 @@ func trxMarker(typ int, db *Database, tid uint64) pendingMarker {
 	}}
 }
 
-// documentMarker renders 2300 (data = full document) or 2302 (data = {_key,_rev}):
-// tick,type,db,cuid,tid,data. data is shared by the marker, never copied.
-func documentMarker(typ int, sh *Shard, tid uint64, data []byte) pendingMarker {
+// documentMarker makes a 2300 (data = full document) or 2302 (data = {_key,_rev})
+// marker: tick,type,db,cuid,tid,data. head is documentHead(typ, sh, tid), which the
+// markers of one batch and shard share; data is shared, never copied.
+func documentMarker(typ int, sh *Shard, tid uint64, head, data []byte) pendingMarker {
 	return pendingMarker{Type: typ, DB: sh.Coll.DB.Name, DBID: sh.Coll.DB.ID, Shard: sh.Name, PlanID: sh.Coll.ID,
-		System: sh.Coll.IsSystem, TID: tid, cuid: sh.GUID(), data: data}
+		System: sh.Coll.IsSystem, TID: tid, head: head, data: data}
+}
+
+// documentHead renders a document marker's part between its tick and its data:
+// `,"type":…,"db":…,"cuid":…,"tid":"…","data":`.
+func documentHead(typ int, sh *Shard, tid uint64) []byte {
+	b := make([]byte, 0, 64+len(sh.Coll.DB.Name)+len(sh.Name))
+	b = appendType(b, typ)
+	b = appendKV(b, "db", sh.Coll.DB.Name)
+	b = appendKV(b, "cuid", sh.GUID())
+	b = append(b, `,"tid":`...)
+	b = appendQuotedUint(b, tid)
+	b = append(b, `,"data":`...)
+	return b[:len(b):len(b)]
 }
 
 func removeData(key string, rev uint64) []byte {

@@ -4,6 +4,7 @@ package arangosim
 
 import (
 	"bytes"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -182,4 +183,55 @@ func BenchmarkPerfTail(b *testing.B) {
 		b.Fatalf("tailed %d documents, want %d", docs, b.N*200*perfBatch)
 	}
 	reportPerDoc(b, cpu0, docs)
+}
+
+// BenchmarkPerfApplyTrx25: dc2dc's replay of one of A's transactions on B (a loader
+// batch of 100 spreads over 4 shards: about 25 documents each), as a stream
+// transaction: POST /_api/transaction/begin, the isRestore+replace insert with
+// x-arango-trx-id, PUT /_api/transaction/{id}.
+func BenchmarkPerfApplyTrx25(b *testing.B) {
+	const n = 25
+	e := newPerfEnv(b, 2)
+	coord := e.c.Coordinators()[0]
+	bodies := make([][]byte, b.N)
+	rev := uint64(1764130000123) << 20
+	for i := range bodies {
+		var buf bytes.Buffer
+		buf.WriteByte('[')
+		for j := range n {
+			if j > 0 {
+				buf.WriteByte(',')
+			}
+			key := "load-0-" + strconv.Itoa(i) + "-" + strconv.Itoa(j)
+			rev++
+			buf.WriteString(`{"_key":"` + key + `","_id":"bench/` + key + `","_rev":"` + EncodeRev(rev) + `","pad":"` + perfPad +
+				`","ts":1764130000123456789,"ver":1}`)
+		}
+		buf.WriteByte(']')
+		bodies[i] = buf.Bytes()
+	}
+	begin := []byte(`{"collections":{"write":["bench"]},"waitForSync":false}`)
+	const target = "/_api/document/bench?isRestore=true&overwriteMode=replace&skipDocumentValidation=true&waitForSync=false"
+	cpu0 := cpuStart(b)
+	for i := 0; i < b.N; i++ {
+		rec := e.serve(b, coord, "POST", "/_api/transaction/begin", begin, http.StatusCreated)
+		var ans struct {
+			Result struct {
+				ID string `json:"id"`
+			} `json:"result"`
+		}
+		if err := json.Unmarshal(rec.Body.Bytes(), &ans); err != nil {
+			b.Fatal(err)
+		}
+		req := httptest.NewRequest("POST", target, bytes.NewReader(bodies[i]))
+		req.Header.Set("Authorization", e.auth)
+		req.Header.Set("X-Arango-Trx-Id", ans.Result.ID)
+		w := httptest.NewRecorder()
+		coord.ServeHTTP(w, req)
+		if w.Code != http.StatusAccepted || w.Header().Get("X-Arango-Error-Codes") != "" {
+			b.Fatalf("insert: %d %s", w.Code, w.Body.String())
+		}
+		e.serve(b, coord, "PUT", "/_api/transaction/"+ans.Result.ID, nil, http.StatusOK)
+	}
+	reportPerDoc(b, cpu0, b.N*n)
 }

@@ -79,13 +79,14 @@ func (t *trxManager) execute(db, id string, col *Collection, ops []*docOp, o wri
 	}
 	col.prepare(t.c, ops, o)
 	results := make([]opResult, len(ops))
+	memo := newReqMemo(col)
 	for i, op := range ops {
 		if op.err != nil {
 			results[i] = opResult{err: op.err}
 			continue
 		}
 		op.shard.mu.Lock()
-		res, ch := t.c.decide(col, op, o, tx.ov, nil)
+		res, ch := t.c.decide(col, op, o, tx.ov, memo)
 		op.shard.mu.Unlock()
 		results[i] = res
 		if ch != nil {

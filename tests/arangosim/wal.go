@@ -37,35 +37,51 @@ type Marker struct {
 	PlanID     uint64 // cluster collection id (0 for database/view/transaction markers)
 	System     bool   // marker of a system collection
 	TID        uint64
-	// The marker object (without the trailing newline) is head, then, for a document
-	// marker, data (the document's JSON, shared with the stored *Doc) and "}".
+	// The marker object (without the trailing newline) is head, or, for a document
+	// marker (data != nil), `{"tick":"<Tick>"` + head + data + "}": head is then the
+	// part from `,"type"` to `"data":`, shared by the markers of one write batch and
+	// shard, and data the document's JSON, shared with the stored *Doc.
 	head []byte
 	data []byte
 }
 
+// tickPrefix starts every marker object.
+const tickPrefix = `{"tick":"`
+
 // Len is the length of the marker object.
 func (m *Marker) Len() int {
 	if m.data != nil {
-		return len(m.head) + len(m.data) + 1
+		return len(tickPrefix) + decimalLen(m.Tick) + 1 + len(m.head) + len(m.data) + 1
 	}
 	return len(m.head)
 }
 
+// decimalLen is the number of decimal digits of v.
+func decimalLen(v uint64) int {
+	n := 1
+	for v >= 10 {
+		v /= 10
+		n++
+	}
+	return n
+}
+
 // AppendJSON appends the marker object (without the trailing newline).
 func (m *Marker) AppendJSON(dst []byte) []byte {
-	dst = append(dst, m.head...)
-	if m.data != nil {
-		dst = append(dst, m.data...)
-		dst = append(dst, '}')
+	if m.data == nil {
+		return append(dst, m.head...)
 	}
-	return dst
+	dst = appendTick(dst, m.Tick)
+	dst = append(dst, m.head...)
+	dst = append(dst, m.data...)
+	return append(dst, '}')
 }
 
 // JSON returns the marker object (without the trailing newline).
 func (m *Marker) JSON() []byte { return m.AppendJSON(make([]byte, 0, m.Len())) }
 
 // pendingMarker is a marker before its tick is assigned: render appends the object
-// (for a document marker: its head, up to `"data":`) for the tick.
+// for the tick; a document marker has none and carries its shared head and data.
 type pendingMarker struct {
 	Type   int
 	DB     string
@@ -75,25 +91,8 @@ type pendingMarker struct {
 	System bool
 	TID    uint64
 	render func(dst []byte, tick uint64) []byte
-	// document markers: render is nil; the head is rendered from cuid and the
-	// object ends with data (shared, never copied).
-	cuid string
-	data []byte
-}
-
-// appendHead renders the marker's head for tick.
-func (pm *pendingMarker) appendHead(dst []byte, tick uint64) []byte {
-	if pm.render != nil {
-		return pm.render(dst, tick)
-	}
-	// 2300/2302: tick,type,db,cuid,tid,data
-	dst = appendTick(dst, tick)
-	dst = appendType(dst, pm.Type)
-	dst = appendKV(dst, "db", pm.DB)
-	dst = appendKV(dst, "cuid", pm.cuid)
-	dst = append(dst, `,"tid":`...)
-	dst = appendQuotedUint(dst, pm.TID)
-	return append(dst, `,"data":`...)
+	head   []byte // document markers (see Marker)
+	data   []byte
 }
 
 // WAL is the write-ahead log of one DB-Server. Ticks are that server's own sequence.
@@ -158,19 +157,25 @@ func (w *WAL) append(ms []pendingMarker) (first, last uint64) {
 	w.mu.Lock()
 	start := w.last + 1
 	end := w.last + uint64(len(ms))
-	// The heads of the whole batch share one buffer; a marker's slice of it is
-	// never appended to (cap = len).
+	// The rendered markers of the whole batch share one buffer; a marker's slice of
+	// it is never appended to (cap = len). Document markers render nothing here.
 	out := make([]Marker, len(ms))
-	buf := make([]byte, 0, 112*len(ms))
+	var buf []byte
 	for i := range ms {
 		pm := &ms[i]
 		t := start + uint64(i)
-		n := len(buf)
-		buf = pm.appendHead(buf, t)
 		out[i] = Marker{
 			Tick: t, BatchStart: start, BatchEnd: end, Type: pm.Type, DB: pm.DB, DBID: pm.DBID,
 			Shard: pm.Shard, PlanID: pm.PlanID, System: pm.System, TID: pm.TID,
-			head: buf[n:len(buf):len(buf)], data: pm.data,
+			head: pm.head, data: pm.data,
+		}
+		if pm.render != nil {
+			if buf == nil {
+				buf = make([]byte, 0, 160*len(ms))
+			}
+			n := len(buf)
+			buf = pm.render(buf, t)
+			out[i].head = buf[n:len(buf):len(buf)]
 		}
 		w.entries = append(w.entries, &out[i])
 	}
