@@ -77,7 +77,7 @@ func parseTick(s string) (uint64, bool) {
 // handleWalTail serves GET|PUT /_api/wal/tail (spec §1.2/1.3).
 func handleWalTail(w http.ResponseWriter, r *Request) {
 	s := r.Server
-	q := r.URL.Query()
+	q := r.q()
 	from, ok1 := parseTick(q.Get("from"))
 	to := uint64(math.MaxUint64)
 	ok2 := true
@@ -138,16 +138,10 @@ func handleWalTail(w http.ResponseWriter, r *Request) {
 	// once ticks <= pruned are gone, a from <= pruned is no longer covered.
 	fromPresent := from == lastTick || pruned == 0 || from > pruned
 
+	// The live catalog of this server is read under its lock while the markers are
+	// chosen (no I/O meanwhile).
 	s.mu.RLock()
-	liveDBs := make(map[string]uint64, len(s.dbs))
-	for k, v := range s.dbs {
-		liveDBs[k] = v
-	}
-	liveShards := make(map[string]bool, len(s.replicas))
-	for k := range s.replicas {
-		liveShards[k] = true
-	}
-	s.mu.RUnlock()
+	liveDBs, liveShards := s.dbs, s.replicas
 
 	// The answer is collected as markers first and rendered once at its exact size.
 	out := make([]*Marker, 0, 64)
@@ -226,6 +220,7 @@ func handleWalTail(w http.ResponseWriter, r *Request) {
 		lastScanned = max(lastScanned, ms[i].BatchEnd)
 		i = j
 	}
+	s.mu.RUnlock()
 	s.tailers.track(q.Get("syncerId"), q.Get("serverId"), q.Get("clientInfo"), lastIncluded)
 
 	h := w.Header()
@@ -255,7 +250,7 @@ func handleWalTail(w http.ResponseWriter, r *Request) {
 // markerVisible applies the tail filters and the live-catalog rule: markers of
 // collections or databases that no longer exist are skipped, drop markers never are.
 func markerVisible(m *Marker, db string, global, includeSystem bool, coll string,
-	liveDBs map[string]uint64, liveShards map[string]bool) bool {
+	liveDBs map[string]uint64, liveShards map[string]*Replica) bool {
 	// The collection filter first: it is the cheapest and drops most markers.
 	if coll != "" && m.Shard != coll && m.Type != MarkerTrxStart && m.Type != MarkerTrxCommit {
 		return false
@@ -272,7 +267,7 @@ func markerVisible(m *Marker, db string, global, includeSystem bool, coll string
 		if id, ok := liveDBs[m.DB]; !ok || id != m.DBID {
 			return false
 		}
-		if m.PlanID != 0 && !liveShards[m.Shard] {
+		if _, live := liveShards[m.Shard]; m.PlanID != 0 && !live {
 			return false
 		}
 	}

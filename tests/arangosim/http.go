@@ -183,9 +183,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, hr *http.Request) {
 		WriteError(w, http.StatusNotFound, errNumDatabaseNotFound, "database not found")
 		return
 	}
-	r2 := hr.Clone(context.WithValue(hr.Context(), reqKey{}, r))
-	r2.URL.Path = rest
-	r2.URL.RawPath = ""
+	// A shallow copy with its own URL (as http.StripPrefix makes): the headers are
+	// only read, never changed, so they need no copy.
+	r2 := hr.WithContext(context.WithValue(hr.Context(), reqKey{}, r))
+	u := *hr.URL
+	u.Path, u.RawPath = rest, ""
+	r2.URL = &u
 	h, pattern := s.mux.Handler(r2)
 	if pattern == "" {
 		// Method mismatch: the mux answers 405 itself; replace its text body.
@@ -239,16 +242,33 @@ func splitDBPath(escaped string) (db, rest string, ok bool) {
 	return dbn, p, true
 }
 
+// commonHeaders are the headers every arangod response carries (spec §1.3). The value
+// slices are shared by every response: len == cap, so an Add reallocates, never writes.
+var commonHeaders = func() []struct {
+	k string
+	v []string
+} {
+	one := func(v string) []string { return []string{v}[:1:1] }
+	return []struct {
+		k string
+		v []string
+	}{
+		{"Server", one("ArangoDB")},
+		{"X-Arango-Queue-Time-Seconds", one("0.000000")},
+		{"X-Content-Type-Options", one("nosniff")},
+		{"Content-Security-Policy", one("frame-ancestors 'self'; form-action 'self';")},
+		{"Strict-Transport-Security", one("max-age=31536000 ; includeSubDomains")},
+		{"Cache-Control", one("no-cache, no-store, must-revalidate, pre-check=0, post-check=0, max-age=0, s-maxage=0")},
+		{"Expires", one("0")},
+		{"Pragma", one("no-cache")},
+		{"Connection", one("Keep-Alive")},
+	}
+}()
+
 // setCommonHeaders sets the headers every arangod response carries (spec §1.3).
 func setCommonHeaders(h http.Header) {
-	h["Server"] = []string{"ArangoDB"}
-	h["X-Arango-Queue-Time-Seconds"] = []string{"0.000000"}
-	h["X-Content-Type-Options"] = []string{"nosniff"}
-	h["Content-Security-Policy"] = []string{"frame-ancestors 'self'; form-action 'self';"}
-	h["Strict-Transport-Security"] = []string{"max-age=31536000 ; includeSubDomains"}
-	h["Cache-Control"] = []string{"no-cache, no-store, must-revalidate, pre-check=0, post-check=0, max-age=0, s-maxage=0"}
-	h["Expires"] = []string{"0"}
-	h["Pragma"] = []string{"no-cache"}
-	h["Connection"] = []string{"Keep-Alive"}
+	for _, kv := range commonHeaders {
+		h[kv.k] = kv.v
+	}
 	h["Date"] = nil // arangod sends no Date header
 }

@@ -235,3 +235,20 @@ func BenchmarkPerfApplyTrx25(b *testing.B) {
 	}
 	reportPerDoc(b, cpu0, b.N*n)
 }
+
+// BenchmarkPerfRequest: the cost of one request through the HTTP front (routing,
+// authentication, headers) and a handler that does almost nothing: an empty tail
+// answer (204), as dc2dc's tailers poll an idle shard.
+func BenchmarkPerfRequest(b *testing.B) {
+	e := newPerfEnv(b, 3)
+	sh := e.col.Shards[0]
+	s := sh.Leader()
+	last := s.WAL().LastTick()
+	target := "/_api/wal/tail?chunkSize=1048576&from=" + strconv.FormatUint(last, 10) + "&lastScanned=" +
+		strconv.FormatUint(last, 10) + "&collection=" + sh.Name + "&syncerId=17&clientInfo=perf"
+	cpu0 := cpuStart(b)
+	for i := 0; i < b.N; i++ {
+		e.serve(b, s, "GET", target, nil, http.StatusNoContent)
+	}
+	reportPerDoc(b, cpu0, b.N)
+}
