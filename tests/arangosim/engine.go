@@ -778,12 +778,12 @@ func (s *Server) applyChanges(chs []change, forceTrx bool) {
 	s.commitMu.RLock()
 	defer s.commitMu.RUnlock()
 	var (
-		cur        *Replica
-		curSh      *Shard
-		ixs        []*Index
-		m          map[string]*Doc
-		docHead    []byte // documentHead of curSh's 2300 and 2302 markers
-		removeHead []byte
+		cur       *Replica
+		curSh     *Shard
+		ixs       []*Index
+		m         map[string]*Doc
+		docSrc    *markerSrc // documentSrc of curSh's 2300 and 2302 markers
+		removeSrc *markerSrc
 	)
 	for _, ch := range chs {
 		if ch.sh != curSh {
@@ -792,7 +792,7 @@ func (s *Server) applyChanges(chs []change, forceTrx bool) {
 				continue
 			}
 			curSh, ixs = ch.sh, indexesOf(ch.sh.Coll)
-			docHead, removeHead = nil, nil
+			docSrc, removeSrc = nil, nil
 			if r != cur {
 				if cur != nil {
 					cur.mu.Unlock()
@@ -812,10 +812,10 @@ func (s *Server) applyChanges(chs []change, forceTrx bool) {
 				delete(m, ch.key)
 				r.unindex(old, ixs)
 				if old != nil {
-					if removeHead == nil {
-						removeHead = documentHead(MarkerRemove, ch.sh, tid)
+					if removeSrc == nil {
+						removeSrc = documentSrc(MarkerRemove, ch.sh, tid)
 					}
-					ms = append(ms, documentMarker(MarkerRemove, ch.sh, tid, removeHead, removeData(old.Key, old.Rev)))
+					ms = append(ms, documentMarker(MarkerRemove, tid, removeSrc, removeData(old.Key, old.Rev)))
 				}
 				continue
 			}
@@ -827,10 +827,10 @@ func (s *Server) applyChanges(chs []change, forceTrx bool) {
 		if data == nil {
 			data = ch.doc.JSON(ch.sh.Coll.Name)
 		}
-		if docHead == nil {
-			docHead = documentHead(MarkerDocument, ch.sh, tid)
+		if docSrc == nil {
+			docSrc = documentSrc(MarkerDocument, ch.sh, tid)
 		}
-		ms = append(ms, documentMarker(MarkerDocument, ch.sh, tid, docHead, data))
+		ms = append(ms, documentMarker(MarkerDocument, tid, docSrc, data))
 	}
 	if cur != nil {
 		cur.mu.Unlock()

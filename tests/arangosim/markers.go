@@ -110,24 +110,25 @@ func trxMarker(typ int, db *Database, tid uint64) pendingMarker {
 }
 
 // documentMarker makes a 2300 (data = full document) or 2302 (data = {_key,_rev})
-// marker: tick,type,db,cuid,tid,data. head is documentHead(typ, sh, tid), which the
+// marker: tick,type,db,cuid,tid,data. src is documentSrc(typ, sh, tid), which the
 // markers of one batch and shard share; data is shared, never copied.
-func documentMarker(typ int, sh *Shard, tid uint64, head, data []byte) pendingMarker {
-	return pendingMarker{Type: typ, DB: sh.Coll.DB.Name, DBID: sh.Coll.DB.ID, Shard: sh.Name, PlanID: sh.Coll.ID,
-		System: sh.Coll.IsSystem, TID: tid, head: head, data: data}
+func documentMarker(typ int, tid uint64, src *markerSrc, data []byte) pendingMarker {
+	return pendingMarker{Type: typ, TID: tid, src: src, data: data}
 }
 
-// documentHead renders a document marker's part between its tick and its data:
+// documentSrc makes the source of document markers of type typ of one write batch
+// (transaction tid) on shard sh, with the head between their tick and their data:
 // `,"type":…,"db":…,"cuid":…,"tid":"…","data":`.
-func documentHead(typ int, sh *Shard, tid uint64) []byte {
-	b := make([]byte, 0, 64+len(sh.Coll.DB.Name)+len(sh.Name))
+func documentSrc(typ int, sh *Shard, tid uint64) *markerSrc {
+	db := sh.Coll.DB
+	b := make([]byte, 0, 64+len(db.Name)+len(sh.Name))
 	b = appendType(b, typ)
-	b = appendKV(b, "db", sh.Coll.DB.Name)
+	b = appendKV(b, "db", db.Name)
 	b = appendKV(b, "cuid", sh.GUID())
 	b = append(b, `,"tid":`...)
 	b = appendQuotedUint(b, tid)
 	b = append(b, `,"data":`...)
-	return b[:len(b):len(b)]
+	return &markerSrc{DB: db.Name, DBID: db.ID, Shard: sh.Name, PlanID: sh.Coll.ID, System: sh.Coll.IsSystem, head: b[:len(b):len(b)]}
 }
 
 func removeData(key string, rev uint64) []byte {

@@ -511,8 +511,8 @@ func (p *persister) load() (bool, error) {
 			if pm.TID >= c.tids.Load() {
 				c.tids.Store(pm.TID + 1)
 			}
-			ms = append(ms, Marker{Tick: tick, BatchStart: pm.BatchStart, BatchEnd: pm.BatchEnd, Type: pm.Type, DB: pm.DB,
-				DBID: pm.DBID, Shard: pm.Shard, PlanID: pm.PlanID, System: pm.System, TID: pm.TID, head: []byte(pm.JSON)})
+			ms = append(ms, Marker{Tick: tick, BatchStart: pm.BatchStart, BatchEnd: pm.BatchEnd, Type: pm.Type, TID: pm.TID,
+				markerSrc: &markerSrc{DB: pm.DB, DBID: pm.DBID, Shard: pm.Shard, PlanID: pm.PlanID, System: pm.System, head: []byte(pm.JSON)}})
 			last = max(last, tick)
 		}
 		if err := it.Close(); err != nil {

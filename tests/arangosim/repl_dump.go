@@ -163,9 +163,11 @@ func handleReplDump(w http.ResponseWriter, r *Request) {
 	limit := replChunkSize(r, replDefaultDumpChunk, replMaxDumpChunk)
 	docs := ss.ByRev()
 
+	bp := getBuf(min(limit, 4<<20) + 64<<10) // grows past 4 MiB as needed
+	defer putBuf(bp)                         // the writer has copied or sent the body when Write returns
+	out := (*bp)[:0]
 	b.mu.Lock()
 	pos := b.cursors[ss.Shard]
-	var out []byte
 	for pos < len(docs) && len(out) < limit {
 		if envelope {
 			out = append(out, `{"type":2300,"data":`...)

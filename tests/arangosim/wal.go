@@ -25,24 +25,32 @@ const (
 	MarkerRemove           = 2302
 )
 
-// Marker is one WAL entry of a DB-Server, already rendered as its JSON line.
+// Marker is one WAL entry of a DB-Server, already rendered as its JSON line. What
+// markers share (their database and shard; for the document markers of one write
+// batch and shard also their head) lives in one markerSrc: a marker is 72 bytes with
+// two pointers, which matters as the WAL keeps every marker and the GC scans them.
 type Marker struct {
 	Tick       uint64
 	BatchStart uint64 // first tick of the write batch the marker belongs to
 	BatchEnd   uint64 // last tick of that write batch
 	Type       int
-	DB         string
-	DBID       uint64
-	Shard      string // shard name for collection/index/document markers, view guid for views
-	PlanID     uint64 // cluster collection id (0 for database/view/transaction markers)
-	System     bool   // marker of a system collection
 	TID        uint64
+	*markerSrc // DB, DBID, Shard, PlanID, System
 	// The marker object (without the trailing newline) is head, or, for a document
 	// marker (data != nil), `{"tick":"<Tick>"` + head + data + "}": head is then the
-	// part from `,"type"` to `"data":`, shared by the markers of one write batch and
-	// shard, and data the document's JSON, shared with the stored *Doc.
-	head []byte
+	// part from `,"type"` to `"data":`, and data the document's JSON, shared with the
+	// stored *Doc.
 	data []byte
+}
+
+// markerSrc is what markers have in common; never nil in a Marker.
+type markerSrc struct {
+	DB     string
+	DBID   uint64
+	Shard  string // shard name for collection/index/document markers, view guid for views
+	PlanID uint64 // cluster collection id (0 for database/view/transaction markers)
+	System bool   // marker of a system collection
+	head   []byte // see Marker
 }
 
 // tickPrefix starts every marker object.
@@ -81,7 +89,8 @@ func (m *Marker) AppendJSON(dst []byte) []byte {
 func (m *Marker) JSON() []byte { return m.AppendJSON(make([]byte, 0, m.Len())) }
 
 // pendingMarker is a marker before its tick is assigned: render appends the object
-// for the tick; a document marker has none and carries its shared head and data.
+// for the tick; a document marker has none and carries its shared source (with its
+// head) and its data instead.
 type pendingMarker struct {
 	Type   int
 	DB     string
@@ -91,7 +100,7 @@ type pendingMarker struct {
 	System bool
 	TID    uint64
 	render func(dst []byte, tick uint64) []byte
-	head   []byte // document markers (see Marker)
+	src    *markerSrc // document markers (see Marker)
 	data   []byte
 }
 
@@ -157,25 +166,34 @@ func (w *WAL) append(ms []pendingMarker) (first, last uint64) {
 	w.mu.Lock()
 	start := w.last + 1
 	end := w.last + uint64(len(ms))
-	// The rendered markers of the whole batch share one buffer; a marker's slice of
-	// it is never appended to (cap = len). Document markers render nothing here.
+	// The rendered markers of the whole batch share one buffer and one array of
+	// sources; a marker's slice of the buffer is never appended to (cap = len).
+	// Document markers render nothing here.
 	out := make([]Marker, len(ms))
-	var buf []byte
+	var (
+		buf  []byte
+		srcs []markerSrc
+	)
 	for i := range ms {
 		pm := &ms[i]
 		t := start + uint64(i)
-		out[i] = Marker{
-			Tick: t, BatchStart: start, BatchEnd: end, Type: pm.Type, DB: pm.DB, DBID: pm.DBID,
-			Shard: pm.Shard, PlanID: pm.PlanID, System: pm.System, TID: pm.TID,
-			head: pm.head, data: pm.data,
-		}
+		out[i] = Marker{Tick: t, BatchStart: start, BatchEnd: end, Type: pm.Type, TID: pm.TID, markerSrc: pm.src, data: pm.data}
 		if pm.render != nil {
-			if buf == nil {
-				buf = make([]byte, 0, 160*len(ms))
+			if srcs == nil {
+				n := 0
+				for j := i; j < len(ms); j++ {
+					if ms[j].render != nil {
+						n++
+					}
+				}
+				srcs = make([]markerSrc, 0, n)
+				buf = make([]byte, 0, 160*n)
 			}
 			n := len(buf)
 			buf = pm.render(buf, t)
-			out[i].head = buf[n:len(buf):len(buf)]
+			srcs = append(srcs, markerSrc{DB: pm.DB, DBID: pm.DBID, Shard: pm.Shard, PlanID: pm.PlanID, System: pm.System,
+				head: buf[n:len(buf):len(buf)]})
+			out[i].markerSrc = &srcs[len(srcs)-1]
 		}
 		w.entries = append(w.entries, &out[i])
 	}
