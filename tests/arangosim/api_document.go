@@ -280,8 +280,10 @@ func handleWrite(w http.ResponseWriter, r *Request, kind opKind, urlKey string) 
 			return
 		}
 		ops := make([]*docOp, len(elems))
+		slab := make([]docOp, len(elems))
 		for i, e := range elems {
-			ops[i] = col.parseDocOp(kind, e, "", o)
+			ops[i] = &slab[i]
+			col.parseDocOpInto(ops[i], kind, e, "", o)
 			if kind != opInsert && ops[i].err == nil && ops[i].key == "" {
 				ops[i].err = newErr(http.StatusBadRequest, errNumDocumentHandleBad, "invalid document handle")
 			}

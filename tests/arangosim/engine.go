@@ -107,27 +107,34 @@ func errIllegalKey() *ArangoError {
 // parseDocOp turns one JSON value of a request body into an operation. For remove, raw
 // may also be a key string. keyHint is the key from the URL (single-document paths).
 func (col *Collection) parseDocOp(kind opKind, raw []byte, keyHint string, o writeOptions) *docOp {
-	op := &docOp{kind: kind, key: keyHint}
+	op := new(docOp)
+	col.parseDocOpInto(op, kind, raw, keyHint, o)
+	return op
+}
+
+// parseDocOpInto is parseDocOp into a given (zero) op.
+func (col *Collection) parseDocOpInto(op *docOp, kind opKind, raw []byte, keyHint string, o writeOptions) {
+	op.kind, op.key = kind, keyHint
 	k := jsonKind(raw)
 	if kind == opRemove && k == 's' {
 		s, err := unquote(raw)
 		if err != nil {
 			op.err = newErr(http.StatusBadRequest, errNumDocumentHandleBad, "illegal document identifier")
-			return op
+			return
 		}
 		if i := strings.IndexByte(s, '/'); i >= 0 {
 			if s[:i] != col.CurrentName() {
 				op.err = notFoundErr() // a handle of another collection
-				return op
+				return
 			}
 			s = s[i+1:]
 		}
 		op.key = s
-		return op
+		return
 	}
 	if k != 'o' {
 		op.err = newErr(http.StatusBadRequest, errNumDocumentTypeInvalid, "invalid document type")
-		return op
+		return
 	}
 	op.obj = raw
 	// One pass over the members: the system attributes are decoded, the user
@@ -169,10 +176,10 @@ func (col *Collection) parseDocOp(kind opKind, raw []byte, keyHint string, o wri
 	})
 	if err != nil {
 		op.err = newErr(http.StatusBadRequest, errNumCorruptedJSON, "invalid JSON object")
-		return op
+		return
 	}
 	if op.err != nil {
-		return op
+		return
 	}
 	if verbatim {
 		op.attrsOK = true
@@ -183,7 +190,7 @@ func (col *Collection) parseDocOp(kind opKind, raw []byte, keyHint string, o wri
 	if col.Type == 3 && kind != opRemove && kind != opUpdate && (op.from == "" || op.to == "") {
 		op.err = newErr(http.StatusBadRequest, errNumInvalidEdgeAttr, "edge attribute missing or invalid")
 	}
-	return op
+	return
 }
 
 // systemAttrName returns name if it is a system attribute parseDocOp decodes (_key,
@@ -504,11 +511,12 @@ func (c *Cluster) executeAtomic(col *Collection, ops []*docOp, o writeOptions, a
 			results[i] = opResult{err: op.err}
 			continue
 		}
-		res, ch := c.decide(col, op, o, ov, memo)
+		var ch change
+		res, changed := c.decide(col, op, o, ov, memo, &ch)
 		results[i] = res
-		if ch != nil {
-			changes = append(changes, *ch)
-			ov.set(ch)
+		if changed {
+			changes = append(changes, ch)
+			ov.set(&ch)
 		}
 	}
 	if allOrNothing {
@@ -578,16 +586,17 @@ func notFoundErr() *ArangoError {
 	return newErr(http.StatusNotFound, errNumDocumentNotFound, "document not found")
 }
 
-// decide computes the result and the change of one op. Callers hold the shard's lock.
+// decide computes the result of one op and, when it changes something, the change
+// (into ch; it reports whether). Callers hold the shard's lock.
 // m (nil: none) remembers lookups for the other ops of the same request.
-func (c *Cluster) decide(col *Collection, op *docOp, o writeOptions, ov *overlay, m *reqMemo) (opResult, *change) {
+func (c *Cluster) decide(col *Collection, op *docOp, o writeOptions, ov *overlay, m *reqMemo, ch *change) (opResult, bool) {
 	sh := op.shard
 	leader, wcErr := m.shard(sh)
 	if leader == nil {
-		return opResult{err: newErr(http.StatusServiceUnavailable, errNumNotLeader, "not a leader")}, nil
+		return opResult{err: newErr(http.StatusServiceUnavailable, errNumNotLeader, "not a leader")}, false
 	}
 	if wcErr != nil {
-		return opResult{err: wcErr}, nil
+		return opResult{err: wcErr}, false
 	}
 	cur, exists := currentIn(leader, sh, op.key, ov)
 	kind := op.kind
@@ -598,24 +607,24 @@ func (c *Cluster) decide(col *Collection, op *docOp, o writeOptions, ov *overlay
 		}
 		switch mode {
 		case "ignore":
-			return opResult{key: cur.Key, rev: cur.Rev}, nil
+			return opResult{key: cur.Key, rev: cur.Rev}, false
 		case "replace":
 			kind = opReplace
 		case "update":
 			kind = opUpdate
 		default:
 			return opResult{err: newErr(http.StatusConflict, errNumUniqueViolated,
-				"unique constraint violated - in index primary of type primary over '_key'; conflicting key: "+op.key)}, nil
+				"unique constraint violated - in index primary of type primary over '_key'; conflicting key: "+op.key)}, false
 		}
 	} else if kind != opInsert && !exists {
-		return opResult{err: notFoundErr()}, nil
+		return opResult{err: notFoundErr()}, false
 	}
 	if kind != opInsert && op.kind != opInsert {
 		if op.ifRev != 0 && op.ifRev != cur.Rev {
-			return opResult{err: conflictErr(col, cur)}, nil
+			return opResult{err: conflictErr(col, cur)}, false
 		}
 		if !o.IgnoreRevs && op.hasRev && op.rev != cur.Rev && !o.IsRestore {
-			return opResult{err: conflictErr(col, cur)}, nil
+			return opResult{err: conflictErr(col, cur)}, false
 		}
 	}
 	rev := uint64(0)
@@ -628,16 +637,17 @@ func (c *Cluster) decide(col *Collection, op *docOp, o writeOptions, ov *overlay
 	var nd *Doc
 	switch kind {
 	case opRemove:
-		return opResult{key: cur.Key, rev: cur.Rev, oldDoc: cur}, &change{sh: sh, key: cur.Key, doc: nil, old: cur}
+		*ch = change{sh: sh, key: cur.Key, doc: nil, old: cur}
+		return opResult{key: cur.Key, rev: cur.Rev, oldDoc: cur}, true
 	case opInsert, opReplace:
 		nd = newDoc(m.name(col), op.key, rev, op.from, op.to, op.userAttrs(col))
 		if kind == opReplace && col.Type == 3 && (op.from == "" || op.to == "") {
-			return opResult{err: newErr(http.StatusBadRequest, errNumInvalidEdgeAttr, "edge attribute missing or invalid")}, nil
+			return opResult{err: newErr(http.StatusBadRequest, errNumInvalidEdgeAttr, "edge attribute missing or invalid")}, false
 		}
 	case opUpdate:
 		merged, err := mergePatch(cur.Fields(), op.userFields(col), o.KeepNull, o.MergeObjects)
 		if err != nil {
-			return opResult{err: newErr(http.StatusBadRequest, errNumCorruptedJSON, "invalid JSON object")}, nil
+			return opResult{err: newErr(http.StatusBadRequest, errNumCorruptedJSON, "invalid JSON object")}, false
 		}
 		from, to := cur.From, cur.To
 		if op.edgeIn {
@@ -656,18 +666,19 @@ func (c *Cluster) decide(col *Collection, op *docOp, o writeOptions, ov *overlay
 			b, _ := lookupPath(nd.Fields(), sk)
 			if string(a) != string(b) {
 				return opResult{err: newErr(http.StatusBadRequest, errNumMustNotChangeShard,
-					"must not change the value of a shard key attribute")}, nil
+					"must not change the value of a shard key attribute")}, false
 			}
 		}
 	}
 	if e := c.checkUnique(col, sh, leader, m.uniqueIndexes(col), nd, ov); e != nil {
-		return opResult{err: e}, nil
+		return opResult{err: e}, false
 	}
 	res := opResult{key: nd.Key, rev: nd.Rev, newDoc: nd}
 	if cur != nil {
 		res.oldRev, res.oldDoc = cur.Rev, cur
 	}
-	return res, &change{sh: sh, key: nd.Key, doc: nd, old: cur}
+	*ch = change{sh: sh, key: nd.Key, doc: nd, old: cur}
+	return res, true
 }
 
 // commitChanges applies decided changes to every replica that is up, logging them in

@@ -86,12 +86,13 @@ func (t *trxManager) execute(db, id string, col *Collection, ops []*docOp, o wri
 			continue
 		}
 		op.shard.mu.Lock()
-		res, ch := t.c.decide(col, op, o, tx.ov, memo)
+		var ch change
+		res, changed := t.c.decide(col, op, o, tx.ov, memo, &ch)
 		op.shard.mu.Unlock()
 		results[i] = res
-		if ch != nil {
-			tx.ov.set(ch)
-			tx.changes = append(tx.changes, *ch)
+		if changed {
+			tx.ov.set(&ch)
+			tx.changes = append(tx.changes, ch)
 			tx.colls[col] = true
 		}
 	}
