@@ -190,7 +190,6 @@ func (col *Collection) parseDocOpInto(op *docOp, kind opKind, raw []byte, keyHin
 	if col.Type == 3 && kind != opRemove && kind != opUpdate && (op.from == "" || op.to == "") {
 		op.err = newErr(http.StatusBadRequest, errNumInvalidEdgeAttr, "edge attribute missing or invalid")
 	}
-	return
 }
 
 // systemAttrName returns name if it is a system attribute parseDocOp decodes (_key,
