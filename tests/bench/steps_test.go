@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -232,31 +233,35 @@ func takeCPU(top *harness.Topology) cpuSnapshot {
 // in total and each group's share of one core, largest first.
 func cpuSplit(a, b cpuSnapshot) (float64, string) {
 	secs := b.at.Sub(a.at).Seconds()
-	type g struct {
-		name  string
-		cores float64
-	}
-	var gs []g
 	var total float64
 	for name, d := range b.groups {
-		c := (d - a.groups[name]).Seconds() / secs
-		total += c
-		gs = append(gs, g{name, c})
+		total += (d - a.groups[name]).Seconds() / secs
+	}
+	return total, cpuGroups(a, b, func(d time.Duration) string { return fmt.Sprintf("%.0f%%", 100*d.Seconds()/secs) })
+}
+
+// cpuGroups lists each process group's CPU between two snapshots, largest
+// first, each formatted by format.
+func cpuGroups(a, b cpuSnapshot, format func(time.Duration) string) string {
+	type g struct {
+		name string
+		d    time.Duration
+	}
+	var gs []g
+	for name, d := range b.groups {
+		gs = append(gs, g{name, d - a.groups[name]})
 	}
 	slices.SortFunc(gs, func(x, y g) int {
-		switch {
-		case x.cores > y.cores:
-			return -1
-		case x.cores < y.cores:
-			return 1
+		if c := cmp.Compare(y.d, x.d); c != 0 {
+			return c
 		}
 		return strings.Compare(x.name, y.name)
 	})
 	parts := make([]string, len(gs))
 	for i, x := range gs {
-		parts[i] = fmt.Sprintf("%s %.0f%%", x.name, 100*x.cores)
+		parts[i] = x.name + " " + format(x.d)
 	}
-	return total, strings.Join(parts, ", ")
+	return strings.Join(parts, ", ")
 }
 
 // steadyWarm is the warm-up before a steady window is counted.
@@ -310,26 +315,5 @@ func steadyWindow(b *testing.B, top *harness.Topology, l *loader, ca, cb *client
 // cpuPerDoc is each process group's CPU between two snapshots per document,
 // in µs, largest first.
 func cpuPerDoc(a, b cpuSnapshot, docs float64) string {
-	type g struct {
-		name string
-		us   float64
-	}
-	var gs []g
-	for name, d := range b.groups {
-		gs = append(gs, g{name, (d - a.groups[name]).Seconds() / docs * 1e6})
-	}
-	slices.SortFunc(gs, func(x, y g) int {
-		switch {
-		case x.us > y.us:
-			return -1
-		case x.us < y.us:
-			return 1
-		}
-		return strings.Compare(x.name, y.name)
-	})
-	parts := make([]string, len(gs))
-	for i, x := range gs {
-		parts[i] = fmt.Sprintf("%s %.1f", x.name, x.us)
-	}
-	return strings.Join(parts, ", ")
+	return cpuGroups(a, b, func(d time.Duration) string { return fmt.Sprintf("%.1f", d.Seconds()/docs*1e6) })
 }

@@ -127,31 +127,9 @@ func (t *targetRun) applyStructure(ctx context.Context, inv *Inventory, stamp St
 			}
 			rec.Views[d.Name+"/"+name] = true
 		}
-		for _, key := range slices.Sorted(maps.Keys(rec.Views)) {
-			db, name, _ := strings.Cut(key, "/")
-			if db != d.Name || views[name] {
-				continue
-			}
-			if err := st.DropView(ctx, db, name); err != nil {
-				errs = append(errs, fmt.Errorf("drop view %s in %s in B: %w", name, db, err))
-				continue
-			}
-			t.log().Info("view dropped in B (gone in A)", "view", key)
-			delete(rec.Views, key)
-		}
+		errs = append(errs, t.dropGone(ctx, "view", d.Name, rec.Views, views, st.DropView)...)
 		// Analyzers after views (a view may use one).
-		for _, key := range slices.Sorted(maps.Keys(rec.Analyzers)) {
-			db, name, _ := strings.Cut(key, "/")
-			if db != d.Name || analyzers[name] {
-				continue
-			}
-			if err := st.DropAnalyzer(ctx, db, name); err != nil {
-				errs = append(errs, fmt.Errorf("drop analyzer %s in %s in B: %w", name, db, err))
-				continue
-			}
-			t.log().Info("analyzer dropped in B (gone in A)", "analyzer", key)
-			delete(rec.Analyzers, key)
-		}
+		errs = append(errs, t.dropGone(ctx, "analyzer", d.Name, rec.Analyzers, analyzers, st.DropAnalyzer)...)
 	}
 	for key := range rec.Analyzers {
 		if db, _, _ := strings.Cut(key, "/"); !wantDB[db] {
@@ -197,6 +175,27 @@ func structureKey(inv *Inventory) string {
 		return inv.Hash + "+users:" + inv.Users.ID
 	}
 	return inv.Hash
+}
+
+// dropGone drops from B the objects of database db that dc2dc created
+// (created: "db/name" keys) and A no longer has (want: names), and forgets
+// them in created.
+func (t *targetRun) dropGone(ctx context.Context, kind, db string, created, want map[string]bool,
+	drop func(ctx context.Context, db, name string) error) []error {
+	var errs []error
+	for _, key := range slices.Sorted(maps.Keys(created)) {
+		kdb, name, _ := strings.Cut(key, "/")
+		if kdb != db || want[name] {
+			continue
+		}
+		if err := drop(ctx, db, name); err != nil {
+			errs = append(errs, fmt.Errorf("drop %s %s in %s in B: %w", kind, name, db, err))
+			continue
+		}
+		t.log().Info(kind+" dropped in B (gone in A)", kind, key)
+		delete(created, key)
+	}
+	return errs
 }
 
 // shortName is an analyzer's name without its "db::" prefix.
