@@ -198,3 +198,46 @@ func BenchmarkApply10MiB(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkApplySmallTransactions applies batches of 100 documents of 1 KiB
+// that arrive as 12 transactions of about 8 documents each (a WAL of
+// 100-document multi-document inserts spread over 12 shards): merged into
+// one stream transaction per batch (the default) or one stream transaction
+// each (MaxMergeBytes 1, the behaviour before merging). Reports the
+// requests B received per batch.
+func BenchmarkApplySmallTransactions(b *testing.B) {
+	for _, c := range []struct {
+		name  string
+		merge int64
+	}{{"merged", 0}, {"one-per-transaction", 1}} {
+		b.Run(c.name, func(b *testing.B) {
+			_, conn := benchCluster(b)
+			cd := &countingDoer{Doer: conn}
+			a := newTestApplier(b, cd, Config{MaxMergeBytes: c.merge})
+			s := newStream(shopShard, 1)
+			const perBatch, perTxn = 100, 8
+			batches := make([]*events.Batch, 8)
+			for j := range batches {
+				var evs []events.Event
+				for i := 0; i < perBatch; i += perTxn {
+					tid := fmt.Sprint(j*perBatch + i + 1)
+					evs = append(evs, &events.TransactionStart{TID: tid})
+					for k := i; k < min(i+perTxn, perBatch); k++ {
+						evs = append(evs, &events.Document{TID: tid, Doc: oneKiBDoc(j*perBatch + k)})
+					}
+					evs = append(evs, &events.TransactionCommit{TID: tid})
+				}
+				batches[j] = s.batch(evs...)
+			}
+			b.SetBytes(perBatch * 1024)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if err := a.Apply(context.Background(), batches[i%len(batches)]); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(cd.reqs)/float64(b.N), "requests/batch")
+		})
+	}
+}
