@@ -71,6 +71,11 @@ func TestChaos(t *testing.T) {
 			res.status, res.err = statusSkip, skipWhy
 			continue
 		}
+		if bug := rc.fault.bug[rc.phase]; bug != "" {
+			res.status, res.err = statusSkip, "known bug: "+bug
+			t.Run(string(rc.phase)+"/"+rc.fault.name, func(t *testing.T) { t.Skip(res.err) })
+			continue
+		}
 		// A fresh session for an initial sync (B must be empty) and after a
 		// run that left the session unusable; it is started here, in the
 		// test's goroutine, because starting it fails the test on error.
@@ -140,7 +145,7 @@ func matrix(full bool) []runCase {
 	for _, p := range phases {
 		for _, f := range faults() {
 			// The full matrix lists every cell, an inapplicable one as n/a.
-			if full || containsPhase(f.bounded, p) && f.na[p] == "" {
+			if full || containsPhase(f.bounded, p) && f.na[p] == "" && f.bug[p] == "" {
 				out = append(out, runCase{phase: p, fault: f})
 			}
 		}
