@@ -20,6 +20,9 @@
 //   - Stored documents are immutable values; snapshots share them (copy-on-snapshot maps).
 //     A written document is rendered once: its JSON is shared by the WAL marker of every
 //     replica and by answers (never copied until it is written out).
+//   - The body of a document write (POST/PUT/PATCH/DELETE /_api/document) is a pooled
+//     buffer, reused once the answer is written: nothing made from it may keep a slice
+//     of it (newDoc copies the attributes, unquote copies keys and handles).
 //   - No lock is held across network I/O; the Coordinator reaches DB-Servers in process.
 //   - Sharding hashes the shard-key values (FNV-1a) modulo numberOfShards; it is consistent
 //     within arangosim but not bit-identical to arangod's hash.

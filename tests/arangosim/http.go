@@ -103,7 +103,9 @@ func (r *Request) Body() ([]byte, error) {
 	if !r.bodyOK {
 		if n := r.ContentLength; n > 0 && n < 1<<30 {
 			r.bodyBuf = getBuf(int(n))
-			_, r.bodyErr = io.ReadFull(r.Request.Body, *r.bodyBuf)
+			var k int
+			k, r.bodyErr = io.ReadFull(r.Request.Body, *r.bodyBuf)
+			clear((*r.bodyBuf)[k:]) // a short read leaves zeros, never an earlier body's bytes
 			r.body = *r.bodyBuf
 		} else {
 			r.body, r.bodyErr = io.ReadAll(r.Request.Body)
