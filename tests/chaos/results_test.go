@@ -120,14 +120,19 @@ func (t *table) markdown() string {
 		case statusNA:
 			st = "n/a: " + r.err
 		}
+		if r.status == statusNA || r.status == statusSkip && r.report == nil {
+			fmt.Fprintf(&b, "| %s | %s | %s | – | – | – | – | – | – | – | – | – | – | – | – | – |\n", r.phase, r.fault, st)
+			continue
+		}
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %d | %s | %d |\n", r.phase, r.fault, st,
 			r.count(workload.Lost), r.count(workload.DuplicatedEffect), r.count(workload.Mismatched), r.count(workload.Extra),
 			r.count(workload.Ledger), r.docs(), dur(r.converge), orDash(r.check), dur(r.faultFor), dur(r.took), r.ops,
 			r.reactions(), r.session)
 	}
-	b.WriteString("\nconverge: from the repair of the fault with A quiet to B equal to A key by key (tests/workload Verify); ")
-	b.WriteString("docs: documents of A compared key by key; check sync: `dc2dc check sync` on B; fault lasted: from the injection ")
-	b.WriteString("to the end of the repair; writes: the workload's operations on A during the run; epochs/resyncs/poisoned/full: ")
+	b.WriteString("\nconverge: from the repair of the fault with the source quiet to the target equal to it key by key (tests/workload ")
+	b.WriteString("Verify; in the switchover B is the source and A the target); docs: documents of the source compared key by key; ")
+	b.WriteString("check sync: `dc2dc check sync` on the target; fault lasted: from the injection ")
+	b.WriteString("to the end of the repair; writes: the workload's operations during the run (on A; on A, then B in the switchover); epochs/resyncs/poisoned/full: ")
 	b.WriteString("what the workers logged during the run (send tasks' new epochs, receive-side resync requests, messages sent to the ")
 	b.WriteString("poison topic, revision resyncs that fell back to a full snapshot).\n\n")
 	b.WriteString("## Faults\n\n")
