@@ -76,10 +76,20 @@ func putBuf(bp *[]byte) {
 	}
 }
 
+// poisonReleasedBodies (set by the package's tests) overwrites every released body,
+// so that anything still holding a slice of one reads '#'s.
+var poisonReleasedBodies bool
+
 // releaseBody hands the body's buffer back for reuse. Only a handler that keeps no
 // slice of the body (and nothing that refers to one) beyond its answer may call it.
 func (r *Request) releaseBody() {
 	if r.bodyBuf != nil {
+		if poisonReleasedBodies {
+			b := *r.bodyBuf
+			for i := range b {
+				b[i] = '#'
+			}
+		}
 		putBuf(r.bodyBuf)
 		r.bodyBuf, r.body = nil, nil
 	}

@@ -8,6 +8,8 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	// Every test then checks that no document write keeps a slice of its pooled body.
+	poisonReleasedBodies = true
 	goleak.VerifyTestMain(m)
 }
 

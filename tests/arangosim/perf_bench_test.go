@@ -30,6 +30,8 @@ type perfEnv struct {
 
 func newPerfEnv(b *testing.B, dbservers int) *perfEnv {
 	b.Helper()
+	poisonReleasedBodies = false // measure what a process does (TestMain turns it on)
+	b.Cleanup(func() { poisonReleasedBodies = true })
 	c := startSim(b, Config{DBServers: dbservers, JWTSecret: "perf-secret", RootPassword: "pw", MaxWALMarkers: 1 << 20})
 	tok, err := c.SuperuserToken()
 	if err != nil {
