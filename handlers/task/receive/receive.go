@@ -149,6 +149,26 @@ func hasRequest(b *events.Batch) bool {
 	return false
 }
 
+// isHeartbeat reports whether b carries heartbeats only (an idle shard's
+// batch: it moves no data).
+func isHeartbeat(b *events.Batch) bool {
+	for _, rec := range b.Records {
+		if _, ok := rec.Event.(*events.Heartbeat); !ok {
+			return false
+		}
+	}
+	return len(b.Records) > 0
+}
+
+// redeliver names the replays that still reach the handler: a tree or
+// revisions request (its answer may have been lost with a crash after the
+// batch was recorded: it is answered again) and a heartbeat (a send task
+// resumed on an idle shard numbers its heartbeats from sub 1 again at the
+// checkpointed tick, so they are replays of what B holds; they still show
+// the shard caught up: its lag. They do not end a silence for the message
+// timeout: the first batch applied after it does).
+func redeliver(b *events.Batch) bool { return hasRequest(b) || isHeartbeat(b) }
+
 // silence reports how long the shard's stream was silent before b when b
 // continues the epoch of the latest batch seen (lastEpoch, lastSent), and
 // whether that exceeds timeout (0 = never).
@@ -228,8 +248,9 @@ func (r *Receiver) Run(ctx context.Context) (err error) {
 		},
 		// A tree or revisions request is answered after its batch was
 		// applied and recorded: a crash in between loses the answer, so
-		// its replay goes to the handler, which answers it again.
-		Redeliver:      hasRequest,
+		// its replay goes to the handler, which answers it again; replayed
+		// heartbeats still tell the shard's lag (redeliver).
+		Redeliver:      redeliver,
 		Retry:          r.cfg.Retry,
 		TracerProvider: r.cfg.TracerProvider,
 		MeterProvider:  r.cfg.MeterProvider,
@@ -387,7 +408,10 @@ func (r *Receiver) handle(msg *message.Message) ([]*message.Message, error) {
 	}
 	r.observe(s, b, out)
 	r.mu.Lock()
-	if b.Pos.Epoch > s.lastEpoch || (b.Pos.Epoch == s.lastEpoch && b.SentAt.After(s.lastSent)) {
+	// A replayed heartbeat does not end a silence: the message timeout
+	// judges the first batch applied after it.
+	replayedHeartbeat := out != target.Applied && isHeartbeat(b)
+	if !replayedHeartbeat && (b.Pos.Epoch > s.lastEpoch || (b.Pos.Epoch == s.lastEpoch && b.SentAt.After(s.lastSent))) {
 		s.lastEpoch, s.lastSent = b.Pos.Epoch, b.SentAt
 	}
 	r.mu.Unlock()
@@ -409,6 +433,11 @@ func (r *Receiver) observe(s *shardState, b *events.Batch, out target.Outcome) {
 	st := &s.st
 	if out != target.Applied {
 		st.Skipped++
+		if isHeartbeat(b) && b.Pos.Epoch == st.Applied.Epoch && !st.Applied.Less(b.Pos) && !b.SentAt.IsZero() {
+			// B holds everything up to the heartbeat's position: caught up
+			// as of when it was sent.
+			st.LagSeconds = now.Sub(b.SentAt).Seconds()
+		}
 		return
 	}
 	st.Batches++

@@ -167,3 +167,35 @@ func TestSilenceAgainstTheMessageTimeout(t *testing.T) {
 		}
 	}
 }
+
+// A send task resumed on an idle shard numbers its heartbeats from sub 1
+// again at the checkpointed tick: replays of what B holds, which still
+// reach the handler (redeliver) and tell the shard is caught up.
+func TestReplayedHeartbeatsTellTheLag(t *testing.T) {
+	hb := func(epoch, tick uint64, sub uint32, sent time.Time) *events.Batch {
+		return &events.Batch{Pos: events.Position{Epoch: epoch, Tick: tick, Sub: sub}, SentAt: sent,
+			Records: []events.Record{{Event: &events.Heartbeat{SourceTime: sent}}}}
+	}
+	data := &events.Batch{Pos: events.Position{Epoch: 2, Tick: 10, Sub: 1}, Records: []events.Record{{Tick: 10, Event: &events.Document{Key: "k"}}}}
+	if !redeliver(hb(2, 10, 1, time.Now())) || redeliver(data) || redeliver(&events.Batch{}) {
+		t.Fatal("redeliver: heartbeat-only batches (and requests) reach the handler, data replays do not")
+	}
+	applied := events.Position{Epoch: 2, Tick: 10, Sub: 40}
+	for _, c := range []struct {
+		name    string
+		b       *events.Batch
+		wantLag bool
+	}{
+		{"replayed heartbeat at the applied tick", hb(2, 10, 1, time.Now().Add(-2*time.Second)), true},
+		{"heartbeat of an older epoch", hb(1, 99, 1, time.Now()), false},
+		{"replayed data", data, false},
+	} {
+		r := &Receiver{}
+		s := &shardState{st: ShardStatus{Applied: applied, LagSeconds: 3600}}
+		r.observe(s, c.b, target.Skipped)
+		got := s.st.LagSeconds < 10
+		if got != c.wantLag || s.st.Skipped != 1 {
+			t.Errorf("%s: lag %.1f s after the skip (skipped %d), want refreshed %v", c.name, s.st.LagSeconds, s.st.Skipped, c.wantLag)
+		}
+	}
+}
