@@ -302,10 +302,17 @@ func (a *Applier) flush(ctx context.Context) error {
 // ready returns how many units at the head of the queue are applied together:
 // 0 when the head is an open transaction; otherwise the run of ready units
 // (plain writes and committed transactions) up to the next open transaction,
-// bounded by Config.MaxMergeBytes (a larger unit goes alone).
+// bounded by Config.MaxMergeBytes (a larger unit goes alone). A run also ends
+// before a unit that removes a key an earlier unit of the run writes: in a
+// collection sharded by other attributes than _key, a removal by key inside
+// a stream transaction must find the shard of a document that transaction
+// wrote, which arangosim (and possibly a Coordinator) looks up in the
+// committed data only, so it would answer "not found" and the document
+// would stay.
 func (a *Applier) ready() int {
 	n := 0
 	var size int64
+	var written map[string]struct{}
 	for n < len(a.units) {
 		u := &a.units[n]
 		if u.tid != "" && !u.done {
@@ -315,10 +322,35 @@ func (a *Applier) ready() int {
 		if n > 0 && size+b > a.cfg.MaxMergeBytes {
 			break
 		}
+		if n > 0 && removesWritten(u.ops, written) {
+			break
+		}
+		if n+1 < len(a.units) {
+			if written == nil {
+				written = make(map[string]struct{})
+			}
+			for _, o := range u.ops {
+				if !o.remove {
+					written[opKey(o)] = struct{}{}
+				}
+			}
+		}
 		size += b
 		n++
 	}
 	return n
+}
+
+// removesWritten reports whether ops remove a key in written.
+func removesWritten(ops []op, written map[string]struct{}) bool {
+	for _, o := range ops {
+		if o.remove {
+			if _, ok := written[o.key]; ok {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // applyUnits applies a run of ready units. Plain writes alone go without a

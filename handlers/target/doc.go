@@ -37,7 +37,11 @@
 //     stream order, and a WAL of small multi-document transactions costs
 //     begin, writes and commit once per batch instead of once per
 //     transaction. B refusing a merged run for its size (errorNum 32)
-//     applies its transactions one by one.
+//     applies its transactions one by one. A run ends before a unit that
+//     removes a key an earlier unit of the run wrote: with shard keys other
+//     than _key, a removal by key inside a stream transaction cannot find a
+//     document written by that same transaction in arangosim (it locates
+//     the shard in committed data), and the document would stay in B.
 //   - CollectionTruncate → *ResyncError (ReasonTruncate): B's Coordinator API
 //     has no per-shard truncate (ARCHITECTURE §4). CollectionDrop and
 //     DatabaseDrop → *StreamEndError (errors.Is ErrStreamEnded) after the
