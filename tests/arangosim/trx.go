@@ -85,6 +85,17 @@ func (t *trxManager) execute(db, id string, col *Collection, ops []*docOp, o wri
 			results[i] = opResult{err: op.err}
 			continue
 		}
+		if (op.kind == opUpdate || op.kind == opRemove) && !col.shardKeyOnlyKey() && len(col.Shards) > 1 {
+			// By key on a collection sharded by other attributes: the
+			// transaction's own writes count too (a Coordinator asks every
+			// shard, each sees the transaction's changes).
+			for _, sh := range col.Shards {
+				if _, _, hit := tx.ov.get(sh, op.key); hit {
+					op.shard = sh
+					break
+				}
+			}
+		}
 		op.shard.mu.Lock()
 		var ch change
 		res, changed := t.c.decide(col, op, o, tx.ov, memo, &ch)
