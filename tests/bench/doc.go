@@ -58,11 +58,13 @@
 //  6. master failover (A, then B): kill -9 of the leader; seconds until a new
 //     leader answers GET /_api/status (polled every 100 ms through any
 //     master);
-//  7. worker RSS with a backlog: B's workers stopped (SIGTERM), A written at
-//     its maximum (DC2DC_BENCH_BACKLOG_DOCS, bounded by
-//     DC2DC_BENCH_BACKLOG_SECONDS), the workers started again and their
-//     VmRSS sampled every 250 ms until B holds every document (bounded by
-//     DC2DC_BENCH_CATCHUP_TIMEOUT);
+//  7. worker RSS with a backlog, twice (a quarter of the backlog, then all
+//     of it): B's workers stopped (SIGTERM), A written at its maximum
+//     (DC2DC_BENCH_BACKLOG_DOCS, bounded by DC2DC_BENCH_BACKLOG_SECONDS),
+//     the workers started again and their VmRSS sampled every 250 ms until
+//     B holds every document (bounded by DC2DC_BENCH_CATCHUP_TIMEOUT), with
+//     the catch-up rate; bounded = four times the backlog takes at most
+//     1.25× the memory + 32 MiB;
 //
 // and at the end `check sync` and tests/workload.Verify (key by key) with A
 // quiet. Environment (defaults): DC2DC_BENCH_WRITERS (4), DC2DC_BENCH_BATCH
