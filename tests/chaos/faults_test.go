@@ -92,44 +92,21 @@ func (r *run) dc(name string) *harness.DC {
 func killLeaderMaster(dcName string) func(r *run) (func() error, error) {
 	return func(r *run) (func() error, error) {
 		dc := r.dc(dcName)
-		var (
-			old   *harness.Member
-			epoch uint64
-		)
-		if err := poll(20*time.Second, 100*time.Millisecond, func() (bool, string) {
-			ctx, cancel := ctxFor(3 * time.Second)
-			defer cancel()
-			l, e, err := dc.Leader(ctx)
-			if err != nil {
-				return false, err.Error()
-			}
-			old, epoch = l, e
-			return true, ""
-		}); err != nil {
-			return nil, fmt.Errorf("%s's leader: %w", dcName, err)
+		old, epoch, err := currentLeader(dc)
+		if err != nil {
+			return nil, err
 		}
 		r.involve(old.Proc)
 		old.Kill9()
 		killed := time.Now()
 		restore := func() error { return old.RestartWait(60 * time.Second) }
-		err := poll(30*time.Second, 100*time.Millisecond, func() (bool, string) {
-			ctx, cancel := ctxFor(3 * time.Second)
-			defer cancel()
-			l, e, err := dc.Leader(ctx)
-			if err != nil {
-				return false, err.Error()
-			}
-			if l == old || e <= epoch {
-				return false, fmt.Sprintf("%s leads with epoch %d (killed: %s, epoch %d)", l.ID, e, old.ID, epoch)
-			}
-			r.involve(l.Proc)
-			r.notef("%s: %s (epoch %d) killed, %s leads (epoch %d) after %v", dcName, old.ID, epoch, l.ID, e,
-				time.Since(killed).Round(100*time.Millisecond))
-			return true, ""
-		})
+		l, e, err := newLeader(dc, old, epoch, "killed")
 		if err != nil {
 			return restore, fmt.Errorf("no new leader in %s: %w", dcName, err)
 		}
+		r.involve(l.Proc)
+		r.notef("%s: %s (epoch %d) killed, %s leads (epoch %d) after %v", dcName, old.ID, epoch, l.ID, e,
+			time.Since(killed).Round(100*time.Millisecond))
 		return restore, nil
 	}
 }

@@ -46,23 +46,7 @@ func pauseLeaderMaster(dcName string) func(r *run) (func() error, error) {
 			return nil, err
 		}
 		paused := time.Now()
-		var (
-			nl *harness.Member
-			ne uint64
-		)
-		err = poll(30*time.Second, 100*time.Millisecond, func() (bool, string) {
-			ctx, cancel := ctxFor(3 * time.Second)
-			defer cancel()
-			l, e, err := dc.Leader(ctx)
-			if err != nil {
-				return false, err.Error()
-			}
-			if l == old || e <= epoch {
-				return false, fmt.Sprintf("%s leads with epoch %d (paused: %s, epoch %d)", l.ID, e, old.ID, epoch)
-			}
-			nl, ne = l, e
-			return true, ""
-		})
+		nl, ne, err := newLeader(dc, old, epoch, "paused")
 		if err != nil {
 			return resume, fmt.Errorf("no new leader in %s while %s was paused: %w", dcName, old.ID, err)
 		}
@@ -206,4 +190,28 @@ func pauseMirror(r *run) (func() error, error) {
 	r.hold(r.s.opts.pause)
 	r.notef("%s paused for %v", m.Name(), r.s.opts.pause)
 	return resume, resume()
+}
+
+// newLeader waits up to 30 s until another master than old leads dc with an
+// epoch above epoch; what says what happened to old (for the wait's
+// message).
+func newLeader(dc *harness.DC, old *harness.Member, epoch uint64, what string) (*harness.Member, uint64, error) {
+	var (
+		nl *harness.Member
+		ne uint64
+	)
+	err := poll(30*time.Second, 100*time.Millisecond, func() (bool, string) {
+		ctx, cancel := ctxFor(3 * time.Second)
+		defer cancel()
+		l, e, err := dc.Leader(ctx)
+		if err != nil {
+			return false, err.Error()
+		}
+		if l == old || e <= epoch {
+			return false, fmt.Sprintf("%s leads with epoch %d (%s: %s, epoch %d)", l.ID, e, what, old.ID, epoch)
+		}
+		nl, ne = l, e
+		return true, ""
+	})
+	return nl, ne, err
 }
