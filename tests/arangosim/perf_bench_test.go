@@ -126,23 +126,7 @@ func BenchmarkPerfInsert100(b *testing.B) {
 func BenchmarkPerfRestoreReplace100(b *testing.B) {
 	e := newPerfEnv(b, 2)
 	coord := e.c.Coordinators()[0]
-	bodies := make([][]byte, b.N)
-	rev := uint64(1764130000123) << 20
-	for i := range bodies {
-		var buf bytes.Buffer
-		buf.WriteByte('[')
-		for j := range perfBatch {
-			if j > 0 {
-				buf.WriteByte(',')
-			}
-			key := "load-0-" + strconv.Itoa(i) + "-" + strconv.Itoa(j)
-			rev++
-			buf.WriteString(`{"_key":"` + key + `","_id":"bench/` + key + `","_rev":"` + EncodeRev(rev) + `","pad":"` + perfPad +
-				`","ts":1764130000123456789,"ver":1}`)
-		}
-		buf.WriteByte(']')
-		bodies[i] = buf.Bytes()
-	}
+	bodies := restoreBodies(b.N, perfBatch)
 	const target = "/_api/document/bench?isRestore=true&overwriteMode=replace&skipDocumentValidation=true&waitForSync=false"
 	b.SetBytes(int64(len(bodies[0])))
 	cpu0 := cpuStart(b)
@@ -195,23 +179,7 @@ func BenchmarkPerfApplyTrx25(b *testing.B) {
 	const n = 25
 	e := newPerfEnv(b, 2)
 	coord := e.c.Coordinators()[0]
-	bodies := make([][]byte, b.N)
-	rev := uint64(1764130000123) << 20
-	for i := range bodies {
-		var buf bytes.Buffer
-		buf.WriteByte('[')
-		for j := range n {
-			if j > 0 {
-				buf.WriteByte(',')
-			}
-			key := "load-0-" + strconv.Itoa(i) + "-" + strconv.Itoa(j)
-			rev++
-			buf.WriteString(`{"_key":"` + key + `","_id":"bench/` + key + `","_rev":"` + EncodeRev(rev) + `","pad":"` + perfPad +
-				`","ts":1764130000123456789,"ver":1}`)
-		}
-		buf.WriteByte(']')
-		bodies[i] = buf.Bytes()
-	}
+	bodies := restoreBodies(b.N, n)
 	begin := []byte(`{"collections":{"write":["bench"]},"waitForSync":false}`)
 	const target = "/_api/document/bench?isRestore=true&overwriteMode=replace&skipDocumentValidation=true&waitForSync=false"
 	cpu0 := cpuStart(b)
@@ -253,4 +221,27 @@ func BenchmarkPerfRequest(b *testing.B) {
 		e.serve(b, s, "GET", target, nil, http.StatusNoContent)
 	}
 	reportPerDoc(b, cpu0, b.N)
+}
+
+// restoreBodies are count request bodies of perBody documents each as A's
+// WAL carries them (_key, _id, _rev, attributes), for isRestore writes.
+func restoreBodies(count, perBody int) [][]byte {
+	bodies := make([][]byte, count)
+	rev := uint64(1764130000123) << 20
+	for i := range bodies {
+		var buf bytes.Buffer
+		buf.WriteByte('[')
+		for j := range perBody {
+			if j > 0 {
+				buf.WriteByte(',')
+			}
+			key := "load-0-" + strconv.Itoa(i) + "-" + strconv.Itoa(j)
+			rev++
+			buf.WriteString(`{"_key":"` + key + `","_id":"bench/` + key + `","_rev":"` + EncodeRev(rev) + `","pad":"` + perfPad +
+				`","ts":1764130000123456789,"ver":1}`)
+		}
+		buf.WriteByte(']')
+		bodies[i] = buf.Bytes()
+	}
+	return bodies
 }
