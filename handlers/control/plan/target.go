@@ -56,6 +56,7 @@ type targetRun struct {
 	waiters   map[string]chan *CheckResult
 	resets    []ShardReset
 	usersSig  string // applied positions of the users shards at the last reload
+	stopWait  string // why the stop in progress waits, as last logged
 }
 
 func newTargetRun(s *session, id string) *targetRun {
@@ -265,6 +266,7 @@ func (t *targetRun) stopStep(ctx context.Context, sy Sync, inv *Inventory) {
 		return
 	}
 	if inv == nil || inv.Stop == nil || !inv.Stop.Drained {
+		t.waitingFor("the source's drained stop barrier")
 		return
 	}
 	cl := verify.FromConn(t.s.conn)
@@ -276,15 +278,29 @@ func (t *targetRun) stopStep(ctx context.Context, sy Sync, inv *Inventory) {
 		db, name, _ := strings.Cut(sc.Collection, "/")
 		sh, err := verify.Open(ctx, cl, db, name, ref.Index, verify.Config{})
 		if err != nil {
+			t.waitingFor(fmt.Sprintf("shard %s (%s): cannot read it here: %v", sc.Shard, sc.Collection, err))
 			return
 		}
-		equal := sh.Count() == sc.Count && sh.Checksum() == sc.Hash
+		count, sum := sh.Count(), sh.Checksum()
 		sh.Close(ctx)
-		if !equal {
+		if count != sc.Count || sum != sc.Hash {
+			t.waitingFor(fmt.Sprintf("shard %s (%s): %d documents here, %d at the source (hash equal: %v)", sc.Shard, sc.Collection, count, sc.Count, sum == sc.Hash))
 			return
 		}
 	}
 	t.finishStop(ctx, StateStopped, "")
+}
+
+// waitingFor logs why a stop in progress waits, when that changes (the
+// stop loop runs every state interval).
+func (t *targetRun) waitingFor(why string) {
+	t.mu.Lock()
+	changed := t.stopWait != why
+	t.stopWait = why
+	t.mu.Unlock()
+	if changed {
+		t.log().Info("stop sync waits", "for", why)
+	}
 }
 
 // reached reports whether applied is at or past want.
