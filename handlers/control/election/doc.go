@@ -33,7 +33,7 @@
 // race are serialized by the compare-and-set: exactly one of them wins.
 //
 // So, at any instant, at most one master believes it is leader; the epoch
-// strictly increases with every takeover (it is only ever written by a
+// strictly increases with every term (it is only ever written by a
 // compare-and-set over the previous value), and everything the leader does
 // carries it (fencing: package state refuses writes with a lower epoch).
 //
@@ -43,9 +43,16 @@
 //     fails with a conflict for every other one).
 //   - Released lease (Holder ""; a leader that stops cleanly releases it):
 //     taken over at once with Epoch+1.
-//   - A lease held by this very elector (same id and incarnation) that it
-//     does not consider its own, e.g. after a renewal whose answer was lost:
-//     renewed by compare-and-set; leadership starts from that renewal.
+//   - A lease held by this very elector (same id and incarnation) while it
+//     still leads, e.g. after a renewal whose answer was lost: renewed by
+//     compare-and-set at the same epoch.
+//   - A lease held by this very elector that it no longer considers its
+//     own (it stepped down: no renewal came back in time, or a won write
+//     came back too late): taken back by compare-and-set with Epoch+1. It
+//     is a new term, and every term has its own epoch, so that whatever
+//     tells terms apart by their epoch can (the planner's message counters
+//     start again in each term; with the old epoch the other datacenter's
+//     leader took the new term's messages for stale ones).
 //   - A restarted master has a new incarnation, so it waits for its old
 //     lease to expire like any other follower.
 //   - Safety over liveness: when the cluster answers slower than

@@ -202,8 +202,15 @@ func (e *Elector) step(ctx context.Context) {
 	}
 	e.mu.Unlock()
 	switch {
-	case l.Holder == e.cfg.ID && l.Incarnation == e.inc:
+	case l.Holder == e.cfg.ID && l.Incarnation == e.inc && e.isLeader():
 		e.write(ctx, d.Rev, l.Epoch)
+	case l.Holder == e.cfg.ID && l.Incarnation == e.inc:
+		// Our own lease, but we stepped down (it could not be renewed in
+		// time): a new term, so a new epoch. Taking it back at the old one
+		// would give two terms one epoch, and whatever tells terms apart
+		// by their epoch (fenced writes, the peer's message stamps of a
+		// leader's fresh counters) could not.
+		e.write(ctx, d.Rev, l.Epoch+1)
 	case l.Holder == "":
 		e.write(ctx, d.Rev, l.Epoch+1)
 	default:

@@ -133,3 +133,37 @@ func TestNoSplitBrainWithSlowAndLostAnswers(t *testing.T) {
 	}
 	g.stop()
 }
+
+// TestLeaseRetakenAfterLossIsANewTerm: the only master loses its lease (the
+// cluster does not answer for longer than the lease) and then takes its
+// own lease back. That is a new term: it must have a higher epoch, or the
+// planner's fresh message counters of the new term would look older than
+// the last term's to the other datacenter (found by the chaos suite: a
+// switch back whose stop waited on an inventory it kept ignoring).
+func TestLeaseRetakenAfterLossIsANewTerm(t *testing.T) {
+	_, cl := startSim(t)
+	j := &jittery{inner: state.NewDocs(cl.Coordinator()), max: time.Millisecond, rnd: rand.New(rand.NewPCG(1, 2))}
+	g := newGroupOn(t, func(int) election.Store { return j }, 1, func(c *election.Config) {
+		c.LeaseDuration, c.RenewInterval, c.SafetyMargin = time.Second, 200*time.Millisecond, 200*time.Millisecond
+		c.RequestTimeout = 500 * time.Millisecond
+		c.KeepLeaseOnStop = true
+	})
+	_, first := g.leader(10*time.Second, -1, 1)
+	j.cut.Store(true)
+	lostBy := time.Now().Add(10 * time.Second)
+	for {
+		if _, ok := g.els[0].Leader(); !ok {
+			break
+		}
+		if time.Now().After(lostBy) {
+			t.Fatal("the master kept its leadership with the cluster unreachable for 10 s")
+		}
+		time.Sleep(5 * time.Millisecond) // polling interval of a deadline loop
+	}
+	j.cut.Store(false)
+	_, second := g.leader(10*time.Second, -1, 1)
+	if second <= first {
+		t.Fatalf("the lease taken back after its loss has epoch %d, the lost term had %d: want a higher one", second, first)
+	}
+	g.stop()
+}
