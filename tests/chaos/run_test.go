@@ -297,8 +297,10 @@ func (r *run) exec(res *result) error {
 	return nil
 }
 
-// printLogs prints the logs of the processes the run involved and of the
-// datacenters' leaders.
+// printLogs prints the logs of the processes the run involved, of the
+// datacenters' leaders and of every worker: a stop or a switch back that
+// does not finish is decided by the target's leader from what its workers
+// applied, whichever side the fault hit.
 func (r *run) printLogs() {
 	for _, dc := range []*harness.DC{r.s.top.A, r.s.top.B} {
 		ctx, cancel := ctxFor(3 * time.Second)
@@ -306,6 +308,7 @@ func (r *run) printLogs() {
 			r.involve(l.Proc)
 		}
 		cancel()
+		r.involveWorkers(dc)
 	}
 	r.mu.Lock()
 	ps := append([]*harness.Proc(nil), r.involved...)
