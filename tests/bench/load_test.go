@@ -214,8 +214,10 @@ func countDocs(ctx context.Context, cl *client.Client) (int64, error) {
 // (or maxWait passed, counted as missed). A probe's lag is the time from
 // A's acknowledgement of its insert to the first read in B that finds it
 // (the poll interval is the resolution). At most a few probes poll at once,
-// so B sees a few reads per 10 ms, not a load.
-func probeLags(ctx context.Context, a, bcl *client.Client, interval, poll, maxWait time.Duration) (lags []time.Duration, missed int, err error) {
+// so B sees a few reads per 10 ms, not a load. slow, when set, is called for
+// every probe whose lag exceeds a second, with the probe's key and the time
+// A acknowledged it, so a stall can be found in the processes' logs.
+func probeLags(ctx context.Context, a, bcl *client.Client, interval, poll, maxWait time.Duration, slow func(key string, written time.Time, lag time.Duration)) (lags []time.Duration, missed int, err error) {
 	dbA, err := a.Driver().Database(ctx, benchDB)
 	if err != nil {
 		return nil, 0, err
@@ -262,9 +264,13 @@ func probeLags(ctx context.Context, a, bcl *client.Client, interval, poll, maxWa
 				if cb != nil {
 					var doc map[string]any
 					if _, err := cb.ReadDocument(bctx, key, &doc); err == nil {
+						lag := time.Since(written)
 						mu.Lock()
-						lags = append(lags, time.Since(written))
+						lags = append(lags, lag)
 						mu.Unlock()
+						if slow != nil && lag > time.Second {
+							slow(key, written, lag)
+						}
 						return
 					}
 				}

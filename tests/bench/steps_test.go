@@ -214,8 +214,11 @@ type cpuSnapshot struct {
 	groups map[string]time.Duration
 }
 
+// loaderGroup is the benchmark's own process in a cpuSnapshot.
+const loaderGroup = "bench process (loader)"
+
 func takeCPU(top *harness.Topology) cpuSnapshot {
-	s := cpuSnapshot{at: time.Now(), groups: map[string]time.Duration{"bench process (loader)": cpuTime()}}
+	s := cpuSnapshot{at: time.Now(), groups: map[string]time.Duration{loaderGroup: cpuTime()}}
 	for _, p := range top.Procs() {
 		if p == nil || !p.Running() {
 			continue
@@ -277,6 +280,7 @@ type steady struct {
 	split        string  // each process group's share of one core
 	usPerDoc     float64 // all CPU in the window per document B applied, µs
 	perDoc       string  // the same per process group
+	outsideUs    float64 // of usPerDoc, what is not dc2dc's: both arangosims and the loader
 }
 
 // steadyWindow writes A at its maximum (keys prefixed with prefix, which
@@ -308,8 +312,19 @@ func steadyWindow(b *testing.B, top *harness.Topology, l *loader, ca, cb *client
 	if applied := float64(b2 - b1); applied > 0 {
 		s.usPerDoc = s.cores * win / applied * 1e6
 		s.perDoc = cpuPerDoc(cpu1, cpu2, applied)
+		for name, d := range cpu2.groups {
+			if !isDC2DC(name) {
+				s.outsideUs += (d - cpu1.groups[name]).Seconds() / applied * 1e6
+			}
+		}
 	}
 	return s
+}
+
+// isDC2DC reports whether a process group is dc2dc's (its masters, workers,
+// mirror and Kafka brokers), not the database's or the load's.
+func isDC2DC(group string) bool {
+	return !strings.HasPrefix(group, "arangosim") && group != loaderGroup
 }
 
 // cpuPerDoc is each process group's CPU between two snapshots per document,
