@@ -58,6 +58,16 @@
 //
 // # Durability order and positions (Receiver, Positions)
 //
+// Before it judges a batch, a Receiver that wrote no position for
+// RecheckAfter (default 2 s, below any Kafka session timeout) reads its
+// shard's record in B again,
+// and so does one that sees a gap: when another worker recorded a different
+// position meanwhile (it took the shard's partition over while this one
+// was stalled or away), the Receiver continues from that one (Reloads
+// counts it), so a woken worker's old batches are skipped instead of
+// writing older versions over newer ones, and a partition that comes back
+// is not taken for a gap.
+//
 // Receive applies the dedupe and gap rules of events/doc.go (Check): skip
 // Pos <= applied; apply Prev <= applied < Pos, or the first batch of a newer
 // epoch (Prev = {epoch,0,0}); applied < Prev is a gap → *ResyncError

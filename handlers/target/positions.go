@@ -223,7 +223,8 @@ func (p *Positions) Save(ctx context.Context, rec Record) error {
 			}
 			if ok {
 				if rec.Pos.Less(cur.Pos) {
-					p.revs.set(key, curRev)
+					// Not cached: a later Save with the current _rev would
+					// skip this comparison and could move the record back.
 					return failure.WithCode(failure.CodeSyncFenced, failure.Permanent(&StaleError{Key: key, Stored: cur.Pos, Attempt: rec.Pos}))
 				}
 				rev, known = curRev, true

@@ -3,6 +3,7 @@ package target
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -189,6 +190,72 @@ func TestReceiverGapAndStale(t *testing.T) {
 	b2 := &events.Batch{Shard: shopShard, Prev: b1.Pos, Pos: events.Position{Epoch: 1, Tick: b1.Pos.Tick + 1}, Records: []events.Record{{Tick: b1.Pos.Tick + 1, Event: docEvent("b", 2, "")}}}
 	if _, err := r.Receive(ctx, b2, 0, 2); !errors.Is(err, ErrStale) {
 		t.Fatalf("stale receiver: %v", err)
+	}
+}
+
+// TestReceiverStalledWorkerDoesNotWriteOver: a worker stalls (SIGSTOP, a
+// long pause) past the Kafka session timeout; another takes the shard over
+// and applies newer versions. When the first wakes up with a batch it
+// fetched before, it must not apply it over them: it reads B's record again
+// first (it wrote none for longer than RecheckAfter) and skips the batch.
+func TestReceiverStalledWorkerDoesNotWriteOver(t *testing.T) {
+	c, conn := setupShop(t)
+	ctx := context.Background()
+	at := time.Date(2026, 11, 26, 8, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return at }
+	s := newStream(shopShard, 1)
+	b1 := s.batch(docEvent("k", 1, ""))
+	b2 := s.batch(docEvent("k", 2, ""))
+	b3 := s.batch(docEvent("k", 3, ""))
+	stalled := NewReceiver("a-to-b", newTestApplier(t, conn, Config{}), NewPositions(conn, clock))
+	if out, err := stalled.Receive(ctx, b1, 0, 1); err != nil || out != Applied {
+		t.Fatalf("b1: %v, %v", out, err)
+	}
+	// Within RecheckAfter nothing is read again: the next batch is applied
+	// from memory. (Here: b2, later taken back below by the takeover.)
+	takeover := NewReceiver("a-to-b", newTestApplier(t, conn, Config{}), NewPositions(conn, nil))
+	for i, b := range []*events.Batch{b2, b3} {
+		if out, err := takeover.Receive(ctx, b, 0, int64(i+2)); err != nil || out != Applied {
+			t.Fatalf("takeover, batch %d: %v, %v", i+2, out, err)
+		}
+	}
+	at = at.Add(DefaultRecheckAfter + time.Second) // the stall
+	out, err := stalled.Receive(ctx, b2, 0, 2)
+	if err != nil || out != Skipped {
+		t.Fatalf("the stalled worker's old batch after the takeover: %v, %v; want skipped", out, err)
+	}
+	if stalled.Reloads() != 1 || stalled.Applied() != b3.Pos {
+		t.Fatalf("after the stall: %d reloads, applied %s; want 1 and %s", stalled.Reloads(), stalled.Applied(), b3.Pos)
+	}
+	if got := contents(t, c, "shop", "orders")["k"]; !strings.Contains(got, `"n":3`) {
+		t.Fatalf("k in B = %s, want the takeover's version 3", got)
+	}
+	// Without a stall, a worker does not read again: b1's replay is
+	// skipped from memory and nothing is counted.
+	if out, err := takeover.Receive(ctx, b1, 0, 1); err != nil || out != Skipped || takeover.Reloads() != 0 {
+		t.Fatalf("replay at the live worker: %v, %v, %d reloads", out, err, takeover.Reloads())
+	}
+}
+
+// TestReceiverGapClosedByAnotherWorker: the shard's partition went to
+// another worker for a moment (less than RecheckAfter) and came back; the
+// next batch continues the other worker's position, not this one's memory.
+// It is applied, not taken for a gap (which would resynchronise the shard).
+func TestReceiverGapClosedByAnotherWorker(t *testing.T) {
+	_, conn := setupShop(t)
+	ctx := context.Background()
+	s := newStream(shopShard, 1)
+	b1, b2, b3 := s.batch(docEvent("a", 1, "")), s.batch(docEvent("b", 2, "")), s.batch(docEvent("c", 3, ""))
+	r := NewReceiver("a-to-b", newTestApplier(t, conn, Config{}), NewPositions(conn, nil))
+	if _, err := r.Receive(ctx, b1, 0, 1); err != nil {
+		t.Fatal(err)
+	}
+	other := NewReceiver("a-to-b", newTestApplier(t, conn, Config{}), NewPositions(conn, nil))
+	if out, err := other.Receive(ctx, b2, 0, 2); err != nil || out != Applied {
+		t.Fatalf("other worker: %v %v", out, err)
+	}
+	if out, err := r.Receive(ctx, b3, 0, 3); err != nil || out != Applied || r.Reloads() != 1 {
+		t.Fatalf("back at the first worker: %v, %v, %d reloads; want applied after one reload", out, err, r.Reloads())
 	}
 }
 

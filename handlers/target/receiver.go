@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/dc2dc/dc2dc/events"
 	"github.com/dc2dc/dc2dc/pipeline/failure"
@@ -42,12 +43,34 @@ type Receiver struct {
 	applied       events.Position // last batch applied (in memory; dedupe)
 	last          Record          // last record written to (or read from) B
 	pendingOffset int64           // Kafka offset of the batch the oldest open transaction began in
+
+	recheckAfter time.Duration // see SetRecheckAfter
+	checkedAt    time.Time     // when last was written or read
+	reloads      uint64        // times recheck found another writer's record
 }
+
+// DefaultRecheckAfter is how long a Receiver may go without writing its
+// shard's record before it reads the record again ahead of applying: below
+// every Kafka consumer-group session timeout dc2dc allows (3 s at least), and
+// above the heartbeat interval (1 s), so a live shard never pays for it.
+const DefaultRecheckAfter = 2 * time.Second
 
 // NewReceiver returns the receive path of the applier's shard for a sync.
 func NewReceiver(sync string, a *Applier, p *Positions) *Receiver {
-	return &Receiver{sync: sync, shard: a.shard, applier: a, pos: p}
+	return &Receiver{sync: sync, shard: a.shard, applier: a, pos: p, recheckAfter: DefaultRecheckAfter}
 }
+
+// SetRecheckAfter sets how long the receiver may go without writing its
+// shard's record in B before it reads it again ahead of the next batch (0:
+// never). It must stay below the Kafka consumer group's session timeout:
+// another worker can only take the shard's partition over after this one
+// was silent for that long.
+func (r *Receiver) SetRecheckAfter(d time.Duration) { r.recheckAfter = d }
+
+// Reloads counts the times the receiver found, ahead of a batch, that
+// another worker had recorded a different position for its shard, and
+// continued from that one.
+func (r *Receiver) Reloads() uint64 { return r.reloads }
 
 // Applied returns the in-memory applied position (the last batch applied).
 func (r *Receiver) Applied() events.Position { return r.applied }
@@ -66,8 +89,33 @@ func (r *Receiver) Start(ctx context.Context) (rec Record, ok bool, err error) {
 		return Record{}, false, err
 	}
 	r.applied, r.last, r.loaded = rec.Pos, rec, true
+	r.checkedAt = r.pos.now()
 	r.applier.Reset()
 	return rec, ok, nil
+}
+
+// recheck reads the shard's record in B again. A worker that stalled (it
+// was stopped, frozen or starved) for longer than the Kafka group's session
+// timeout lost the shard's partition to another worker, which went on
+// applying; when it wakes up it still holds batches it fetched before, and
+// its in-memory position is stale. Applying them would write older
+// versions of documents over newer ones (its position save would be refused
+// only afterwards). So when B's record is not the one this receiver last
+// wrote or read, it continues from B's, dropping an open transaction the
+// other worker has taken over, and the batch is judged against that.
+func (r *Receiver) recheck(ctx context.Context) error {
+	cur, ok, err := r.pos.Load(ctx, r.sync, r.shard)
+	if err != nil {
+		return err
+	}
+	r.checkedAt = r.pos.now()
+	if !ok || cur.Pos == r.last.Pos {
+		return nil
+	}
+	r.applied, r.last = cur.Pos, cur
+	r.applier.Reset()
+	r.reloads++
+	return nil
 }
 
 // Check applies the dedupe and gap rules to a batch header against the
@@ -106,8 +154,21 @@ func (r *Receiver) Receive(ctx context.Context, b *events.Batch, partition int32
 		if _, _, err := r.Start(ctx); err != nil {
 			return 0, err
 		}
+	} else if r.recheckAfter > 0 && r.pos.now().Sub(r.checkedAt) > r.recheckAfter {
+		if err := r.recheck(ctx); err != nil {
+			return 0, err
+		}
 	}
 	out, err := Check(r.shard, r.applied, b.Prev, b.Pos)
+	var gap *GapError
+	if errors.As(err, &gap) {
+		// A gap against memory may be another worker's progress (it held
+		// the shard's partition for a while): judge it against B's record.
+		if rerr := r.recheck(ctx); rerr != nil {
+			return 0, rerr
+		}
+		out, err = Check(r.shard, r.applied, b.Prev, b.Pos)
+	}
 	if err != nil || out == Skipped {
 		return out, err
 	}
@@ -129,6 +190,6 @@ func (r *Receiver) Receive(ctx context.Context, b *events.Batch, partition int32
 	if err := r.pos.Save(ctx, rec); err != nil {
 		return 0, err
 	}
-	r.applied, r.last = b.Pos, rec
+	r.applied, r.last, r.checkedAt = b.Pos, rec, r.pos.now()
 	return Applied, applyErr
 }

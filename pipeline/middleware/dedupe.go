@@ -36,8 +36,11 @@ func (f AppliedFunc) Applied(shard string) (events.Position, bool, error) { retu
 //     apply);
 //   - Prev is the start of a newer epoch than P ({E,0,0} with E > P.Epoch):
 //     a new epoch supersedes everything; the handler applies it;
-//   - otherwise P < Prev: a gap, something between is missing. The handler
-//     is not called, OnGap (if set) is told so the shard can be
+//   - otherwise P < Prev: a gap, something between is missing. Unless
+//     AppliedPositions now holds a later position that closes it (another
+//     worker held the shard's partition for a while and applied further:
+//     P in memory was stale; the batch is then judged against that one),
+//     the handler is not called, OnGap (if set) is told so the shard can be
 //     resynchronised, and a permanent failure.CodeStreamGap error is
 //     returned (so the batch is parked on the poison topic, visibly).
 //
@@ -111,18 +114,28 @@ func (d *Dedupe) Middleware(h message.HandlerFunc) message.HandlerFunc {
 		if err != nil {
 			return nil, err
 		}
-		switch {
-		case !applied.Less(b.Pos) && d.Redeliver != nil && d.Redeliver(b):
+		v := judge(applied, b)
+		if v == gap && d.src != nil {
+			// The position in memory may be stale rather than the stream
+			// broken: another worker held the shard's partition for a
+			// while (a rebalance) and applied further. Ask the source once.
+			if p, ok, err := d.src.Applied(shard); err == nil && ok && applied.Less(p) {
+				d.mu.Lock()
+				if cur, ok := d.last[shard]; !ok || cur.Less(p) {
+					d.last[shard] = p
+				}
+				d.mu.Unlock()
+				applied, v = p, judge(p, b)
+			}
+		}
+		switch v {
+		case replay:
 			d.metrics.duplicate(msg, shard)
-			return h(msg)
-		case !applied.Less(b.Pos):
-			d.metrics.duplicate(msg, shard)
+			if d.Redeliver != nil && d.Redeliver(b) {
+				return h(msg)
+			}
 			return nil, nil
-		case !applied.Less(b.Prev):
-			// Prev <= P < Pos: continuation.
-		case b.Prev.Tick == 0 && b.Prev.Sub == 0 && applied.Epoch < b.Prev.Epoch:
-			// The first batch of a newer epoch.
-		default:
+		case gap:
 			if d.OnGap != nil {
 				d.OnGap(shard, applied, b)
 			}
@@ -141,4 +154,25 @@ func (d *Dedupe) Middleware(h message.HandlerFunc) message.HandlerFunc {
 		d.mu.Unlock()
 		return out, nil
 	}
+}
+
+// verdict is how a batch relates to the applied position P of its shard.
+type verdict int
+
+const (
+	replay verdict = iota + 1 // Pos <= P
+	next                      // Prev <= P < Pos, or the first batch of a newer epoch
+	gap                       // P < Prev: something in between is missing
+)
+
+func judge(applied events.Position, b *events.Batch) verdict {
+	switch {
+	case !applied.Less(b.Pos):
+		return replay
+	case !applied.Less(b.Prev):
+		return next
+	case b.Prev.Tick == 0 && b.Prev.Sub == 0 && applied.Epoch < b.Prev.Epoch:
+		return next
+	}
+	return gap
 }

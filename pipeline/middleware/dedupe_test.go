@@ -134,6 +134,43 @@ func TestDedupeForgetReloads(t *testing.T) {
 	}
 }
 
+// TestDedupeGapAsksTheSourceAgain: this worker held a shard's partition,
+// lost it in a rebalance and got it back; meanwhile another worker applied
+// more. The next batch looks like a gap against the stale position in
+// memory, but the source closes it: no gap, no resync, no poison. A real
+// gap (the source does not close it) stays one.
+func TestDedupeGapAsksTheSourceAgain(t *testing.T) {
+	store := &memApplied{pos: map[string]events.Position{}}
+	d := NewDedupe(store, nil)
+	gaps := 0
+	d.OnGap = func(string, events.Position, *events.Batch) { gaps++ }
+	run := func(b *events.Batch) (bool, error) {
+		called := false
+		msg := message.NewMessage("u", nil)
+		msg.SetContext(WithBatch(msg.Context(), b))
+		_, err := d.Middleware(func(*message.Message) ([]*message.Message, error) { called = true; return nil, nil })(msg)
+		return called, err
+	}
+	b10 := batchAt(testShard, 1, 10, 0, 1)
+	if called, err := run(b10); !called || err != nil {
+		t.Fatalf("first batch: %v %v", called, err)
+	}
+	store.mu.Lock()
+	store.pos[testShard.String()] = pos(1, 30, 0) // the other worker's
+	store.mu.Unlock()
+	b40 := after(batchAt(testShard, 1, 40, 0, 1), batchAt(testShard, 1, 30, 0, 1))
+	if called, err := run(b40); !called || err != nil || gaps != 0 {
+		t.Fatalf("continuation of the other worker's position: called %v, err %v, %d gaps", called, err, gaps)
+	}
+	if p, _, _ := d.Applied(testShard.String()); p != pos(1, 40, 0) {
+		t.Fatalf("applied after it: %s", p)
+	}
+	b60 := after(batchAt(testShard, 1, 60, 0, 1), batchAt(testShard, 1, 50, 0, 1))
+	if called, err := run(b60); called || failure.CodeOf(err) != failure.CodeStreamGap || gaps != 1 {
+		t.Fatalf("a real gap: called %v, err %v, %d gaps", called, err, gaps)
+	}
+}
+
 func TestDedupeWithoutBatch(t *testing.T) {
 	_, err := NewDedupe(nil, nil).Middleware(func(*message.Message) ([]*message.Message, error) {
 		t.Fatal("handler called")

@@ -381,7 +381,12 @@ func (r *Receiver) handle(msg *message.Message) ([]*message.Message, error) {
 	gap, silent := silence(s.lastEpoch, s.lastSent, b, time.Duration(r.msgTimeout.Load()))
 	r.mu.Unlock()
 	loc := middleware.KafkaLocation(msg)
+	reloads := s.recv.Reloads()
 	out, err := s.recv.Receive(ctx, b, loc.Partition, loc.Offset)
+	if s.recv.Reloads() != reloads {
+		r.cfg.Logger.Info("receive: another worker applied this shard meanwhile (its partition was reassigned while this one stalled or was away); continuing from B's position",
+			"shard", b.Shard.String(), "position", s.recv.Last().Pos.String(), "batch", b.Pos.String(), "outcome", out.String())
+	}
 	var rs *target.ResyncError
 	var end *target.StreamEndError
 	switch {
