@@ -411,7 +411,7 @@ func (r *Receiver) handle(msg *message.Message) ([]*message.Message, error) {
 			r.cfg.Logger.Warn("receive: the worker's checkpoint is ahead of B's _dc2dc; B's is the truth", "shard", b.Shard.String(), "err", err)
 		}
 	}
-	r.observe(s, b, out)
+	r.observe(s, b, out, s.recv.Applied())
 	r.mu.Lock()
 	// A replayed heartbeat does not end a silence: the message timeout
 	// judges the first batch applied after it.
@@ -430,8 +430,9 @@ func (r *Receiver) handle(msg *message.Message) ([]*message.Message, error) {
 	return nil, nil
 }
 
-// observe updates the shard's status from a handled batch.
-func (r *Receiver) observe(s *shardState, b *events.Batch, out target.Outcome) {
+// observe updates the shard's status from a handled batch; applied is the
+// shard's applied position after it.
+func (r *Receiver) observe(s *shardState, b *events.Batch, out target.Outcome, applied events.Position) {
 	now := time.Now()
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -451,7 +452,7 @@ func (r *Receiver) observe(s *shardState, b *events.Batch, out target.Outcome) {
 		// applied (a tree request comes first) the shard is not tailing.
 		st.Phase = "snapshot"
 	}
-	st.Applied, st.Leader, st.LastBatchAt = s.recv.Applied(), b.Leader, now
+	st.Applied, st.Leader, st.LastBatchAt = applied, b.Leader, now
 	st.LagSeconds = now.Sub(b.SentAt).Seconds()
 	for _, rec := range b.Records {
 		switch e := rec.Event.(type) {
@@ -472,6 +473,12 @@ func (r *Receiver) observe(s *shardState, b *events.Batch, out target.Outcome) {
 				st.LagTicks = 0
 			}
 		}
+	}
+	if st.Phase == "snapshot" && st.Applied.Tick > 0 {
+		// Past the snapshot tick of its epoch (events/doc.go): the
+		// snapshot ended, also when another worker applied its
+		// SnapshotEnd while this one was away (Receiver.Reloads).
+		st.Phase = "tailing"
 	}
 }
 

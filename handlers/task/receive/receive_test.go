@@ -192,10 +192,31 @@ func TestReplayedHeartbeatsTellTheLag(t *testing.T) {
 	} {
 		r := &Receiver{}
 		s := &shardState{st: ShardStatus{Applied: applied, LagSeconds: 3600}}
-		r.observe(s, c.b, target.Skipped)
+		r.observe(s, c.b, target.Skipped, applied)
 		got := s.st.LagSeconds < 10
 		if got != c.wantLag || s.st.Skipped != 1 {
 			t.Errorf("%s: lag %.1f s after the skip (skipped %d), want refreshed %v", c.name, s.st.LagSeconds, s.st.Skipped, c.wantLag)
 		}
+	}
+}
+
+// The phase follows the applied position too: a worker that was away while
+// another applied a snapshot's end (it continues from B's position,
+// target.Receiver.Reloads) never sees the SnapshotEnd, but every position
+// past the snapshot tick of its epoch is tailing.
+func TestPhaseAfterAnotherWorkersSnapshotEnd(t *testing.T) {
+	r := &Receiver{}
+	s := &shardState{st: ShardStatus{Phase: "snapshot", Applied: events.Position{Epoch: 1, Sub: 7}}}
+	data := &events.Batch{Prev: events.Position{Epoch: 1, Tick: 480}, Pos: events.Position{Epoch: 1, Tick: 500},
+		Records: []events.Record{{Tick: 500, Event: &events.Document{Key: "k"}}}}
+	r.observe(s, data, target.Applied, data.Pos)
+	if s.st.Phase != "tailing" {
+		t.Fatalf("phase %q after a WAL batch past the snapshot, want tailing", s.st.Phase)
+	}
+	chunk := &events.Batch{Prev: events.Position{Epoch: 2}, Pos: events.Position{Epoch: 2, Sub: 1},
+		Records: []events.Record{{Event: &events.SnapshotBegin{}}}}
+	r.observe(s, chunk, target.Applied, chunk.Pos)
+	if s.st.Phase != "snapshot" {
+		t.Fatalf("phase %q at the first chunk of a new epoch's snapshot, want snapshot", s.st.Phase)
 	}
 }
