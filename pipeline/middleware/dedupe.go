@@ -3,6 +3,7 @@ package middleware
 import (
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 
@@ -39,7 +40,8 @@ func (f AppliedFunc) Applied(shard string) (events.Position, bool, error) { retu
 //   - otherwise P < Prev: a gap, something between is missing. Unless
 //     AppliedPositions now holds a later position that closes it (another
 //     worker held the shard's partition for a while and applied further:
-//     P in memory was stale; the batch is then judged against that one),
+//     P in memory was stale; the batch is then judged against that one;
+//     asked at most once a second per shard),
 //     the handler is not called, OnGap (if set) is told so the shard can be
 //     resynchronised, and a permanent failure.CodeStreamGap error is
 //     returned (so the batch is parked on the poison topic, visibly).
@@ -63,14 +65,19 @@ type Dedupe struct {
 	// sees them as the replays they are (its own skip rule applies).
 	Redeliver func(b *events.Batch) bool
 
-	mu   sync.Mutex
-	last map[string]events.Position
+	mu    sync.Mutex
+	last  map[string]events.Position
+	asked map[string]time.Time // when a gap last made a shard's position be read again
 }
+
+// reaskAfter bounds how often a gap re-reads a shard's position: the
+// batches after a real gap are gaps too until the resync's new epoch comes.
+const reaskAfter = time.Second
 
 // NewDedupe returns a dedupe middleware reading durable positions from src
 // (nil: memory only, everything is new after a restart). m may be nil.
 func NewDedupe(src AppliedPositions, m *Metrics) *Dedupe {
-	return &Dedupe{src: src, metrics: m, last: make(map[string]events.Position)}
+	return &Dedupe{src: src, metrics: m, last: make(map[string]events.Position), asked: make(map[string]time.Time)}
 }
 
 // Applied returns the last applied position of shard as Dedupe knows it
@@ -99,6 +106,7 @@ func (d *Dedupe) Applied(shard string) (events.Position, bool, error) {
 func (d *Dedupe) Forget(shard string) {
 	d.mu.Lock()
 	delete(d.last, shard)
+	delete(d.asked, shard)
 	d.mu.Unlock()
 }
 
@@ -115,7 +123,7 @@ func (d *Dedupe) Middleware(h message.HandlerFunc) message.HandlerFunc {
 			return nil, err
 		}
 		v := judge(applied, b)
-		if v == gap && d.src != nil {
+		if v == gap && d.src != nil && d.mayAsk(shard) {
 			// The position in memory may be stale rather than the stream
 			// broken: another worker held the shard's partition for a
 			// while (a rebalance) and applied further. Ask the source once.
@@ -154,6 +162,17 @@ func (d *Dedupe) Middleware(h message.HandlerFunc) message.HandlerFunc {
 		d.mu.Unlock()
 		return out, nil
 	}
+}
+
+// mayAsk reports whether a gap of shard may read its position again now.
+func (d *Dedupe) mayAsk(shard string) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if at, ok := d.asked[shard]; ok && time.Since(at) < reaskAfter {
+		return false
+	}
+	d.asked[shard] = time.Now()
+	return true
 }
 
 // verdict is how a batch relates to the applied position P of its shard.
