@@ -40,8 +40,10 @@
 // that datacenter whatever its role (in the switchover B is the source and
 // A the target); the mirror faults hit the mirror that carries the phase's
 // data (the reverse one in the switchover). A combination that does not
-// apply is listed as "n/a: reason" in the full table (fault.na): A's WAL
-// pruned in the switchover (A is the target there: nothing tails it).
+// apply is listed as "n/a: reason" in the full table (fault.na): a WAL
+// pruned where nothing tails it (A's in the switchover, where A is the
+// target; B's before it). Between them, wal-pruned-a and wal-pruned-b prune
+// the source's WAL in every phase.
 //
 // The switchover advances the promoted side's key generator past the old
 // source's (advanceKeys) before its users write: both clusters' traditional

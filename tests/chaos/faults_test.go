@@ -65,8 +65,15 @@ func faults() []fault {
 		{name: "mirror-down", what: "the mirror (the reverse one in the switchover) stopped for the outage (60 s; 10 s bounded), then started again",
 			bounded: []phase{phaseTailing}, inject: mirrorDown},
 		{name: "wal-pruned-a", what: "the WAL of a shard leader in A pruned past its tailers (tail requests held 2 s, pruned to the last tick)",
-			bounded: []phase{phaseTailing}, inject: walPruned,
-			na: map[phase]string{phaseSwitchover: "A is the target in the switchover: no task tails A's WAL, so pruning it reaches nothing"}},
+			bounded: []phase{phaseTailing}, inject: walPruned("A"),
+			na: map[phase]string{phaseSwitchover: "A is the target in the switchover: no task tails A's WAL, so pruning it reaches nothing (wal-pruned-b prunes the source's)"}},
+		{name: "wal-pruned-b", what: "the WAL of a shard leader in B, the source in the switchover, pruned past its tailers (as wal-pruned-a)",
+			inject: walPruned("B"),
+			na: map[phase]string{
+				phaseInitial: "B is the target before the switchover: no task tails B's WAL (wal-pruned-a prunes the source's)",
+				phaseTailing: "B is the target before the switchover: no task tails B's WAL (wal-pruned-a prunes the source's)",
+				phaseStop:    "B is the target before the switchover: no task tails B's WAL (wal-pruned-a prunes the source's)",
+			}},
 		{name: "b-503-latency", what: "B's Coordinator answers 503 to document and transaction requests and delays the rest by 250 ms for the hold",
 			bounded: []phase{phaseTailing}, inject: b503Latency},
 		{name: "pause-leader-master-a", what: "SIGSTOP of A's leader master until another leads and twice its lease passed (split brain: it wakes believing it leads), then SIGCONT; one leader afterwards",
@@ -257,14 +264,18 @@ func mirrorDown(r *run) (func() error, error) {
 // writtenShard picks a shard of A the phase writes to: one of the bulk
 // collection in the initial sync (its snapshot is under way), one of
 // shop/orders otherwise.
-func (r *run) writtenShard() (shardPlace, error) {
+func (r *run) writtenShard() (shardPlace, error) { return r.writtenShardIn(r.s.a, "A") }
+
+// writtenShardIn picks a shard of the collection the load writes in the
+// phase, with a leader and a follower, in the cluster s of datacenter dc.
+func (r *run) writtenShardIn(s *sim, dc string) (shardPlace, error) {
 	coll := "orders"
 	if r.phase == phaseInitial {
 		coll = bulkCollection
 	}
 	ctx, cancel := ctxFor(10 * time.Second)
 	defer cancel()
-	shards, err := r.s.a.shardsOf(ctx, "shop", coll)
+	shards, err := s.shardsOf(ctx, "shop", coll)
 	if err != nil {
 		return shardPlace{}, err
 	}
@@ -273,7 +284,7 @@ func (r *run) writtenShard() (shardPlace, error) {
 			return sh, nil
 		}
 	}
-	return shardPlace{}, fmt.Errorf("no shard of shop/%s in A has a leader and a follower: %+v", coll, shards)
+	return shardPlace{}, fmt.Errorf("no shard of shop/%s in %s has a leader and a follower: %+v", coll, dc, shards)
 }
 
 func (r *run) involveWorkers(dc *harness.DC) {
@@ -324,14 +335,25 @@ func leaderMove(r *run) (func() error, error) {
 	return nil, nil
 }
 
-func walPruned(r *run) (func() error, error) {
-	sh, err := r.writtenShard()
+// walPruned prunes the WAL of a written shard's leader in datacenter
+// dcName (the source of the phase) past its tailers.
+func walPruned(dcName string) func(r *run) (func() error, error) {
+	return func(r *run) (func() error, error) {
+		a := r.s.a
+		if dcName == "B" {
+			a = r.s.b
+		}
+		return pruneUnderTailers(r, a, r.dc(dcName), dcName)
+	}
+}
+
+func pruneUnderTailers(r *run, a *sim, dc *harness.DC, dcName string) (func() error, error) {
+	sh, err := r.writtenShardIn(a, dcName)
 	if err != nil {
 		return nil, err
 	}
-	a := r.s.a
-	r.involve(r.s.top.A.Sim)
-	r.involveWorkers(r.s.top.A)
+	r.involve(dc.Sim)
+	r.involveWorkers(dc)
 	ctx, cancel := ctxFor(30 * time.Second)
 	defer cancel()
 	// Hold the tail requests on the leader so its tailers fall behind the
@@ -352,7 +374,7 @@ func walPruned(r *run) (func() error, error) {
 	if err := a.pruneWAL(ctx, sh.leader, tick); err != nil {
 		return restore, err
 	}
-	r.notef("A: WAL of %s (leader of %s/%s %s) pruned up to tick %d", sh.leader, sh.db, sh.coll, sh.shard, tick)
+	r.notef("%s: WAL of %s (leader of %s/%s %s) pruned up to tick %d", dcName, sh.leader, sh.db, sh.coll, sh.shard, tick)
 	return restore, nil
 }
 
