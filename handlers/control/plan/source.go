@@ -156,6 +156,11 @@ func (r *sourceRun) record(ctx context.Context, st *SyncState, from string) erro
 
 // follow makes the source record follow B's state.
 func (r *sourceRun) follow(ctx context.Context, rec Sync, st *SyncState) Sync {
+	return r.changeTo(ctx, rec, following(rec, st))
+}
+
+// following is the source record that follows B's state st.
+func following(rec Sync, st *SyncState) Sync {
 	want := rec
 	sameInc := st.Incarnation == rec.Incarnation
 	switch st.State {
@@ -174,8 +179,16 @@ func (r *sourceRun) follow(ctx context.Context, rec Sync, st *SyncState) Sync {
 			want.Incarnation = st.Incarnation
 		}
 	case StateStopping:
-		if rec.State.Active() {
+		switch {
+		case rec.State.Active():
 			want.State, want.EnsureInSync, want.StopDeadline = StateStopping, st.EnsureInSync, st.StopDeadline
+		case !sameInc:
+			// Configured anew and already being stopped before this side
+			// saw it run (its leader was away, e.g. paused, for the whole
+			// running state): it must run to deliver what the stop waits
+			// for, so it joins the stop with the new incarnation.
+			want.State, want.Incarnation, want.Error, want.DataPartitions = StateStopping, st.Incarnation, "", st.DataPartitions
+			want.EnsureInSync, want.StopDeadline = st.EnsureInSync, st.StopDeadline
 		}
 	case StateStopped, StateAborted:
 		if rec.State.Active() {
@@ -185,6 +198,12 @@ func (r *sourceRun) follow(ctx context.Context, rec Sync, st *SyncState) Sync {
 	if st.MessageTimeoutMillis != rec.MessageTimeoutMillis {
 		want.MessageTimeoutMillis = st.MessageTimeoutMillis
 	}
+	return want
+}
+
+// changeTo stores want as the sync's record when it differs from rec, and
+// returns the record that holds afterwards.
+func (r *sourceRun) changeTo(ctx context.Context, rec, want Sync) Sync {
 	if want == rec {
 		return rec
 	}
