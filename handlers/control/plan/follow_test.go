@@ -8,7 +8,7 @@ import (
 // TestSourceFollowsTheTargetsState: A's record of a sync follows the state B
 // publishes, by incarnation (a new one is a sync configured anew).
 func TestSourceFollowsTheTargetsState(t *testing.T) {
-	deadline := time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC)
+	deadline := time.Now().Add(time.Hour).UTC()
 	rec := func(st State, inc string) Sync {
 		return Sync{ID: "a-to-b", Role: RoleSource, State: st, Incarnation: inc, DataPartitions: 12}
 	}
@@ -40,6 +40,7 @@ func TestSourceFollowsTheTargetsState(t *testing.T) {
 		// (its successor took over) to B stopping it: A must run it into
 		// the stop, or B's stop waits for a barrier A never raises.
 		{"configured anew and stopped while A was away", rec(StateStopped, "i2"), state(StateStopping, "i3", true), StateStopping, "i3", true, deadline},
+		{"a stale stop of another incarnation, past its deadline", rec(StateStopped, "i2"), &SyncState{State: StateStopping, Incarnation: "i1", EnsureInSync: true, StopDeadline: time.Now().Add(-time.Minute)}, StateStopped, "i2", false, time.Time{}},
 		{"aborted while stopped", rec(StateStopped, "i2"), state(StateAborted, "i3", false), StateStopped, "i2", false, time.Time{}},
 	} {
 		got := following(c.rec, c.st)

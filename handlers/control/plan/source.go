@@ -182,11 +182,14 @@ func following(rec Sync, st *SyncState) Sync {
 		switch {
 		case rec.State.Active():
 			want.State, want.EnsureInSync, want.StopDeadline = StateStopping, st.EnsureInSync, st.StopDeadline
-		case !sameInc:
+		case !sameInc && st.EnsureInSync && time.Now().Before(st.StopDeadline):
 			// Configured anew and already being stopped before this side
 			// saw it run (its leader was away, e.g. paused, for the whole
 			// running state): it must run to deliver what the stop waits
-			// for, so it joins the stop with the new incarnation.
+			// for, so it joins the stop with the new incarnation. (Not a
+			// stop past its deadline: a stale state a mirror delivers
+			// late; nor one without ensure-in-sync, which waits for
+			// nothing here.)
 			want.State, want.Incarnation, want.Error, want.DataPartitions = StateStopping, st.Incarnation, "", st.DataPartitions
 			want.EnsureInSync, want.StopDeadline = st.EnsureInSync, st.StopDeadline
 		}
