@@ -59,7 +59,7 @@
 // # Durability order and positions (Receiver, Positions)
 //
 // Before it judges a batch, a Receiver that wrote no position for
-// RecheckAfter (default 2 s, below any Kafka session timeout) reads its
+// DefaultRecheckAfter (2 s, below any Kafka session timeout) reads its
 // shard's record in B again,
 // and so does one that sees a gap: when another worker recorded a different
 // position meanwhile (it took the shard's partition over while this one

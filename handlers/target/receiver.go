@@ -44,9 +44,8 @@ type Receiver struct {
 	last          Record          // last record written to (or read from) B
 	pendingOffset int64           // Kafka offset of the batch the oldest open transaction began in
 
-	recheckAfter time.Duration // see SetRecheckAfter
-	checkedAt    time.Time     // when last was written or read
-	reloads      uint64        // times recheck found another writer's record
+	checkedAt time.Time // when last was written or read
+	reloads   uint64    // times recheck found another writer's record
 }
 
 // DefaultRecheckAfter is how long a Receiver may go without writing its
@@ -57,15 +56,8 @@ const DefaultRecheckAfter = 2 * time.Second
 
 // NewReceiver returns the receive path of the applier's shard for a sync.
 func NewReceiver(sync string, a *Applier, p *Positions) *Receiver {
-	return &Receiver{sync: sync, shard: a.shard, applier: a, pos: p, recheckAfter: DefaultRecheckAfter}
+	return &Receiver{sync: sync, shard: a.shard, applier: a, pos: p}
 }
-
-// SetRecheckAfter sets how long the receiver may go without writing its
-// shard's record in B before it reads it again ahead of the next batch (0:
-// never). It must stay below the Kafka consumer group's session timeout:
-// another worker can only take the shard's partition over after this one
-// was silent for that long.
-func (r *Receiver) SetRecheckAfter(d time.Duration) { r.recheckAfter = d }
 
 // Reloads counts the times the receiver found, ahead of a batch, that
 // another worker had recorded a different position for its shard, and
@@ -154,7 +146,7 @@ func (r *Receiver) Receive(ctx context.Context, b *events.Batch, partition int32
 		if _, _, err := r.Start(ctx); err != nil {
 			return 0, err
 		}
-	} else if r.recheckAfter > 0 && r.pos.now().Sub(r.checkedAt) > r.recheckAfter {
+	} else if r.pos.now().Sub(r.checkedAt) > DefaultRecheckAfter {
 		if err := r.recheck(ctx); err != nil {
 			return 0, err
 		}
